@@ -2,19 +2,24 @@
 
 Usage: python tools/run_tests.py [--flags "slow"] [--n-workers 2] [notebook ...]
 Cells flagged with `#| notest` or `#| slow` are skipped unless their flag is given in --flags.
-Exits 1 when any notebook fails."""
-import argparse, os, sys, time
+Each notebook runs in a fresh Python process; a failing notebook's error is printed. Exits 1 when any fails."""
+import argparse, json, subprocess, sys, time
 from pathlib import Path
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 ROOT = Path(__file__).resolve().parent.parent
+RUNNER = """
+import sys, json
+from nbdev.test import test_nb
+ok, _ = test_nb(sys.argv[1], skip_flags=json.loads(sys.argv[2]), force_flags=json.loads(sys.argv[3]), showerr=True, basepath=sys.argv[4])
+sys.exit(0 if ok else 1)
+"""
 
 def _run(fn, skip, force):
-    from nbdev.test import test_nb
-    os.chdir(ROOT/'nbs')
     t0 = time.time()
-    ok, _ = test_nb(fn, skip_flags=skip, force_flags=force, showerr=True, basepath=str(ROOT))
-    return fn, ok, time.time() - t0
+    p = subprocess.run([sys.executable, '-c', RUNNER, str(fn), json.dumps(skip), json.dumps(force), str(ROOT)],
+                       cwd=ROOT/'nbs', capture_output=True, text=True)
+    return fn, p.returncode == 0, time.time() - t0, p.stdout + p.stderr
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,19 +28,18 @@ def main():
     ap.add_argument('--n-workers', type=int, default=2)
     a = ap.parse_args()
     from nbdev.config import get_config
-    cfg = get_config(ROOT)
     force = a.flags.split()
-    skip = [f for f in cfg.tst_flags.split() if f not in force]
+    skip = [f for f in get_config(ROOT).tst_flags.split() if f not in force]
     nbs = [Path(n).resolve() for n in a.notebooks] or sorted((ROOT/'nbs').glob('[0-9a-z]*.ipynb'))
     results = []
-    with ProcessPoolExecutor(a.n_workers) as ex:
-        futs = [ex.submit(_run, str(fn), skip, force) for fn in nbs]
-        for f in as_completed(futs):
-            fn, ok, t = f.result()
+    with ThreadPoolExecutor(a.n_workers) as ex:
+        for f in as_completed([ex.submit(_run, fn, skip, force) for fn in nbs]):
+            fn, ok, t, out = f.result()
             results.append((fn, ok))
             print(f"{'PASS' if ok else 'FAIL'} {Path(fn).name} ({t:.0f}s)", flush=True)
-    failed = [Path(fn).name for fn, ok in results if not ok]
-    if failed: print("failed notebooks: " + ", ".join(sorted(failed)))
+            if not ok: print('\n'.join(l for l in out.splitlines() if 'arn' not in l)[-6000:], flush=True)
+    failed = sorted(Path(fn).name for fn, ok in results if not ok)
+    if failed: print("failed notebooks: " + ", ".join(failed))
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed else 0)
 
