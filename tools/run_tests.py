@@ -11,13 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNER = """
 import sys, json
 from nbdev.test import test_nb
-ok, _ = test_nb(sys.argv[1], skip_flags=json.loads(sys.argv[2]), force_flags=json.loads(sys.argv[3]), showerr=True, basepath=sys.argv[4])
+ok, _ = test_nb(sys.argv[1], skip_flags=json.loads(sys.argv[2]), force_flags=json.loads(sys.argv[3]), showerr=True, basepath=sys.argv[4], save=sys.argv[5] == '1')
 sys.exit(0 if ok else 1)
 """
 
-def _run(fn, skip, force):
+def _run(fn, skip, force, save=False):
     t0 = time.time()
-    p = subprocess.run([sys.executable, '-c', RUNNER, str(fn), json.dumps(skip), json.dumps(force), str(ROOT)],
+    p = subprocess.run([sys.executable, '-c', RUNNER, str(fn), json.dumps(skip), json.dumps(force), str(ROOT), '1' if save else '0'],
                        cwd=ROOT/'nbs', capture_output=True, text=True)
     return fn, p.returncode == 0, time.time() - t0, p.stdout + p.stderr
 
@@ -26,6 +26,7 @@ def main():
     ap.add_argument('notebooks', nargs='*', help='notebooks to run (default: all in nbs/)')
     ap.add_argument('--flags', default='', help='space-separated flags of cells to run that are normally skipped')
     ap.add_argument('--n-workers', type=int, default=2)
+    ap.add_argument('--save', action='store_true', help='write the outputs back into the notebooks (for the docs)')
     a = ap.parse_args()
     from nbdev.config import get_config
     force = a.flags.split()
@@ -33,7 +34,7 @@ def main():
     nbs = [Path(n).resolve() for n in a.notebooks] or sorted((ROOT/'nbs').glob('[0-9a-z]*.ipynb'))
     results = []
     with ThreadPoolExecutor(a.n_workers) as ex:
-        for f in as_completed([ex.submit(_run, fn, skip, force) for fn in nbs]):
+        for f in as_completed([ex.submit(_run, fn, skip, force, a.save) for fn in nbs]):
             fn, ok, t, out = f.result()
             results.append((fn, ok))
             print(f"{'PASS' if ok else 'FAIL'} {Path(fn).name} ({t:.0f}s)", flush=True)
