@@ -13,7 +13,7 @@ import json, glob, re, yaml
 for f in glob.glob('_proc/*.ipynb'):
     nb = json.load(open(f))
     for c in nb['cells']:
-        c.get('metadata', {}).pop('execution', None)
+        c.get('metadata', {}).pop('execution', None); c.pop('has_sd', None)
         src = ''.join(c['source'])
         if c['cell_type'] == 'raw' and src.startswith('---'):      # Quarto front matter -> title and summary
             fm = yaml.safe_load(src.strip().strip('-')) or {}
