@@ -10,9 +10,9 @@ import json, hashlib, os, time
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
-from .data import load_image, ImageReadError, read_lesions
+from .data import load_image, ImageReadError, read_lesions, cli_errors
 
 # %% auto #0
 __all__ = ['resize_square', 'float_batches', 'ImageCache', 'cache_cli']
@@ -130,8 +130,10 @@ def cache_cli(path:str, # dataset folder
               method:str='crop', # resize method: crop, squish or pad
               preset:str=None, # dataset preset
               skip:bool=False, # record unreadable images instead of stopping
+              debug:store_true=False, # show the full traceback of an error
              ):
     "Decode and resize every image of a dataset once into a memory-mapped cache"
-    data = read_lesions(path, spec=preset)
-    c = ImageCache.build(data.df.image_ref, size, folder, method, ids=data.ids, on_error='skip' if skip else 'raise')
+    with cli_errors(debug):
+        data = read_lesions(path, spec=preset)
+        c = ImageCache.build(data.df.image_ref, size, folder, method, ids=data.ids, on_error='skip' if skip else 'raise')
     print(c, f"built in {c.meta['seconds']:.1f}s")

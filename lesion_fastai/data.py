@@ -11,15 +11,15 @@ from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageFile
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 from fastcore.basics import ifnone
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PRESETS', 'H5_SEP', 'IMAGE_EXTS', 'DatasetSpec', 'get_spec',
-           'check_columns', 'check_binary_target', 'check_unique_ids', 'h5_ref', 'read_image_bytes', 'ImageReadError',
-           'to_rgb8', 'load_image', 'LesionData', 'validate_table', 'verify_images', 'read_isic2024',
-           'index_image_folder', 'read_image_folder', 'read_lesions', 'find_ham10000', 'check_cli']
+__all__ = ['ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PRESETS', 'H5_SEP', 'IMAGE_EXTS', 'USER_ERRORS', 'DatasetSpec',
+           'get_spec', 'check_columns', 'check_binary_target', 'check_unique_ids', 'h5_ref', 'read_image_bytes',
+           'ImageReadError', 'to_rgb8', 'load_image', 'LesionData', 'validate_table', 'verify_images', 'read_isic2024',
+           'index_image_folder', 'read_image_folder', 'read_lesions', 'find_ham10000', 'cli_errors', 'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
 @dataclass
@@ -339,15 +339,31 @@ def find_ham10000(required:bool=True) -> Path|None:
         if (c/'metadata.csv').exists(): return c
     if required: raise FileNotFoundError("HAM10000 not found: set $LESION_HAM10000 to the folder holding images/ and metadata.csv")
 
+# %% ../nbs/00_data.ipynb #c11e0a02
+import sys, contextlib
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, ImportError, ImageReadError)
+
+@contextlib.contextmanager
+def cli_errors(debug:bool=False, # re-raise with the traceback instead
+              ):
+    "Turn a user error into one line `error: ...` on stderr and exit status 2"
+    try: yield
+    except USER_ERRORS as e:
+        if debug: raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {' '.join(str(msg).split())}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
 # %% ../nbs/00_data.ipynb #a6f80497
 @call_parse
 def check_cli(path:str, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
               preset:str=None, # dataset preset: isic2024, ham10000, isic-archive
               verify:bool=False, # decode every image
               skip:bool=False, # skip unreadable images instead of stopping at the first
+              debug:store_true=False, # show the full traceback of an error
              ):
     "Validate a lesion dataset and print a summary"
-    data = read_lesions(path, spec=preset, verify=verify, on_error='skip' if skip else 'raise')
+    with cli_errors(debug): data = read_lesions(path, spec=preset, verify=verify, on_error='skip' if skip else 'raise')
     for k, v in data.summary().items(): print(f"{k:>10}: {v}")
     for i, (k, v) in enumerate(data.skipped.items()):
         if i == 20: print(f"... and {len(data.skipped)-20} more"); break

@@ -14,7 +14,7 @@ from fastai.vision.augment import RandTransform
 
 # %% auto #0
 __all__ = ['DEGRADATIONS', 'jpeg', 'defocus', 'motion', 'lowres', 'noise', 'color_cast', 'exposure', 'jitter', 'degrade',
-           'PhoneDegrade', 'robustness', 'plot_robustness']
+           'random_degrade', 'PhoneDegradeCallback', 'PhoneDegrade', 'robustness', 'plot_robustness']
 
 # %% ../nbs/11_degrade.ipynb #686bc7e4
 def _lerp(sev, lo, hi):
@@ -107,27 +107,69 @@ def degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
     typ = type(x); y = DEGRADATIONS[kind](x.as_subclass(torch.Tensor).float(), severity, g)
     return y.as_subclass(typ) if typ is not torch.Tensor else y
 
+# %% ../nbs/11_degrade.ipynb #7a1d0e01
+def random_degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
+                   p:float=0.5, # probability that an image is degraded
+                   severity=(1., 5.), # range of severities, drawn uniformly for each image
+                   kinds=None, # degradations to draw from (default: all of `DEGRADATIONS`)
+                   weights=None, # relative frequency of each kind (default: equal)
+                  ) -> torch.Tensor:
+    "Degrade each image with probability `p` by one random kind at its own random severity"
+    kinds = _check_kinds(kinds)
+    n, typ = x.shape[0], type(x)
+    w = torch.ones(len(kinds)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
+    if len(w) != len(kinds): raise ValueError(f"{len(w)} weights for {len(kinds)} kinds {kinds}")
+    hit = torch.nonzero(torch.rand(n) < p).flatten().tolist()
+    which, sev = torch.multinomial(w, n, replacement=True), severity[0] + torch.rand(n) * (severity[1] - severity[0])
+    y = x.as_subclass(torch.Tensor).clone()
+    for i in hit: y[i:i + 1] = degrade(y[i:i + 1], kinds[which[i]], float(sev[i]), seed=None).to(y.dtype)
+    return y.as_subclass(typ) if typ is not torch.Tensor else y
+
+def _check_kinds(kinds):
+    kinds = list(kinds or DEGRADATIONS)
+    bad = set(kinds) - set(DEGRADATIONS)
+    if bad: raise ValueError(f"unknown degradations {sorted(bad)}; expected some of {list(DEGRADATIONS)}")
+    return kinds
+
+# %% ../nbs/11_degrade.ipynb #7a1d0e04
+from fastai.callback.core import Callback
+
+class PhoneDegradeCallback(Callback):
+    "Train on phone-quality photos: degrade the training images after an online teacher has read them clean"
+    order = 2  # after `DistillationCallback` (order 1)
+    def __init__(self, p:float=0.5, # probability that a training image is degraded
+                 severity=(1., 5.), # range of severities, uniform per image
+                 kinds=None, # degradations (default: all)
+                 weights=None, # relative frequency of each kind
+                 ramp:float=0., # fraction of training over which the top severity rises from `severity[0]`
+                ):
+        self.p, self.severity, self.kinds, self.weights, self.ramp = p, tuple(float(s) for s in severity), _check_kinds(kinds), weights, ramp
+        if not 1 <= self.severity[0] <= self.severity[1] <= 5: raise ValueError(f"severity must be a range within [1, 5], not {severity}")
+        if not 0 <= p <= 1: raise ValueError(f"p must be in [0, 1], not {p}")
+
+    def config(self) -> dict:
+        "The settings, as stored with a trained model"
+        return dict(p=self.p, severity=list(self.severity), kinds=self.kinds, weights=self.weights, ramp=self.ramp)
+
+    def top_severity(self, pct:float) -> float:
+        "Highest severity drawn at fraction `pct` of training"
+        lo, hi = self.severity
+        return hi if not self.ramp else lo + (hi - lo) * min(1., pct / self.ramp)
+
+    def before_batch(self):
+        if not self.training or self.p == 0: return
+        x = self.learn.xb[0]
+        y = random_degrade(x, self.p, (self.severity[0], self.top_severity(self.learn.pct_train)), self.kinds, self.weights)
+        self.learn.xb = (y, *self.learn.xb[1:])
+
 # %% ../nbs/11_degrade.ipynb #56bdf383
 class PhoneDegrade(RandTransform):
-    "Training augmentation: each image, with probability `p`, degraded by a random kind at a random severity"
+    "The same as a fastai batch transform (training only): each image, with probability `p`, degraded by a random kind at a random severity"
     split_idx, order = 0, 90
-    def __init__(self, p:float=0.5, max_severity:float=4., kinds=None):
+    def __init__(self, p:float=0.5, max_severity:float=5., kinds=None):
         super().__init__(p=1.)
-        self.p_each, self.max_severity, self.kinds = p, max_severity, list(kinds or DEGRADATIONS)
-        bad = set(self.kinds) - set(DEGRADATIONS)
-        if bad: raise ValueError(f"unknown degradations {sorted(bad)}")
-    def before_call(self, b, split_idx):
-        super().before_call(b, split_idx)
-        x = b[0] if isinstance(b, (tuple, list)) else b
-        n = x.shape[0]
-        self.which = torch.where(torch.rand(n) < self.p_each, torch.randint(0, len(self.kinds), (n,)), -1)
-        self.sev = 1 + torch.rand(n) * (self.max_severity - 1)
-    def encodes(self, x:TensorImage):
-        y = x.clone()
-        for i, k in enumerate(self.kinds):
-            idx = torch.nonzero(self.which == i).flatten()
-            if len(idx): y[idx] = degrade(x[idx], k, float(self.sev[idx].mean()), seed=None).to(x.dtype)
-        return y
+        self.p_each, self.max_severity, self.kinds = p, max_severity, _check_kinds(kinds)
+    def encodes(self, x:TensorImage): return random_degrade(x, self.p_each, (1., self.max_severity), self.kinds)
 
 # %% ../nbs/11_degrade.ipynb #75949a13
 import pandas as pd

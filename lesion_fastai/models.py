@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from fastai.learner import Learner
 import fastai.callback.schedule  # fine_tune, fit_one_cycle, lr_find on Learner
 from fastai.callback.core import Callback
-from fastai.torch_core import params, set_seed
+from fastai.torch_core import params, set_seed, TensorBase
 from fastai.layers import Embedding
 from fastai.tabular.model import emb_sz_rule
 from .backbones import create_backbone, LesionBackbone
 from .datablock import lesion_loss
 from .metrics import PartialAUC, RocAUC
+from .degrade import PhoneDegradeCallback
 
 # %% auto #0
 __all__ = ['MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teacher_learner', 'DistillationCallback',
@@ -27,7 +28,8 @@ __all__ = ['MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teach
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
     "Drop fastai's tensor subclass (TensorImage, TensorMetaCat, ...), which `torch.cat` cannot mix"
-    return x.as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) and type(x) is not torch.Tensor else x
+    # only fastai's subclasses: `torch.export` traces with FakeTensors, also not of type `torch.Tensor`, which must stay as they are
+    return x.as_subclass(torch.Tensor) if isinstance(x, TensorBase) else x
 
 class MetaEncoder(nn.Module):
     "Embeddings for categorical + batch norm for continuous metadata, then an MLP to `out_dim`"
@@ -49,7 +51,7 @@ class FusionModel(nn.Module):
         super().__init__()
         if fusion not in ('concat', 'film', 'metablock'): raise ValueError(f"fusion must be 'concat', 'film' or 'metablock', not {fusion!r}")
         self.backbone, self.fusion = backbone, fusion
-        self.meta = MetaEncoder(cardinalities, n_cont, meta_dim)
+        self.meta_encoder = MetaEncoder(cardinalities, n_cont, meta_dim)  # not `meta`: fx GraphModules (torch.export) own that name
         nf = backbone.num_features
         if fusion == 'film': self.gamma, self.beta = nn.Linear(meta_dim, nf), nn.Linear(meta_dim, nf)
         if fusion == 'metablock': self.w1, self.w2 = nn.Linear(meta_dim, nf), nn.Linear(meta_dim, nf)
@@ -60,7 +62,7 @@ class FusionModel(nn.Module):
 
     def forward(self, img, cat, cont):
         img, cat, cont = _plain(img), _plain(cat), _plain(cont)
-        f, m = self.backbone(img), self.meta(cat, cont)
+        f, m = self.backbone(img), self.meta_encoder(cat, cont)
         if self.fusion == 'concat': h = torch.cat([f, m], 1)
         elif self.fusion == 'film': h = f * (1 + self.gamma(m)) + self.beta(m)
         else: h = torch.sigmoid(torch.tanh(self.w1(m)) * f + torch.tanh(self.w2(m)))
@@ -149,6 +151,11 @@ def distill_loss(s, t, hard, alpha, T):
     return (1 - w) * hard + w * T ** 2 * soft
 
 # %% ../nbs/08_models.ipynb #430e328f
+def _degrade_cb(degrade):
+    "A `PhoneDegradeCallback` from a probability, a callback, or None/0 (clean training)"
+    if isinstance(degrade, PhoneDegradeCallback): return degrade
+    return PhoneDegradeCallback(p=float(degrade)) if degrade else None
+
 def student_learner(dls, # image-only DataLoaders (cached soft targets) or multimodal ones (online teacher)
                     arch:str='tf_efficientnet_lite0', # timm backbone; phone-sized by default
                     pretrained:bool=True, # ImageNet weights
@@ -156,14 +163,17 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     alpha:float=0.5, # weight of the distillation term
                     T:float=2.0, # temperature
                     pos_weight:float|None=None, # weight of positives in the hard loss
+                    degrade=0.5, # phone-quality training: probability per image, a `PhoneDegradeCallback`, or 0 for clean images
                     metrics=None, cbs=None, **kwargs) -> Learner:
-    "A fastai `Learner` for the image-only student, distilled from a teacher"
+    "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
     model = ImageModel(create_backbone(arch, pretrained))
-    cbs = [DistillationCallback(teacher, alpha, T)] + list(cbs or [])
+    dcb = _degrade_cb(degrade)
+    cbs = [DistillationCallback(teacher, alpha, T)] + ([dcb] if dcb else []) + list(cbs or [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
     learn.lesion_cfg = dict(kind='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,
-                            mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist())
+                            mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
+                            degrade=dcb.config() if dcb else None)
     return learn
 
 # %% ../nbs/08_models.ipynb #d14f497c
@@ -186,5 +196,7 @@ def load_bundle(path) -> tuple[nn.Module, dict]:
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
         model = FusionModel(bb, card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
     else: model = ImageModel(bb)
-    model.load_state_dict(torch.load(path.with_suffix('.pth'), map_location='cpu', weights_only=True))
+    sd = torch.load(path.with_suffix('.pth'), map_location='cpu', weights_only=True)
+    sd = {('meta_encoder.' + k[5:] if k.startswith('meta.') else k): v for k, v in sd.items()}   # bundles saved before the rename
+    model.load_state_dict(sd)
     return model.eval(), cfg

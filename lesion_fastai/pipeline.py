@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.calibration import calibration_curve
-from .data import LesionData, read_lesions
+from .data import LesionData, read_lesions, cli_errors
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint
 from .cache import ImageCache
@@ -49,10 +49,12 @@ class RunConfig:
     pretrained:bool = True # ImageNet weights
     n_boot:int = 1000 # bootstrap replicates for the intervals
     num_workers:int = 0 # DataLoader workers
-    degrade_p:float = 0. # probability of a phone-quality degradation per training image
+    degrade_p:float = 0.5 # students: probability of a phone-quality degradation per training image (0: clean photos only)
     robustness:bool = True # evaluate the students under degradations
-    export:bool = True # export the distilled student (ONNX fp32/int8, TorchScript) with its operating point
+    export:bool = True # export the distilled student (ExecuTorch, LiteRT, ONNX; float32 and int8) with its operating point
     sens:float = 0.95 # target sensitivity of the triage operating point
+    qat_epochs:int = 1 # quantisation-aware fine-tuning of the distilled student for its int8 files (0: post-training quantisation)
+    formats:str|None = None # export formats, comma-separated (None: every installed one)
 
 # %% ../nbs/10_pipeline.ipynb #9b7872bb
 class Run:
@@ -84,6 +86,11 @@ def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
     if how == 'blend': return ((pool.teacher_oof + g) / 2).to_numpy()
     raise ValueError(f"soft must be teacher, gbdt or blend, not {how!r}")
 
+def _wants_int8(c:RunConfig) -> bool:
+    "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
+    from lesion_fastai.export import _formats, available_formats
+    return bool({'pte_int8', 'tflite_int8'} & set(_formats(c.formats) or available_formats()))
+
 def run_pipeline(cfg:RunConfig, out) -> dict:
     "Run (or resume) the whole flow; return the metrics"
     run, c = Run(out, cfg), cfg
@@ -98,6 +105,7 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     run.log(f"{data}; holdout fold {c.holdout}: {is_hold.sum()} images, {int(df[spec.target_col][is_hold].sum())} malignant")
     df[[spec.id_col, spec.group_col, 'fold']].to_csv(run.out/'folds.csv', index=False)
     cache = ImageCache.build(df.image_ref, c.size, run.out/'cache', ids=data.ids)
+    if not run.done('cache'): run.finish('cache', path=str(cache.path))
     common = dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                   pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
                   num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p)
@@ -147,6 +155,10 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T, **common)
         P.loc[is_hold, name] = logits
         save_bundle(learn, run.out/'models'/name)
+        if name == 'student_distilled' and c.export and c.qat_epochs and _wants_int8(c):
+            run.log(f"quantisation-aware fine-tuning of the distilled student ({c.qat_epochs} epoch(s), for its int8 files)")
+            from lesion_fastai.export import qat_finetune, save_int8
+            save_int8(qat_finetune(learn, c.qat_epochs, c.lr / 20), run.out/'models'/f'{name}_int8.pt2', c.size)
         save_preds(); run.finish(name, seconds=time.time() - t0)
 
     # 6. robustness of the students and export of the distilled one
@@ -162,9 +174,10 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
         run.finish('robustness', seconds=time.time() - t0)
     if c.export and not run.done('export'):
-        run.log("export: ONNX fp32/int8 and TorchScript, checked on the holdout; operating point")
-        from lesion_fastai.export import export_run
-        t0 = time.time(); export_run(run.out, sens=c.sens, n_boot=c.n_boot)
+        from lesion_fastai.export import export_run, _formats
+        fmts = _formats(c.formats)
+        run.log(f"export: {', '.join(fmts) if fmts else 'every installed format'}, checked on the holdout; operating point")
+        t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot)
         run.finish('export', seconds=time.time() - t0)
 
     # 7. evaluation and report
@@ -234,7 +247,8 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
              f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates).", "",
              f"Images {c.size}px; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
-             f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}.", "",
+             f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}; students trained for phone photos: "
+             f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", "",
              f"| model | pAUC (max 0.2) | AUC | {spec_k.replace('spec@sens', 'specificity at sensitivity ')}% | training s |",
              "|---|---|---|---|---|"]
     for k in probs:
@@ -249,18 +263,19 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
                   _md_table(wide.reset_index()), "", "![Robustness](robustness.png)"]
     if (run.out/'export'/'export_report.json').exists():
         ex = json.loads((run.out/'export'/'export_report.json').read_text())
-        lines += ["", f"Exports of the distilled student ({c.size}px input; latency per image at batch 1 on one CPU thread; "
-                  "differences are in probability against PyTorch):", "",
-                  "| format | file | MB | max abs diff | pAUC | AUC | ms/image |", "|---|---|---|---|---|---|---|"]
+        lines += ["", f"Exports of the distilled student ({c.size}px input; checked on the holdout; latency per image at batch 1 on "
+                  "one CPU thread; max diff = largest probability difference from PyTorch; a float file passes at max diff <= 0.01, "
+                  "an int8 file at pAUC >= PyTorch's - 0.002):", "",
+                  "| format | file | MB | ms/image | max diff | pAUC | AUC | passes |", "|---|---|---|---|---|---|---|---|"]
         for k, e in ex['exports'].items():
-            if 'error' in e: lines.append(f"| {k} | failed: {e['error'][:80]} | | | | | |"); continue
-            lines.append(f"| {k} | {e['file']} | {e['size_mb']:.1f} | {e['max_abs_diff']:.2g} | {e.get('pauc', float('nan')):.3f} | "
-                         f"{e.get('auc', float('nan')):.3f} | {e['latency_ms_1thread']:.1f} |")
+            if 'error' in e: lines.append(f"| {k} | failed: {e['error'][:80]} | | | | | | no |"); continue
+            lines.append(f"| {k} | {e['file']} | {e['size_mb']:.1f} | {e['latency_ms_1thread']:.1f} | {e['max_abs_diff']:.2g} | "
+                         f"{e.get('pauc', float('nan')):.4f} | {e.get('auc', float('nan')):.3f} | {'yes' if e.get('passes', True) else 'no'} |")
         op = ex['operating_point']
         lines += ["", f"Triage operating point (chosen on the holdout for sensitivity {op['target_sensitivity']:.0%}): threshold "
                   f"{op['threshold']:.4f}; sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f} "
                   f"[{op['specificity_ci'][0]:.3f}, {op['specificity_ci'][1]:.3f}], referral rate {op['referral_rate']:.2f}. "
-                  f"Recommended file: `export/{json.loads((run.out/'export'/'student.json').read_text())['model']['recommended']}`."]
+                  f"Recommended file: `export/{ex.get('recommended') and ex['exports'][ex['recommended']]['file']}`."]
     lines += ["", f"Distilled minus plain student (paired): pAUC {fmt_ci(diff['pauc'], 4)}, AUC {fmt_ci(diff['auc'], 4)}.", "",
               f"Student (what ships): {cost['params_m']:.2f} M parameters, {cost['file_mb']:.1f} MB state dict, "
               f"{cost['cpu_ms_1thread']:.1f} ms per {c.size}px image on one CPU thread (PyTorch eager, batch 1).", "",
@@ -275,25 +290,45 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
 # %% ../nbs/10_pipeline.ipynb #4e6d026c
 @call_parse
 def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ + metadata.csv (default: embedded synthetic set)
-            out:str='runs/lesion', # output folder (report, models, predictions)
-            preset:str=None, # dataset preset: isic2024, ham10000, isic-archive
+            out:str='runs/lesion', # output folder (report, models, predictions, exports)
+            preset:str=None, # dataset preset: isic2024, ham10000, isic-archive (default: guessed from the folder)
             arch:str='tf_efficientnet_lite0', # student backbone (timm name)
             teacher_arch:str=None, # teacher backbone (default: as the student)
-            fusion:str='film', # teacher fusion: concat, film, metablock
-            size:int=64, bs:int=32, epochs:int=2, freeze_epochs:int=1, lr:float=2e-3,
-            n_folds:int=5, holdout:int=0,
-            alpha:float=0.5, T:float=2.0, soft:str='teacher', # distillation
-            neg_per_pos:float=None, pos_weight:float=None, # imbalance
-            seed:int=42, no_pretrained:store_true=False, n_boot:int=1000, num_workers:int=0,
-            degrade_p:float=0., # probability of a phone-quality degradation per training image
-            no_robustness:store_true=False, no_export:store_true=False, sens:float=0.95,
+            fusion:str='film', # teacher fusion of image and metadata: concat, film, metablock
+            size:int=64, # image side in pixels
+            bs:int=32, # batch size
+            epochs:int=2, # unfrozen epochs per model
+            freeze_epochs:int=1, # epochs with a frozen backbone first
+            lr:float=2e-3, # base learning rate (one-cycle)
+            n_folds:int=5, # grouped cross-validation folds
+            holdout:int=0, # fold kept for the final evaluation (never trained or tuned on)
+            alpha:float=0.5, # weight of the distillation term
+            T:float=2.0, # distillation temperature
+            soft:str='teacher', # soft targets for the student: teacher, gbdt or blend (out-of-fold)
+            neg_per_pos:float=None, # resample this many negatives per positive each epoch (default: all images)
+            pos_weight:float=None, # weight of the positive class in the loss
+            seed:int=42, # seed for folds and training
+            no_pretrained:store_true=False, # start from random weights instead of ImageNet
+            n_boot:int=1000, # bootstrap replicates for the confidence intervals
+            num_workers:int=0, # DataLoader worker processes
+            degrade_p:float=0.5, # students: probability of a phone-quality degradation per training image (0: clean photos only)
+            qat_epochs:int=1, # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation)
+            formats:str=None, # export formats, comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
+            no_robustness:store_true=False, # skip the robustness evaluation
+            no_export:store_true=False, # skip the export
+            sens:float=0.95, # target sensitivity of the triage operating point
             restart:store_true=False, # delete the output folder's previous run first
+            debug:store_true=False, # show the full traceback of an error
            ):
-    "Run the whole lesion_fastai pipeline and write a report"
+    "Run the whole lesion_fastai pipeline (folds, GBDT, teachers, students, robustness, export) and write a report"
     import shutil
-    if restart and Path(out).exists(): shutil.rmtree(out)
-    cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
-                    alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                    not no_robustness, not no_export, sens)
-    run_pipeline(cfg, out)
+    with cli_errors(debug):
+        if restart and Path(out).exists(): shutil.rmtree(out)
+        if formats is not None:
+            from lesion_fastai.export import _formats
+            _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
+        cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
+                        alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
+                        not no_robustness, not no_export, sens, qat_epochs, formats)
+        run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())

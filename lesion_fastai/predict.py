@@ -6,19 +6,19 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/predict.html.md"""
 
 # %% ../nbs/13_predict.ipynb #b55681b3
 from __future__ import annotations
-import io, json, numpy as np, pandas as pd, torch
+import io, json, h5py, numpy as np, pandas as pd, torch
 from pathlib import Path
 from PIL import Image
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 from fastcore.basics import ifnone
 from fastprogress.fastprogress import progress_bar
-from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8
+from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8, cli_errors
 from .cache import resize_square
 from .export import load_runtime
 from .models import load_bundle
 
 # %% auto #0
-__all__ = ['list_inputs', 'Predictor', 'predict_cli', 'gradcam', 'overlay', 'TriageApp']
+__all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'list_inputs', 'Predictor', 'predict_cli', 'gradcam', 'overlay', 'TriageApp']
 
 # %% ../nbs/13_predict.ipynb #3f433534
 def list_inputs(inputs) -> list[tuple[str, str]]:
@@ -33,29 +33,49 @@ def list_inputs(inputs) -> list[tuple[str, str]]:
         else: raise FileNotFoundError(f"{p}: no such file or folder")
     return out
 
+BACKENDS = dict(executorch=('pte_int8', 'pte'), litert=('tflite_int8', 'tflite'), onnx=('onnx', 'onnx_int8'), torch=('pt2',))
+MODEL_SUFFIXES = ('.pte', '.tflite', '.onnx', '.pt2', '.ts')
+
+def _choose_file(side:dict, backend:str, folder:Path) -> str:
+    "The file of export folder `folder` to run with `backend`: the sidecar's recommendation, or the smallest that passed its checks"
+    files = side['model']['files']
+    if backend == 'auto':
+        if side['model'].get('recommended'): return side['model']['recommended']
+        raise ValueError(f"{folder}: no exported file passed its checks (see export_report.json); choose one with --backend")
+    if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; expected auto, {', '.join(BACKENDS)}")
+    if isinstance(next(iter(files.values()), None), str): files = {k: dict(file=v, passes=True) for k, v in files.items()}  # older sidecars
+    ok = [files[f] for f in BACKENDS[backend] if f in files and files[f].get('passes')]
+    if not ok:
+        there = ', '.join(f"{v['file']} ({'passed' if v.get('passes') else 'failed'} its checks)" for v in files.values()) or 'none'
+        raise ValueError(f"{folder}: no {backend} file that passed its checks (files: {there})")
+    return min(ok, key=lambda v: v.get('size_mb', 0))['file']
+
 class Predictor:
-    "Triage predictions from an export folder (ONNX) or a PyTorch bundle"
-    def __init__(self, path, # export folder with student.json, an .onnx file beside its sidecar, or a bundle path
+    "Triage predictions from an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
+    def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
                  threshold:float|None=None, # triage threshold (default: the sidecar's)
-                 backend:str='auto', # 'onnx', 'torch' or 'auto' (ONNX when an export folder is given)
+                 backend:str='auto', # 'auto' (the sidecar's recommended file), 'executorch', 'litert', 'onnx' or 'torch'
                 ):
         path = Path(path)
-        side = path/'student.json' if path.is_dir() else path.with_name('student.json') if path.suffix == '.onnx' else None
+        if not path.exists() and not path.with_suffix('.json').exists():
+            raise FileNotFoundError(f"{path}: no such export folder, model file or bundle")
+        side = path/'student.json' if path.is_dir() else path.with_name('student.json') if path.suffix in MODEL_SUFFIXES else None
         if side is not None and side.exists():
             self.sidecar = json.loads(side.read_text())
             self.size = self.sidecar['input']['size'][0]
             self.threshold = ifnone(threshold, self.sidecar['triage']['threshold'])
-            f = path if path.suffix == '.onnx' else side.parent/self.sidecar['model']['recommended']
-            self.model_file = f if backend != 'torch' else side.parent/self.sidecar['model']['files']['torchscript']
+            self.model_file = path if path.is_file() else side.parent/_choose_file(self.sidecar, backend, path)
+        elif path.is_dir(): raise FileNotFoundError(f"{path}: no student.json here; an export folder is written by lesion-export or lesion-run")
+        elif path.suffix in MODEL_SUFFIXES: raise FileNotFoundError(f"{path}: no student.json beside it (it holds the image size and the threshold)")
         else:
-            if threshold is None: raise ValueError("a bundle has no stored threshold: pass `threshold=`, or use an export folder")
+            if threshold is None: raise ValueError(f"{path} is a PyTorch bundle, which stores no triage threshold: pass a threshold, or use an export folder")
             self.sidecar, self.threshold, self.model_file = None, threshold, path
             self.size = json.loads(path.with_suffix('.json').read_text())['size']
         self.run = load_runtime(self.model_file)
 
     def preprocess(self, img:Image.Image) -> np.ndarray:
         "PIL image -> float32 (3, size, size) in [0,1], exactly as in training"
-        return resize_square(to_rgb8(img), self.size).transpose(2, 0, 1).astype(np.float32) / 255
+        return np.ascontiguousarray(resize_square(to_rgb8(img), self.size).transpose(2, 0, 1), dtype=np.float32) / 255
 
     def predict_images(self, imgs:list) -> np.ndarray:
         "Probabilities for a list of PIL images"
@@ -83,19 +103,21 @@ class Predictor:
 
 # %% ../nbs/13_predict.ipynb #7dfa7288
 @call_parse
-def predict_cli(model:str, # export folder (student.json + ONNX), or a bundle path with --threshold
+def predict_cli(model:str, # export folder (student.json + model files), a model file beside its sidecar, or a bundle path with --threshold
                 inputs:str, # image files, folders or ISIC 2024 HDF5 files (comma-separated)
                 out:str='predictions.csv', # output CSV
                 threshold:float=None, # triage threshold (default: the model's)
-                backend:str='auto', # onnx, torch or auto
+                backend:str='auto', # auto (the sidecar's recommended file), executorch, litert, onnx or torch
+                debug:store_true=False, # show the full traceback of an error
                ):
     "Predict malignancy probabilities and triage decisions for images; unreadable files get an error row"
-    pr = Predictor(model, threshold, backend)
-    res = pr.predict([s for s in inputs.split(',') if s])
-    res.to_csv(out, index=False)
+    with cli_errors(debug):
+        pr = Predictor(model, threshold, backend)
+        res = pr.predict([s for s in inputs.split(',') if s])
+        res.to_csv(out, index=False)
     n_err = int((res.error != '').sum())
     print(f"{len(res)} images: {int((res.decision == 'refer').sum())} refer, {int((res.decision == 'routine').sum())} routine, "
-          f"{n_err} unreadable -> {out}")
+          f"{n_err} unreadable -> {out} ({pr.model_file.name})")
 
 # %% ../nbs/13_predict.ipynb #5e838a7b
 def _target_layer(model):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from pathlib import Path
 from sklearn.model_selection import StratifiedGroupKFold
-from fastcore.script import call_parse
-from .data import LesionData, read_lesions
+from fastcore.script import call_parse, store_true
+from .data import LesionData, read_lesions, cli_errors
 
 # %% auto #0
 __all__ = ['grouped_folds', 'check_group_disjoint', 'grouped_holdout', 'add_folds', 'folds_cli']
@@ -57,9 +57,11 @@ def folds_cli(path:str, # dataset folder (ISIC 2024 or images/ + metadata.csv)
               out:str='folds.csv', # output CSV of id,fold
               preset:str=None, # dataset preset
               n_splits:int=5, # number of folds
-              seed:int=42, # seed
+              seed:int=42, # seed of the fold assignment
+              debug:store_true=False, # show the full traceback of an error
              ):
     "Write grouped, stratified folds of a dataset to a CSV"
-    data = add_folds(read_lesions(path, spec=preset), n_splits, seed)
-    data.df[[data.spec.id_col, 'fold']].to_csv(out, index=False)
+    with cli_errors(debug):
+        data = add_folds(read_lesions(path, spec=preset), n_splits, seed)
+        data.df[[data.spec.id_col, 'fold']].to_csv(out, index=False)
     print(pd.crosstab(data.df.fold, data.df[data.spec.target_col]))

@@ -10,9 +10,9 @@ import io, json
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageFilter
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
-from .data import ISIC2024, ISIC2024_OTHER_COLS, read_isic2024
+from .data import ISIC2024, ISIC2024_OTHER_COLS, read_isic2024, cli_errors
 
 # %% auto #0
 __all__ = ['ISIC2024_TRAIN_COLS', 'SYNTH_VERSION', 'draw_lesion', 'lesion_metadata', 'make_synthetic_isic', 'default_dataset',
@@ -209,7 +209,8 @@ def synth_cli(dest:str, # output folder
               n_patients:int=60, # number of patients
               malignant_rate:float=0.08, # approximate fraction of malignant lesions
               seed:int=0, # random seed
+              debug:store_true=False, # show the full traceback of an error
              ):
     "Write a synthetic dataset in the ISIC 2024 format (train-image.hdf5 + train-metadata.csv)"
-    d = make_synthetic_isic(dest, n_patients=n_patients, malignant_rate=malignant_rate, seed=seed)
+    with cli_errors(debug): d = make_synthetic_isic(dest, n_patients=n_patients, malignant_rate=malignant_rate, seed=seed)
     print(read_isic2024(d))

@@ -8,14 +8,14 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/train.html.md"""
 from __future__ import annotations
 import os, json, time, numpy as np, pandas as pd, torch
 from pathlib import Path
-from fastcore.script import call_parse
+from fastcore.script import call_parse, store_true
 from fastcore.basics import noop
 from fastai.learner import Learner
 import fastai.callback.schedule  # fine_tune, fit_one_cycle, lr_find on Learner
 from fastai.torch_core import set_seed
 from fastai.callback.tracker import SaveModelCallback
 from fastai.distributed import rank_distrib, num_distrib
-from .data import LesionData, read_lesions
+from .data import LesionData, read_lesions, cli_errors
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
@@ -65,19 +65,15 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 neg_per_pos:float|None=None, pos_weight:float|None=None, # class imbalance
                 pretrained:bool=True, cache=None, seed:int=42, path='.', checkpoint:str|None=None,
                 num_workers:int=0, batch_tfms=None,
-                degrade_p:float=0., # probability of a phone-quality degradation per training image (`PhoneDegrade`)
+                degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
     set_seed(seed)
-    if degrade_p:
-        from lesion_fastai.datablock import lesion_aug
-        from lesion_fastai.degrade import PhoneDegrade
-        batch_tfms = (lesion_aug() if batch_tfms is None else list(batch_tfms)) + [PhoneDegrade(degrade_p)]
     dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(kind == 'teacher'), soft_col=soft_col,
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms)
     dls.train.rng.seed(seed)
     if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path)
-    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, path=path)
+    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path)
     else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
     fit_learner(learn, epochs, lr, freeze_epochs, checkpoint)
     return learn, predict_logits(learn)
@@ -91,18 +87,25 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
               arch:str='tf_efficientnet_lite0', # timm backbone
               fold:int=0, # validation fold
               n_folds:int=5, # grouped folds
-              size:int=64, bs:int=32, epochs:int=3, freeze_epochs:int=1, lr:float=2e-3,
+              size:int=64, # image side in pixels
+              bs:int=32, # batch size
+              epochs:int=3, # unfrozen epochs
+              freeze_epochs:int=1, # epochs with a frozen backbone first
+              lr:float=2e-3, # base learning rate (one-cycle)
               fusion:str='film', # teacher fusion: concat, film, metablock
               seed:int=42, # seed for folds and training
               no_pretrained:bool=False, # start from random weights
+              degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
+              debug:store_true=False, # show the full traceback of an error
              ):
     "Train one teacher or student on one fold and save it (runs under `accelerate launch` too)"
     from lesion_fastai.synth import default_dataset
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    ds = add_folds(read_lesions(data or default_dataset(), spec=preset), n_folds, seed)
-    t0 = time.time()
-    learn, logits = train_model(ds, fold, kind, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
-                                pretrained=not no_pretrained, cache=out/'cache', path=out)
+    with cli_errors(debug):
+        ds = add_folds(read_lesions(data or default_dataset(), spec=preset), n_folds, seed)
+        t0 = time.time()
+        learn, logits = train_model(ds, fold, kind, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
+                                    pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p)
     if rank_distrib() == 0:
         save_bundle(learn, out/kind)
         v = ds.df[ds.df.fold == fold]

@@ -27,6 +27,21 @@ for f in glob.glob('_proc/*.ipynb'):
                 if md: o['data']['text/markdown'] = re.sub(r'\{target="_blank"[^}]*\}', '', ''.join(md))
     json.dump(nb, open(f, 'w'), indent=1)
 PY
+# a reader must not meet warning boxes or stray object reprs: fail the build on any
+$BIN/python - <<'PY'
+import json, glob, re, sys
+bad = []
+for f in sorted(glob.glob('_proc/*.ipynb')):
+    for i, c in enumerate(json.load(open(f))['cells']):
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'stream' and o.get('name') == 'stderr':
+                bad.append(f"{f} cell {i}: stderr output: {''.join(o['text']).strip().splitlines()[0][:150]}")
+            txt = ''.join(o.get('data', {}).get('text/plain', '')) if o.get('output_type') == 'execute_result' else ''
+            if re.match(r'\[?<(matplotlib|Axes|Figure|Line2D|AxesSubplot)', txt):
+                bad.append(f"{f} cell {i}: stray repr: {txt[:80]}")
+if bad:
+    print("docs: pages with warnings or stray reprs (rerun the notebook, or fix the cell):\n  " + "\n  ".join(bad)); sys.exit(1)
+PY
 n=0
 for nb in _proc/*.ipynb; do
   $BIN/jupyter nbconvert --log-level ERROR --to html --template lab --no-prompt --TagRemovePreprocessor.enabled=True \
