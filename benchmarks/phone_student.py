@@ -61,7 +61,7 @@ def main():
 
     tabs = {}
     for p in a.ps:
-        name = f'student_p{p:g}'
+        name = f'student_p{round(p * 100):02d}'      # no '.' in the name: bundles add their own suffixes
         if not (out/'models'/f'{name}.pth').exists():
             log(f"{name}: distilled student, degradation probability {p}")
             t0 = time.time()

@@ -13,7 +13,7 @@ from fastcore.script import call_parse, store_true
 from fastai.callback.core import Callback
 from fastai.torch_core import trainable_params
 from sklearn.metrics import roc_auc_score
-from .models import load_bundle
+from .models import load_bundle, bundle_file
 from .data import cli_errors
 from .cache import float_batches
 from .metrics import partial_auc, bootstrap_ci, spec_at_sens, threshold_for_sens, fmt_ci
@@ -275,7 +275,7 @@ def load_runtime(path, threads:int=1):
         with _quiet(): return _torch_fn(torch.export.load(str(path)).module())
     if path.suffix in ('.ts', '.pt'):
         with _quiet(): return _torch_fn(torch.jit.load(str(path)).eval())
-    if not path.with_suffix('.json').exists():
+    if not bundle_file(path, '.json').exists():
         raise FileNotFoundError(f"{path}: not a model file (.pte, .tflite, .onnx, .pt2, .ts) nor a bundle (.json + .pth)")
     return _torch_fn(ProbModel(load_bundle(path)[0]).eval())
 
@@ -292,7 +292,7 @@ def latency_ms(fn, size:int, n:int=50, threads:int=1) -> float:
 
 def _file(p):
     p = Path(p)
-    return p if p.suffix else p.with_suffix('.pth')
+    return p if p.suffix in ('.pte', '.tflite', '.onnx', '.pt2', '.ts', '.pt') else bundle_file(p, '.pth')
 
 def check_file(path, # a model file or bundle
                images, # uint8 (N,H,W,3) validation images
@@ -442,7 +442,7 @@ def export_run(run_dir, # a `lesion-run` output folder
     from lesion_fastai.cache import ImageCache
     run_dir = Path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
-    if not (run_dir/'models'/f'{model}.json').exists(): raise FileNotFoundError(f"{run_dir/'models'/model}: no such student in this run")
+    if not bundle_file(run_dir/'models'/model, '.json').exists(): raise FileNotFoundError(f"{run_dir/'models'/model}: no such student in this run")
     cfg = json.loads((run_dir/'config.json').read_text())
     P = pd.read_csv(run_dir/'predictions.csv')
     st = json.loads((run_dir/'state.json').read_text()) if (run_dir/'state.json').exists() else {}

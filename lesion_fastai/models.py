@@ -23,7 +23,7 @@ from .degrade import PhoneDegradeCallback
 
 # %% auto #0
 __all__ = ['MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teacher_learner', 'DistillationCallback',
-           'distill_loss', 'student_learner', 'save_bundle', 'load_bundle']
+           'distill_loss', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -180,23 +180,28 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
 def _weights(m): return torch.cat([p.detach().flatten() for p in m.parameters()])
 
 # %% ../nbs/08_models.ipynb #06bcbe0c
+def bundle_file(path, ext:str) -> Path:
+    "The `.pth` or `.json` file of bundle `path`; a name with a dot keeps it ('student_p0.5' -> 'student_p0.5.pth')"
+    p = Path(path)
+    return p.with_suffix(ext) if p.suffix in ('', '.pth', '.json') else p.with_name(p.name + ext)
+
 def save_bundle(learn:Learner, path) -> Path:
     "Save `learn`'s model as `<path>.pth` (state dict) + `<path>.json` (how to rebuild it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, path.with_suffix('.pth'))
-    path.with_suffix('.json').write_text(json.dumps(learn.lesion_cfg, indent=1, default=float))
+    torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, bundle_file(path, '.pth'))
+    bundle_file(path, '.json').write_text(json.dumps(learn.lesion_cfg, indent=1, default=float))
     return path
 
 def load_bundle(path) -> tuple[nn.Module, dict]:
     "Rebuild a model saved by `save_bundle`; return `(model in eval mode, config)`"
     path = Path(path)
-    cfg = json.loads(path.with_suffix('.json').read_text())
+    cfg = json.loads(bundle_file(path, '.json').read_text())
     bb = create_backbone(cfg['arch'], pretrained=False)
     if cfg['kind'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
         model = FusionModel(bb, card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
     else: model = ImageModel(bb)
-    sd = torch.load(path.with_suffix('.pth'), map_location='cpu', weights_only=True)
+    sd = torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True)
     sd = {('meta_encoder.' + k[5:] if k.startswith('meta.') else k): v for k, v in sd.items()}   # bundles saved before the rename
     model.load_state_dict(sd)
     return model.eval(), cfg

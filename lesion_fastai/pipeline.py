@@ -18,7 +18,7 @@ from .splits import add_folds, check_group_disjoint
 from .cache import ImageCache
 from .metamodel import MetaGBDT, oof_predict
 from .train import train_model
-from .models import save_bundle, load_bundle
+from .models import save_bundle, load_bundle, bundle_file
 from .metrics import evaluate, bootstrap_ci, partial_auc, fmt_ci
 
 # %% auto #0
@@ -212,7 +212,7 @@ def student_cost(bundle, size:int, n:int=30) -> dict:
             ms = (time.perf_counter() - t0) / n * 1000
     finally: torch.set_num_threads(nthreads)
     return dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6,
-                file_mb=Path(bundle).with_suffix('.pth').stat().st_size / 1e6, cpu_ms_1thread=ms)
+                file_mb=bundle_file(bundle, '.pth').stat().st_size / 1e6, cpu_ms_1thread=ms)
 
 def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     "Write metrics.json, roc.png, calibration.png and report.md for holdout predictions `H`"

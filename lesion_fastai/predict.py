@@ -15,7 +15,7 @@ from fastprogress.fastprogress import progress_bar
 from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8, cli_errors
 from .cache import resize_square
 from .export import load_runtime
-from .models import load_bundle
+from .models import load_bundle, bundle_file
 
 # %% auto #0
 __all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'list_inputs', 'Predictor', 'predict_cli', 'gradcam', 'overlay', 'TriageApp']
@@ -57,7 +57,7 @@ class Predictor:
                  backend:str='auto', # 'auto' (the sidecar's recommended file), 'executorch', 'litert', 'onnx' or 'torch'
                 ):
         path = Path(path)
-        if not path.exists() and not path.with_suffix('.json').exists():
+        if not path.exists() and not bundle_file(path, '.json').exists():
             raise FileNotFoundError(f"{path}: no such export folder, model file or bundle")
         side = path/'student.json' if path.is_dir() else path.with_name('student.json') if path.suffix in MODEL_SUFFIXES else None
         if side is not None and side.exists():
@@ -70,7 +70,7 @@ class Predictor:
         else:
             if threshold is None: raise ValueError(f"{path} is a PyTorch bundle, which stores no triage threshold: pass a threshold, or use an export folder")
             self.sidecar, self.threshold, self.model_file = None, threshold, path
-            self.size = json.loads(path.with_suffix('.json').read_text())['size']
+            self.size = json.loads(bundle_file(path, '.json').read_text())['size']
         self.run = load_runtime(self.model_file)
 
     def preprocess(self, img:Image.Image) -> np.ndarray:
