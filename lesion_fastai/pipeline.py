@@ -53,7 +53,7 @@ class RunConfig:
     robustness:bool = True # evaluate the students under degradations
     export:bool = True # export the distilled student (ExecuTorch, LiteRT, ONNX; float32 and int8) with its operating point
     sens:float = 0.95 # target sensitivity of the triage operating point
-    qat_epochs:int = 1 # quantisation-aware fine-tuning of the distilled student for its int8 files (0: post-training quantisation)
+    qat_epochs:int = 0 # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation, float first/last layers)
     formats:str|None = None # export formats, comma-separated (None: every installed one)
 
 # %% ../nbs/10_pipeline.ipynb #9b7872bb
@@ -312,7 +312,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             n_boot:int=1000, # bootstrap replicates for the confidence intervals
             num_workers:int=0, # DataLoader worker processes
             degrade_p:float=0.5, # students: probability of a phone-quality degradation per training image (0: clean photos only)
-            qat_epochs:int=1, # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation)
+            qat_epochs:int=0, # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation with the first conv, first block and head in float, which kept pAUC on HAM10000)
             formats:str=None, # export formats, comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
             no_robustness:store_true=False, # skip the robustness evaluation
             no_export:store_true=False, # skip the export
