@@ -6,6 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 $BIN/nbdev-proc-nbs --force >/dev/null
+# nbdev's sidebar lists every file in nbs/ (yml, css, files notebooks wrote): keep the pages only
+$BIN/python - <<'PY'
+import yaml
+from pathlib import Path
+for f in ('nbs/sidebar.yml', '_proc/sidebar.yml'):
+    p = Path(f)
+    if not p.exists(): continue
+    y = yaml.safe_load(p.read_text())
+    items = y['website']['sidebar']['contents']
+    y['website']['sidebar']['contents'] = [i for i in items if isinstance(i, str) and i.endswith('.ipynb')]
+    p.write_text(yaml.safe_dump(y, sort_keys=False))
+PY
 rm -rf _site && mkdir -p _site
 # nbdev's processing leaves float timings in cell metadata, which nbconvert's schema check rejects
 $BIN/python - <<'PY'
