@@ -316,7 +316,7 @@ def check_exports(paths:dict, # name -> file (or bundle) path; 'pytorch' (or the
     names = sorted(paths, key=lambda k: k != 'pytorch')
     res, ref = {}, None
     for k in names:
-        res[k], probs = check_file(paths[k], images, y, ref if ref is not None else None)
+        res[k], probs = check_file(paths[k], images, y, ref)
         if ref is None: ref = probs; res[k].update(max_abs_diff=0., mean_abs_diff=0.)
     return {k: res[k] for k in paths}
 
