@@ -86,6 +86,7 @@ class ImageCache:
               max_images:int|None=None, # stop after this many new images (to test resuming)
              ) -> ImageCache:
         "Build (or resume, or reuse) the cache of `refs` at `size` in `folder`"
+        if not (isinstance(size, (int, np.integer)) and size >= 8): raise ValueError(f"cache image size must be an integer of at least 8 pixels, not {size!r}")
         refs = [str(r) for r in refs]
         if len(set(refs)) != len(refs): raise ValueError("duplicate image references; a cache needs unique refs")
         folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)

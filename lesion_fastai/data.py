@@ -17,9 +17,11 @@ from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PRESETS', 'H5_SEP', 'IMAGE_EXTS', 'USER_ERRORS', 'DatasetSpec',
-           'get_spec', 'check_columns', 'check_binary_target', 'check_unique_ids', 'h5_ref', 'read_image_bytes',
-           'ImageReadError', 'to_rgb8', 'load_image', 'LesionData', 'validate_table', 'verify_images', 'read_isic2024',
-           'index_image_folder', 'read_image_folder', 'read_lesions', 'find_ham10000', 'cli_errors', 'check_cli']
+           'get_spec', 'check_columns', 'check_binary_target', 'check_unique_ids', 'check_numeric', 'h5_ref',
+           'read_image_bytes', 'ImageReadError', 'to_rgb8', 'load_image', 'LesionData', 'validate_table',
+           'verify_images', 'read_isic2024', 'index_image_folder', 'read_image_folder', 'dataset_layout',
+           'read_lesions', 'find_ham10000', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'DatasetCheck',
+           'check_dataset', 'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
 @dataclass
@@ -110,12 +112,22 @@ def check_binary_target(df:pd.DataFrame, col:str, where:str='table') -> pd.Serie
     return num.astype(np.int64)
 
 def check_unique_ids(df:pd.DataFrame, col:str, where:str='table'):
-    "Raise naming duplicated ids in `df[col]`"
-    dup = df[col].duplicated(keep=False)
-    if dup.any():
-        ids = list(pd.unique(df.loc[dup, col])[:5])
-        raise ValueError(f"{where}: id column {col!r} has {dup.sum()} rows with duplicated ids, e.g. {ids}")
-    if df[col].isna().any(): raise ValueError(f"{where}: id column {col!r} has missing ids at rows {list(df.index[df[col].isna()][:5])}")
+    "Raise naming duplicated and missing ids in `df[col]`"
+    na = df[col].isna()
+    dup = df[col].duplicated(keep=False) & ~na
+    msgs = []
+    if dup.any(): msgs.append(f"{dup.sum()} rows with duplicated ids, e.g. {list(pd.unique(df.loc[dup, col])[:5])}")
+    if na.any(): msgs.append(f"{na.sum()} row(s) with missing ids at rows {list(df.index[na][:5])}")
+    if msgs: raise ValueError(f"{where}: id column {col!r} has " + '; and '.join(msgs))
+
+def check_numeric(df:pd.DataFrame, col:str, where:str='table') -> pd.Series:
+    "Return `df[col]` as numbers (missing values stay NaN), or raise naming the rows whose value is not a number"
+    if pd.api.types.is_numeric_dtype(df[col]): return df[col]
+    num = pd.to_numeric(df[col], errors='coerce')
+    bad = num.isna() & df[col].notna()
+    if bad.any(): raise ValueError(f"{where}: continuous column {col!r} has {bad.sum()} non-numeric value(s) "
+                                   f"{list(pd.unique(df.loc[bad, col].astype(str))[:5])} at rows {list(df.index[bad][:5])}")
+    return num
 
 # %% ../nbs/00_data.ipynb #324b0b03
 H5_SEP = '::'
@@ -213,13 +225,7 @@ def validate_table(df:pd.DataFrame, spec:DatasetSpec, where:str, labelled:bool|N
         if na.any():
             warnings.warn(f"{where}: {na.sum()} row(s) have no {spec.group_col!r}; each becomes its own group")
             df.loc[na, spec.group_col] = '_single_' + df.loc[na, spec.id_col]
-    for c in spec.cont_cols:
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            num = pd.to_numeric(df[c], errors='coerce')
-            bad = num.isna() & df[c].notna()
-            if bad.any(): raise ValueError(f"{where}: continuous column {c!r} has non-numeric values "
-                                           f"{list(pd.unique(df.loc[bad, c].astype(str))[:5])} at rows {list(df.index[bad][:5])}")
-            df[c] = num
+    for c in spec.cont_cols: df[c] = check_numeric(df, c, where)
     return df
 
 # %% ../nbs/00_data.ipynb #4b0f070c
@@ -317,18 +323,25 @@ def read_image_folder(folder, # folder of image files named by id
     return LesionData(df, spec, str(Path(folder)), skipped)
 
 # %% ../nbs/00_data.ipynb #9725c456
+def dataset_layout(path) -> tuple[str, Path, Path]:
+    "`('isic2024', hdf5, csv)` for a folder with an HDF5 of images, `('folder', images_dir, csv)` for images + CSV"
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"{path}: no such dataset folder")
+    if not path.is_dir(): raise NotADirectoryError(f"{path}: not a folder (give the dataset folder)")
+    if list(path.glob('*.hdf5')):
+        return ('isic2024', _find(path, ['train-image.hdf5', 'test-image.hdf5', 'image.hdf5', *sorted(p.name for p in path.glob('*.hdf5'))], 'image HDF5'),
+                _find(path, ['train-metadata.csv', 'test-metadata.csv', 'metadata.csv'], 'metadata CSV'))
+    csvs = sorted(path.glob('*.csv'))
+    if not csvs: raise FileNotFoundError(f"{path}: neither an HDF5 of images nor a metadata CSV found")
+    return 'folder', path/'images' if (path/'images').is_dir() else path, path/'metadata.csv' if (path/'metadata.csv').exists() else csvs[0]
+
 def read_lesions(path, # an ISIC 2024 folder (HDF5 + CSV), or a folder with `images/` and `metadata.csv`
                  spec=None, # preset or `DatasetSpec` (default: isic2024 for HDF5, ham10000 otherwise)
                  **kwargs) -> LesionData:
     "Read a lesion dataset folder in either supported layout"
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such dataset folder")
-    if list(path.glob('*.hdf5')): return read_isic2024(path, spec=spec or ISIC2024, **kwargs)
-    csvs = sorted(path.glob('*.csv'))
-    if not csvs: raise FileNotFoundError(f"{path}: neither an HDF5 of images nor a metadata CSV found")
-    csv = path/'metadata.csv' if (path/'metadata.csv').exists() else csvs[0]
-    folder = path/'images' if (path/'images').is_dir() else path
-    return read_image_folder(folder, csv, spec=spec or 'ham10000', **kwargs)
+    layout, images, csv = dataset_layout(path)
+    if layout == 'isic2024': return read_isic2024(path, spec=spec or ISIC2024, **kwargs)
+    return read_image_folder(images, csv, spec=spec or 'ham10000', **kwargs)
 
 # %% ../nbs/00_data.ipynb #15595b43
 def find_ham10000(required:bool=True) -> Path|None:
@@ -354,18 +367,100 @@ def cli_errors(debug:bool=False, # re-raise with the traceback instead
         print(f"error: {' '.join(str(msg).split())}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
 
+# %% ../nbs/00_data.ipynb #cli00002
+def cli_outcome(f, # a `call_parse` command function
+                **kwargs, # its options, by name
+               ) -> tuple[int, str, str]:
+    "`(exit status, stdout, stderr)` of the command `f` called with `kwargs` in this process"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: f(**kwargs); code = 0
+        except SystemExit as e: code = e.code if isinstance(e.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+def assert_cli_error(f, # a `call_parse` command function
+                     contains:str, # text the error line must hold
+                     **kwargs, # its options, by name
+                    ):
+    "Check that `f(**kwargs)` fails as a user error should: exit status 2 and one line `error: ...` on stderr"
+    code, _, err = cli_outcome(f, **kwargs)
+    assert code == 2, f"exit status {code}, expected 2; stderr: {err[-500:]}"
+    assert err.startswith('error: ') and err.count('\n') == 1, f"expected one line 'error: ...', got {err[-500:]!r}"
+    assert contains in err, f"{contains!r} not in {err!r}"
+    return err
+
+# %% ../nbs/00_data.ipynb #ck000001
+@dataclass
+class DatasetCheck:
+    "Every problem found in a dataset: `problems` maps a kind of problem to its message (count and first ids or rows)"
+    source:str
+    problems:dict
+    summary:dict
+    @property
+    def ok(self) -> bool: return not self.problems
+    def __repr__(self):
+        lines = [f"{k:>10}: {v}" for k, v in self.summary.items()]
+        if self.ok: return '\n'.join(lines + ['no problems found'])
+        return '\n'.join(lines + [f"{len(self.problems)} kind(s) of problem:"] + [f"  {k}: {m}" for k, m in self.problems.items()])
+    def error(self) -> str:
+        "One line naming the kinds of problem"
+        return f"{self.source}: {len(self.problems)} kind(s) of problem ({', '.join(self.problems)}); details above"
+
+def _message(f, *args):
+    "The message of the error `f(*args)` raises, or None"
+    try: f(*args)
+    except (KeyError, ValueError, FileNotFoundError) as e: return str(e.args[0] if isinstance(e, KeyError) else e)
+
+def check_dataset(path, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
+                  spec=None, # preset or `DatasetSpec` (default by layout)
+                  verify:bool=False, # decode every image too
+                  progress:bool=True, # progress bar while decoding
+                 ) -> DatasetCheck:
+    "Run every check on the dataset at `path` and collect the problems, instead of stopping at the first"
+    layout, images, csv = dataset_layout(path)
+    spec = get_spec(spec or ('isic2024' if layout == 'isic2024' else 'ham10000'))
+    try: df = pd.read_csv(csv, low_memory=False)
+    except Exception as e: raise ValueError(f"{csv}: not a readable CSV ({type(e).__name__}: {e})") from None
+    P, where = {}, csv.name
+    def add(kind, msg):
+        if msg: P[kind] = msg
+    labelled = spec.target_col is not None and spec.target_col in df
+    add('missing columns', _message(check_columns, df, spec.required(labelled=labelled), where))
+    idc = spec.id_col
+    if idc in df: add('ids', _message(check_unique_ids, df, idc, where))
+    if labelled: add('target', _message(check_binary_target, df, spec.target_col, where))
+    for c in spec.cont_cols:
+        if c in df: add(f'column {c}', _message(check_numeric, df, c, where))
+    summary = dict(source=str(path), layout=layout, spec=spec.name, rows=len(df))
+    if layout == 'isic2024': have = {k: h5_ref(images, k) for k in _h5_file(images.resolve()).keys()}
+    else:
+        try: have = index_image_folder(images)
+        except ValueError as e: add('image names', str(e)); have = {}
+    if idc in df:
+        ids = df[idc].dropna().astype(str)
+        miss = ~ids.isin(have)
+        if miss.any(): add('ids without image', f"{where}: {miss.sum()} id(s) have no image, e.g. {list(ids[miss][:5])}")
+        summary['unlisted'] = len(set(have) - set(ids))
+        if verify:
+            ok = ids[~miss].drop_duplicates()
+            with warnings.catch_warnings():   # reported below, with the reasons
+                warnings.simplefilter('ignore')
+                _, bad = verify_images(pd.DataFrame({idc: ok, 'image_ref': ok.map(have)}), spec, 'skip', progress) if len(ok) else (None, {})
+            if bad: add('unreadable images', f"{len(bad)} image(s) do not decode, e.g. " + '; '.join(f"{k}: {v}" for k, v in list(bad.items())[:3]))
+    if labelled and 'target' not in P: summary['malignant'] = int(pd.to_numeric(df[spec.target_col]).sum())
+    if spec.group_col in df: summary['groups'] = int(df[spec.group_col].nunique())
+    return DatasetCheck(str(path), P, summary)
+
 # %% ../nbs/00_data.ipynb #a6f80497
 @call_parse
 def check_cli(path:str, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
               preset:str=None, # dataset preset: isic2024, ham10000, isic-archive
-              verify:bool=False, # decode every image
-              skip:bool=False, # skip unreadable images instead of stopping at the first
+              verify:store_true=False, # decode every image too (slow on large sets)
               debug:store_true=False, # show the full traceback of an error
              ):
-    "Validate a lesion dataset and print a summary"
-    with cli_errors(debug): data = read_lesions(path, spec=preset, verify=verify, on_error='skip' if skip else 'raise')
-    for k, v in data.summary().items(): print(f"{k:>10}: {v}")
-    for i, (k, v) in enumerate(data.skipped.items()):
-        if i == 20: print(f"... and {len(data.skipped)-20} more"); break
-        print(f"  skipped {k}: {v}")
-    return data
+    "Check a lesion dataset: print a summary and every problem found (exit status 2 if any)"
+    with cli_errors(debug):
+        chk = check_dataset(path, spec=preset, verify=verify)
+        print(chk, flush=True)
+        if not chk.ok: raise ValueError(chk.error())
+    return chk

@@ -255,11 +255,15 @@ def valid_positions(df, valid, fold_col='fold'):
     "Integer positions of validation rows from a fold number or a boolean mask"
     if isinstance(valid, (int, np.integer)):
         if fold_col not in df: raise KeyError(f"no {fold_col!r} column: add folds first (`add_folds`) or pass a boolean mask")
+        folds = sorted(pd.unique(df[fold_col].dropna()).tolist())
+        if valid not in folds: raise ValueError(f"validation fold {valid} does not exist; the {fold_col!r} column holds folds {folds}")
         valid = df[fold_col].to_numpy() == valid
     valid = np.asarray(valid)
     if valid.dtype == bool:
         if len(valid) != len(df): raise ValueError(f"validation mask has {len(valid)} entries for {len(df)} rows")
         valid = np.flatnonzero(valid)
+    if len(valid) == 0: raise ValueError("the validation set is empty")
+    if len(np.unique(valid)) >= len(df): raise ValueError("every row is in the validation set: nothing left to train on")
     return valid
 
 def lesion_dataloaders(data:LesionData, # the lesion table

@@ -12,7 +12,8 @@ from fastai.metrics import skm_to_fastai, ActivationType
 
 # %% auto #0
 __all__ = ['partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens', 'bootstrap_ci', 'fmt_ci',
-           'evaluate', 'PartialAUC', 'RocAUC']
+           'evaluate', 'age_band', 'subgroup_table', 'platt_fit', 'recalibrate', 'brier', 'crossfit_calibration',
+           'PartialAUC', 'RocAUC']
 
 # %% ../nbs/05_metrics.ipynb #6ca02c77
 def partial_auc(y_true, # binary labels, 1 = malignant
@@ -97,6 +98,77 @@ def evaluate(y_true, y_score, groups=None, n_boot:int=1000, seed:int=0, sens:flo
     d['auc'] = bootstrap_ci(roc_auc_score, y_true, y_score, groups, n_boot, seed=seed)
     d[f'spec@sens{int(sens*100)}'] = bootstrap_ci(lambda a, b: spec_at_sens(a, b, sens), y_true, y_score, groups, n_boot, seed=seed)
     return d
+
+# %% ../nbs/05_metrics.ipynb #sg000002
+def age_band(age, edges=(40, 60, 75)) -> pd.Series:
+    "Age bands as labels ('<40', '40-59', '60-74', '75+' by default); missing ages become 'unknown'"
+    age = pd.to_numeric(pd.Series(age), errors='coerce').reset_index(drop=True)
+    labels = [f"<{edges[0]}"] + [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])] + [f"{edges[-1]}+"]
+    band = pd.cut(age, [-np.inf, *edges, np.inf], right=False, labels=labels).astype(object)
+    return band.where(age.notna(), 'unknown')
+
+def subgroup_table(y_true, y_score, # labels and scores of one model
+                   attrs:dict, # name -> one value per row (e.g. {'sex': ..., 'age': age_band(...)})
+                   groups=None, # patient or lesion of each row, for the grouped bootstrap
+                   n_boot:int=1000, seed:int=0) -> pd.DataFrame:
+    "pAUC and AUC with bootstrap intervals inside each subgroup of each attribute"
+    y, s = np.asarray(y_true), np.asarray(y_score)
+    g = None if groups is None else np.asarray(groups)
+    rows = []
+    for name, vals in attrs.items():
+        vals = pd.Series(vals).reset_index(drop=True).astype(object).where(lambda v: v.notna(), 'unknown').astype(str)
+        for v in sorted(vals.unique()):
+            m = (vals == v).to_numpy()
+            r = dict(attribute=name, subgroup=v, n=int(m.sum()), malignant=int(y[m].sum()), pauc='', auc='')
+            if 0 < y[m].sum() < m.sum():
+                gm = None if g is None else g[m]
+                r['pauc'] = fmt_ci(bootstrap_ci(partial_auc, y[m], s[m], gm, n_boot, seed=seed))
+                r['auc'] = fmt_ci(bootstrap_ci(roc_auc_score, y[m], s[m], gm, n_boot, seed=seed))
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+# %% ../nbs/05_metrics.ipynb #cal00002
+def _logit(p): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
+def _expit(x): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+def platt_fit(y_true, y_score, logits:bool=True) -> tuple[float, float]:
+    "`(a, b)` with P(malignant) = sigmoid(a * logit + b), fitted by (nearly unpenalised) logistic regression"
+    from sklearn.linear_model import LogisticRegression
+    x = np.asarray(y_score, dtype=np.float64) if logits else _logit(y_score)
+    lr = LogisticRegression(C=1e4, max_iter=1000).fit(x[:, None], np.asarray(y_true))
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+def recalibrate(y_score, ab:tuple, logits:bool=True, prevalence:float|None=None, train_prevalence:float|None=None) -> np.ndarray:
+    "Probabilities after Platt scaling `ab` and, when `prevalence` is given, a prior shift from `train_prevalence` to it"
+    x = np.asarray(y_score, dtype=np.float64) if logits else _logit(y_score)
+    z = ab[0] * x + ab[1]
+    if prevalence is not None: z = z + _logit(prevalence) - _logit(train_prevalence)
+    return _expit(z)
+
+def brier(y_true, p, prevalence:float|None=None) -> float:
+    "Brier score; with `prevalence`, reweighted to that prevalence (importance weights for a change of prior)"
+    y, p = np.asarray(y_true, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    if prevalence is None: return float(np.mean((p - y) ** 2))
+    ps = y.mean(); w = np.where(y == 1, prevalence / ps, (1 - prevalence) / (1 - ps))
+    return float(np.sum(w * (p - y) ** 2) / np.sum(w))
+
+def crossfit_calibration(y_true, y_score, groups=None, logits:bool=True, prevalence:float|None=None,
+                         n_splits:int=5, seed:int=0) -> dict:
+    "Platt scaling + prior shift evaluated honestly: each fold is recalibrated by a fit on the others (grouped)"
+    from sklearn.model_selection import GroupKFold
+    y, s = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    g = np.arange(len(y)) if groups is None else np.asarray(groups)
+    ps = float(y.mean()); prev = ps if prevalence is None else prevalence
+    out = np.empty(len(y))
+    n_splits = max(2, min(n_splits, len(np.unique(g[y == 1])), len(np.unique(g))))
+    for tr, te in GroupKFold(n_splits).split(s, y, g):
+        ab = platt_fit(y[tr], s[tr], logits) if 0 < y[tr].sum() < len(tr) else (1., 0.)
+        out[te] = recalibrate(s[te], ab, logits, prev, ps)
+    raw = _expit(s) if logits else s
+    shifted = recalibrate(s, (1., 0.), logits, prev, ps)   # the prior shift alone
+    ab = platt_fit(y, s, logits)
+    return dict(a=ab[0], b=ab[1], train_prevalence=ps, prevalence=prev, brier_before=brier(y, raw, prev),
+                brier_prior_only=brier(y, shifted, prev), brier_after=brier(y, out, prev), crossfit=out)
 
 # %% ../nbs/05_metrics.ipynb #85aa6d4b
 def _safe(f):

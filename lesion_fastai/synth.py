@@ -26,15 +26,15 @@ def _smooth_noise(rng, h, w, scale):
 
 def draw_lesion(rng:np.random.Generator, # random generator (the only source of randomness)
                 size:int=128, # tile side in pixels
-                malignant:bool=False, # draw a malignant-looking lesion
+                malignant:bool|float=False, # how malignant it looks: False/True, or a level of atypia in [0, 1]
                 skin:tuple|None=None, # RGB skin tone (default: random)
                ) -> tuple[np.ndarray, dict]:
     "Draw one lesion tile; return the uint8 RGB image and the geometric/colour parameters used"
     m = float(malignant)
-    radius = size * np.clip(rng.normal(0.16 + 0.07 * m, 0.045), 0.07, 0.36)
-    irregular = np.clip(rng.normal(0.02 + 0.08 * m, 0.03), 0., 0.3)     # border irregularity
-    asym = np.clip(rng.normal(0.05 + 0.12 * m, 0.05), 0., 0.4)           # asymmetry (low harmonics)
-    variegation = np.clip(rng.normal(0.15 + 0.45 * m, 0.18), 0., 1.)     # colour variation
+    radius = size * np.clip(rng.normal(0.14 + 0.11 * m, 0.03), 0.07, 0.36)
+    irregular = np.clip(rng.normal(0.02 + 0.10 * m, 0.025), 0., 0.3)    # border irregularity
+    asym = np.clip(rng.normal(0.05 + 0.14 * m, 0.04), 0., 0.4)           # asymmetry (low harmonics)
+    variegation = np.clip(rng.normal(0.1 + 0.6 * m, 0.12), 0., 1.)       # colour variation
     ecc = np.clip(rng.normal(0.2 + 0.1 * m, 0.12), 0., 0.7)
     angle = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
@@ -52,7 +52,7 @@ def draw_lesion(rng:np.random.Generator, # random generator (the only source of 
     skin = np.array(skin if skin is not None else rng.uniform([175, 120, 95], [235, 185, 160]), np.float32)
     img = skin[None, None] * (0.93 + 0.07 * _smooth_noise(rng, size, size, 8))[..., None]
     # lesion colour: base brown, variegated with darker / blue-grey / red patches
-    base = np.array(rng.uniform([95, 60, 40], [150, 100, 75]), np.float32)
+    base = np.array(rng.uniform([95, 60, 40], [150, 100, 75]), np.float32) * (1 - 0.4 * m)   # darker when atypical
     lesion = base[None, None] * (0.85 + 0.15 * _smooth_noise(rng, size, size, 6))[..., None]
     palette = np.array([[45, 30, 25], [95, 100, 120], [170, 70, 60], [70, 45, 35]], np.float32)
     for c in palette[rng.permutation(4)[:1 + int(variegation * 3.5)]]:
@@ -125,8 +125,26 @@ def lesion_metadata(rng, img, p, malignant, age, mm_per_px):
     return d
 
 # %% ../nbs/01_synth.ipynb #00ec8050
+def _risk_logit(atypia, age, sex, patient_risk):
+    "Malignancy log-odds (less the base rate): the lesion's look, age, sex and the patient's own risk"
+    return 3.5 * atypia + 0.09 * (np.asarray(age) - 57) + 0.4 * (np.asarray(sex) == 'male') + patient_risk
+
+def _look(atypia):
+    "How malignant the drawn lesion looks, in [0, 1], from its atypia (a standard normal)"
+    return float(1 / (1 + np.exp(-5.0 * (atypia - 1.0))))
+
+def _base_logit(rate:float) -> float:
+    "The base log-odds that give about `rate` malignant lesions (bisection on a fixed Monte Carlo sample)"
+    r = np.random.default_rng(12345); n = 50_000
+    x = _risk_logit(r.normal(size=n), np.clip(r.normal(57, 14, n), 20, 85), r.choice(['male', 'female'], n), r.normal(0, 0.6, n))
+    lo, hi = -20., 10.
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if (1 / (1 + np.exp(-(mid + x)))).mean() < rate else (lo, mid)
+    return (lo + hi) / 2
+
 def make_synthetic_isic(dest, # output folder (created)
-                        n_patients:int=60, # number of patients
+                        n_patients:int=120, # number of patients
                         lesions_per_patient:tuple=(3, 14), # min and max lesions per patient
                         malignant_rate:float=0.08, # overall fraction of malignant lesions (approximate)
                         size:tuple=(120, 140), # min and max tile side in pixels (tiles are square, like ISIC 2024's)
@@ -135,26 +153,33 @@ def make_synthetic_isic(dest, # output folder (created)
                         progress:bool=True, # show a progress bar
                        ) -> Path:
     "Write a synthetic dataset in the ISIC 2024 format to `dest`; return `dest`"
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    if not (isinstance(n_patients, (int, np.integer)) and n_patients >= 1): raise ValueError(f"n_patients must be a positive integer, not {n_patients!r}")
+    if not 0 < malignant_rate < 1: raise ValueError(f"malignant_rate must be between 0 and 1 (exclusive), not {malignant_rate!r}")
+    if not 1 <= lesions_per_patient[0] <= lesions_per_patient[1]: raise ValueError(f"lesions_per_patient must be (min, max) with 1 <= min <= max, not {lesions_per_patient!r}")
+    if not 16 <= size[0] <= size[1]: raise ValueError(f"size must be (min, max) tile sides with 16 <= min <= max, not {size!r}")
+    if not 1 <= jpeg_quality <= 100: raise ValueError(f"jpeg_quality must be from 1 to 100, not {jpeg_quality!r}")
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir(): raise NotADirectoryError(f"{dest}: exists and is not a folder")
+    dest.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows, images = [], {}
     n_les = rng.integers(lesions_per_patient[0], lesions_per_patient[1] + 1, n_patients)
     n_total = int(n_les.sum())
     pids = rng.choice(np.arange(10**6, 10**7), n_patients, replace=False)
     ids = rng.choice(np.arange(10**6, 10**7), n_total, replace=False)
-    base_logit = np.log(malignant_rate / (1 - malignant_rate))
+    base_logit = _base_logit(malignant_rate)
     k, pb = 0, progress_bar(range(n_patients), leave=False) if progress else range(n_patients)
     for pi in pb:
         age = float(np.clip(np.round(rng.normal(57, 14) / 5) * 5, 20, 85))
         sex = rng.choice(['male', 'female'])
         inst = int(rng.integers(0, len(_INSTITUTIONS)))
         skin = rng.uniform([175, 120, 95], [235, 185, 160])
-        patient_risk = rng.normal(0, 0.8)
+        patient_risk = rng.normal(0, 0.6)
         for _ in range(n_les[pi]):
-            logit = base_logit + 0.045 * (age - 57) + patient_risk - 0.25
-            mal = bool(rng.random() < 1 / (1 + np.exp(-logit)))
+            atypia = rng.normal()   # what the photo shows; the label also depends on what it cannot show
+            mal = bool(rng.random() < 1 / (1 + np.exp(-(base_logit + _risk_logit(atypia, age, sex, patient_risk)))))
             side = int(rng.integers(size[0], size[1] + 1))
-            img, p = draw_lesion(rng, side, mal, skin)
+            img, p = draw_lesion(rng, side, _look(atypia), skin)
             iid = f"ISIC_{ids[k]:07d}"; k += 1
             buf = io.BytesIO(); Image.fromarray(img).save(buf, 'JPEG', quality=jpeg_quality); images[iid] = buf.getvalue()
             site = rng.choice(list(_SITES))
@@ -188,9 +213,9 @@ def make_synthetic_isic(dest, # output folder (created)
     return dest
 
 # %% ../nbs/01_synth.ipynb #b1a75475
-SYNTH_VERSION = 2   # bump when the generator changes, so that cached copies are redrawn
+SYNTH_VERSION = 3   # bump when the generator changes, so that cached copies are redrawn
 
-def default_dataset(seed:int=0, n_patients:int=60, home=None) -> Path:
+def default_dataset(seed:int=0, n_patients:int=120, home=None) -> Path:
     "The path of the embedded synthetic ISIC 2024 dataset, written on first use"
     import os
     home = Path(home or os.environ.get('LESION_FASTAI_HOME', Path.home()/'.cache'/'lesion_fastai'))
@@ -206,7 +231,7 @@ def default_dataset(seed:int=0, n_patients:int=60, home=None) -> Path:
 # %% ../nbs/01_synth.ipynb #818810c8
 @call_parse
 def synth_cli(dest:str, # output folder
-              n_patients:int=60, # number of patients
+              n_patients:int=120, # number of patients
               malignant_rate:float=0.08, # approximate fraction of malignant lesions
               seed:int=0, # random seed
               debug:store_true=False, # show the full traceback of an error

@@ -68,6 +68,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
+    if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
     set_seed(seed)
     dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(kind == 'teacher'), soft_col=soft_col,
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms)
