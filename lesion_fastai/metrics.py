@@ -107,6 +107,12 @@ def age_band(age, edges=(40, 60, 75)) -> pd.Series:
     band = pd.cut(age, [-np.inf, *edges, np.inf], right=False, labels=labels).astype(object)
     return band.where(age.notna(), 'unknown')
 
+def _subgroup_key(v:str):
+    "Sort subgroups naturally: numbers and bands ('<40', '40-59', '75+') by value, 'unknown' last"
+    import re
+    m = re.match(r'^(<)?(\d+(?:\.\d+)?)', v)
+    return (v == 'unknown', float(m.group(2)) - (0.5 if m.group(1) else 0) if m else float('inf'), v)
+
 def subgroup_table(y_true, y_score, # labels and scores of one model
                    attrs:dict, # name -> one value per row (e.g. {'sex': ..., 'age': age_band(...)})
                    groups=None, # patient or lesion of each row, for the grouped bootstrap
@@ -117,7 +123,7 @@ def subgroup_table(y_true, y_score, # labels and scores of one model
     rows = []
     for name, vals in attrs.items():
         vals = pd.Series(vals).reset_index(drop=True).astype(object).where(lambda v: v.notna(), 'unknown').astype(str)
-        for v in sorted(vals.unique()):
+        for v in sorted(vals.unique(), key=_subgroup_key):
             m = (vals == v).to_numpy()
             r = dict(attribute=name, subgroup=v, n=int(m.sum()), malignant=int(y[m].sum()), pauc='', auc='')
             if 0 < y[m].sum() < m.sum():

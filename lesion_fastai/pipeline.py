@@ -258,9 +258,10 @@ def _calibration(H:pd.DataFrame, probs:dict, c:RunConfig) -> pd.DataFrame:
     rows = []
     for k, p in probs.items():
         r = crossfit_calibration(H.target, _logit(p), H.group, prevalence=c.prevalence, seed=c.seed)
-        rows.append(dict(model=MODELS[k], prevalence=r['prevalence'], brier_raw=round(r['brier_before'], 5),
-                         brier_prior_shift=round(r['brier_prior_only'], 5), brier_recalibrated=round(r['brier_after'], 5),
-                         platt_a=round(r['a'], 3), platt_b=round(r['b'], 3)))
+        ref = r['prevalence'] * (1 - r['prevalence'])          # Brier of always answering the prevalence
+        rows.append(dict(model=MODELS[k], prevalence=r['prevalence'], brier_raw=f"{r['brier_before']:.4g}",
+                         brier_prior_shift=f"{r['brier_prior_only']:.4g}", brier_recalibrated=f"{r['brier_after']:.4g}",
+                         skill_recalibrated=f"{1 - r['brier_after'] / ref:.3f}", platt_a=round(r['a'], 3), platt_b=round(r['b'], 3)))
     return pd.DataFrame(rows)
 
 def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
@@ -332,7 +333,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     lines += ["", f"Calibration at a deployment prevalence of {prev:.4g}{' (the holdout' + chr(39) + 's own; set --prevalence)' if c.prevalence is None else ''}: "
               "Platt scaling of each model's logit, cross-fitted over 5 patient-grouped folds of the holdout so that no "
               "prediction is recalibrated by a fit that saw it, then a prior shift to that prevalence; Brier scores "
-              "reweighted to it (lower is better):", "", _md_table(cal_t.drop(columns=['prevalence']))]
+              "reweighted to it (lower is better; skill = 1 - Brier / Brier of always answering the prevalence, higher is better):", "", _md_table(cal_t.drop(columns=['prevalence']))]
     lines += ["", f"Distilled minus plain student (paired): pAUC {fmt_ci(diff['pauc'], 4)}, AUC {fmt_ci(diff['auc'], 4)}.", "",
               f"Student (what ships): {cost['params_m']:.2f} M parameters, {cost['file_mb']:.1f} MB state dict, "
               f"{cost['cpu_ms_1thread']:.1f} ms per {c.size}px image on one CPU thread (PyTorch eager, batch 1).", "",

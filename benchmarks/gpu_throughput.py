@@ -1,0 +1,42 @@
+"""The model-only training limit on a GPU: images/s of the student (timm backbone + head) doing forward, backward and
+an optimiser step on random tensors already on the device, in fp32 and in bf16 autocast with channels_last, and
+optionally under `torch.compile`. This is the ceiling that a data pipeline feeding the same model can approach;
+compare it with the pipeline's training images/s. Not a test.
+
+Usage: python benchmarks/gpu_throughput.py [--size 128] [--bs 256] [--steps 30] [--compile]"""
+import argparse, time, json, torch
+from lesion_fastai.backbones import create_backbone
+from lesion_fastai.models import ImageModel
+
+def images_per_s(model, size, bs, steps, bf16, channels_last, device):
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    x = torch.rand(bs, 3, size, size, device=device); y = (torch.rand(bs, device=device) < 0.2).float()
+    if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).float(), y)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    for _ in range(5): step()
+    if device.type == 'cuda': torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps): step()
+    if device.type == 'cuda': torch.cuda.synchronize()
+    return bs * steps / (time.perf_counter() - t0)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=256)
+    ap.add_argument('--steps', type=int, default=30); ap.add_argument('--arch', default='tf_efficientnet_lite0')
+    ap.add_argument('--compile', action='store_true')
+    a = ap.parse_args()
+    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    res = dict(device=torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'CPU', size=a.size, bs=a.bs)
+    for name, bf16, cl in (('fp32', False, False), ('bf16_channels_last', True, True)):
+        m = ImageModel(create_backbone(a.arch, pretrained=False)).to(dev)
+        if cl: m = m.to(memory_format=torch.channels_last)
+        res[name] = round(images_per_s(m, a.size, a.bs, a.steps, bf16, cl, dev))
+        if a.compile:
+            res[name + '_compiled'] = round(images_per_s(torch.compile(m), a.size, a.bs, a.steps, bf16, cl, dev))
+    print(json.dumps(res))
+
+if __name__ == '__main__': main()
