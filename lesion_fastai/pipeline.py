@@ -99,6 +99,7 @@ class Run:
     def finish(self, step, **info):
         self.state[step] = dict(info, finished=time.strftime('%Y-%m-%d %H:%M:%S'))
         tmp = self.out/'state.json.tmp'; tmp.write_text(json.dumps(self.state, indent=1)); tmp.replace(self.out/'state.json')
+        for f in (self.out/'models').glob(f'ck_{step}.*'): f.unlink()   # the step's resumable checkpoint is no longer needed
     def log(self, msg): print(f"[lesion-run] {msg}", flush=True)
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
@@ -157,13 +158,13 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         if run.done(step): continue
         run.log(f"teacher for fold {f} (trained on the other pool folds)")
         t0 = time.time()
-        learn, logits = train_model(pool, f, 'teacher', targ, fusion=c.fusion, **common)
+        learn, logits = train_model(pool, f, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **common)
         P.loc[(P.fold == f).to_numpy(), 'teacher_oof'] = logits
         save_preds(); run.finish(step, seconds=time.time() - t0)
     if not run.done('teacher'):
         run.log("teacher on the whole pool -> holdout")
         t0 = time.time()
-        learn, logits = train_model(data, is_hold, 'teacher', targ, fusion=c.fusion, **common)
+        learn, logits = train_model(data, is_hold, 'teacher', targ, fusion=c.fusion, checkpoint='ck_teacher', **common)
         P.loc[is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')
         save_preds(); run.finish('teacher', seconds=time.time() - t0)
@@ -176,7 +177,8 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         d = LesionData(df.copy(), spec, data.source)
         d.df['soft'] = np.nan
         d.df.loc[~is_hold, 'soft'] = _soft_targets(P[~is_hold], c.soft)
-        learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T, **common)
+        learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T,
+                                    checkpoint=f'ck_{name}', **common)
         P.loc[is_hold, name] = logits
         save_bundle(learn, run.out/'models'/name)
         if name == 'student_distilled' and c.export and c.qat_epochs and _wants_int8(c):

@@ -10,10 +10,10 @@ import os, json, time, numpy as np, pandas as pd, torch
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from fastcore.basics import noop
-from fastai.learner import Learner
+from fastai.learner import Learner, save_model
+from fastai.callback.core import Callback
 import fastai.callback.schedule  # fine_tune, fit_one_cycle, lr_find on Learner
 from fastai.torch_core import set_seed
-from fastai.callback.tracker import SaveModelCallback
 from fastai.distributed import rank_distrib, num_distrib
 from .data import LesionData, read_lesions, cli_errors
 from .splits import add_folds
@@ -21,7 +21,7 @@ from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
 
 # %% auto #0
-__all__ = ['fit_learner', 'predict_logits', 'train_model', 'train_cli']
+__all__ = ['EpochCheckpoint', 'fit_learner', 'predict_logits', 'train_model', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #434b4246
 from fastai.distributed import DistributedDL
@@ -36,16 +36,43 @@ def _broadcast(self, t, rank):
 DistributedDL._broadcast = _broadcast
 
 # %% ../nbs/09_train.ipynb #dd56000c
+class EpochCheckpoint(Callback):
+    "After each epoch, save model and optimiser to `models/{fname}.pth` and the progress to `models/{fname}.json`"
+    order = 70   # after the Recorder has logged the epoch
+    def __init__(self, fname:str, phase:str): self.fname, self.phase = fname, phase
+    def after_epoch(self):
+        if rank_distrib() != 0: return
+        d = self.learn.path/self.learn.model_dir; d.mkdir(parents=True, exist_ok=True)
+        tmp = d/f'{self.fname}.tmp.pth'
+        save_model(tmp, self.learn.model, self.learn.opt, with_opt=True)
+        os.replace(tmp, d/f'{self.fname}.pth')               # a kill mid-save leaves the previous checkpoint whole
+        (d/f'{self.fname}.json.tmp').write_text(json.dumps(dict(phase=self.phase, epoch=self.epoch + 1, n_epoch=self.n_epoch)))
+        os.replace(d/f'{self.fname}.json.tmp', d/f'{self.fname}.json')
+
 def fit_learner(learn:Learner, # a teacher or student `Learner`
                 epochs:int=3, # unfrozen epochs
                 lr:float=2e-3, # base learning rate (one-cycle)
                 freeze_epochs:int=1, # epochs with a frozen backbone first
-                checkpoint:str|None=None, # name of per-epoch checkpoints in `learn.path/models`
+                checkpoint:str|None=None, # name of the resumable checkpoint in `learn.path/models` (None: none)
+                resume:bool=True, # continue from the checkpoint's last finished epoch when there is one
                ) -> Learner:
-    "Fine-tune `learn`, distributed when launched under `accelerate launch`"
-    cbs = [SaveModelCallback(fname=checkpoint, every_epoch=True, with_opt=False)] if checkpoint else []
+    "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
+    phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
+              ('unfrozen', epochs, dict(lr_max=slice(lr / 2 / 100, lr / 2), pct_start=0.3, div=5.0))]
+    d = learn.path/learn.model_dir
+    prog = json.loads((d/f'{checkpoint}.json').read_text()) if checkpoint and resume and (d/f'{checkpoint}.json').exists() else None
+    done = [p for p, _, _ in phases].index(prog['phase']) if prog else -1
     with learn.distrib_ctx(sync_bn=False, cpu=not torch.cuda.is_available()):
-        learn.fine_tune(epochs, base_lr=lr, freeze_epochs=freeze_epochs, cbs=cbs)
+        for i, (phase, n, kw) in enumerate(phases):
+            learn.freeze() if phase == 'frozen' else learn.unfreeze()
+            if i == max(done, 0) and prog:                  # the phase the checkpoint was written in (or the next one)
+                learn.load(checkpoint, with_opt=True)
+                print(f"resuming {checkpoint}: {phase} phase after epoch {prog['epoch']} of {prog['n_epoch']}")
+            if n == 0 or i < done: continue
+            start = prog['epoch'] if i == done else 0
+            if start >= n: continue
+            cbs = [EpochCheckpoint(checkpoint, phase)] if checkpoint else []
+            learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
 def predict_logits(learn:Learner, dl=None) -> np.ndarray:
