@@ -133,7 +133,8 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
         ds = add_folds(read_lesions(data or default_dataset(), spec=preset), n_folds, seed)
         t0 = time.time()
         learn, logits = train_model(ds, fold, kind, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
-                                    pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p)
+                                    pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p,
+                                    checkpoint=f'ck_{kind}_fold{fold}')   # a killed run, started again, resumes at its last epoch
     if rank_distrib() == 0:
         save_bundle(learn, out/kind)
         v = ds.df[ds.df.fold == fold]
