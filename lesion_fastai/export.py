@@ -224,7 +224,7 @@ def layer_sensitivity(model:nn.Module, # float student (image -> logit)
     layers = layers or [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and not any(_in_module(n, s) for s in skip)]
     def err(q):
         with torch.no_grad():
-            return float(np.mean([np.abs(q(x) - model(x)).mean().item() for x in map(torch.from_numpy, float_batches(images, 64))]))
+            return float(np.mean([(q(x) - model(x)).abs().mean().item() for x in map(torch.from_numpy, float_batches(images, 64))]))
     model.eval()
     base = err(quantize_ptq(model, calib_images, skip))
     rows = [dict(layer=n, error=(e := err(quantize_ptq(model, calib_images, tuple(skip) + (n,)))), gain=base - e) for n in layers]
@@ -238,14 +238,16 @@ def _torch_fn(m):
 
 def _pte_runtime(path, threads):
     require_format('pte')
-    from executorch.runtime import Runtime
-    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-    with _quiet(fd=True):
+    with _quiet(fd=True):           # the runtime's C++ log lines (CPU probing, thread pool) go to the process's stderr
+        from executorch.runtime import Runtime
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
         _unsafe_reset_threadpool(threads)
         method = Runtime.get().load_program(str(path)).load_method('forward')
     x1 = lambda xi: method.execute([torch.from_numpy(xi[None])])[0].numpy().reshape(-1).copy()   # one image per call
-    # contiguous: ExecuTorch reads the input's memory as dense NCHW, whatever its strides
-    return lambda x: np.concatenate([x1(xi) for xi in np.ascontiguousarray(x, dtype=np.float32)])
+    def f(x):
+        # contiguous: ExecuTorch reads the input's memory as dense NCHW, whatever its strides
+        with _quiet(fd=True): return np.concatenate([x1(xi) for xi in np.ascontiguousarray(x, dtype=np.float32)])
+    return f
 
 def _tflite_runtime(path, threads):
     require_format('tflite')
