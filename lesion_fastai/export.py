@@ -45,6 +45,12 @@ class ProbModel(nn.Module):
     def __init__(self, model): super().__init__(); self.model = model
     def forward(self, image): return torch.sigmoid(self.model(image))
 
+def _c_fflush():
+    "Flush the C library's stdio buffers (native code's log lines)"
+    try:
+        import ctypes; ctypes.CDLL(None).fflush(None)
+    except Exception: pass
+
 @contextlib.contextmanager
 def _quiet(fd:bool=False):
     "Silence the export toolchains' warnings and log lines (with `fd`: also C++ prints to stderr)"
@@ -57,7 +63,9 @@ def _quiet(fd:bool=False):
         try:
             with contextlib.redirect_stdout(io.StringIO()) if fd else contextlib.nullcontext(): yield
         finally:
-            if fd: os.dup2(saved, 2); os.close(saved); os.close(null)
+            if fd:
+                _c_fflush()           # C stdio buffers written inside the block go to /dev/null, not to the next cell
+                os.dup2(saved, 2); os.close(saved); os.close(null)
             for l, v in zip(logs, levels): l.setLevel(v)
 
 def export_program(model:nn.Module, # a student (image -> logit), `ProbModel`, or teacher (image, cat, cont -> logit)
@@ -111,11 +119,12 @@ def export_pt2(model:nn.Module, path, size:int) -> Path:
 def export_pte(model:nn.Module, path, size:int) -> Path:
     "ExecuTorch program lowered to XNNPACK; `model` is a float student or a PT2E-quantised one (image -> logit)"
     require_format('pte')
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    with _quiet(fd=True):
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     ep = export_program(ProbModel(model).eval(), _example(size, 1), max_batch=1)   # batch 1, as in the app: static shapes
-    with _quiet(): path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    with _quiet(fd=True): path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
     return path
 
 def export_tflite(model:nn.Module, path, size:int) -> Path:
