@@ -61,7 +61,9 @@ def _quiet(fd:bool=False):
         for l in logs: l.setLevel(logging.ERROR)
         if fd: saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY); os.dup2(null, 2)
         try:
-            with contextlib.redirect_stdout(io.StringIO()) if fd else contextlib.nullcontext(): yield
+            if not fd: yield
+            else:   # native log lines may also come through Python's sys.stderr (pybind's stream redirect)
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): yield
         finally:
             if fd:
                 _c_fflush()           # C stdio buffers written inside the block go to /dev/null, not to the next cell
