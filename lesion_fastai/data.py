@@ -267,6 +267,7 @@ def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-meta
                   labelled:bool|None=None, # require the target column (default: if present)
                   verify:bool=False, # decode every image now
                   on_error:str='raise', # 'raise' or 'skip' rows whose image is missing or unreadable
+                  progress:bool=True, # progress bar while verifying
                  ) -> LesionData:
     "Read an ISIC 2024 style dataset: an HDF5 file of JPEG bytes keyed by id plus a metadata CSV"
     spec = get_spec(spec)
@@ -282,7 +283,7 @@ def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-meta
     df, skipped = _check_refs(df, spec, keys, f"{csv.name} vs {hdf5.name}", on_error)
     df['image_ref'] = [h5_ref(hdf5, k) for k in df[spec.id_col]]
     if verify:
-        df, bad = verify_images(df, spec, on_error)
+        df, bad = verify_images(df, spec, on_error, progress)
         skipped.update(bad)
     return LesionData(df, spec, str(hdf5.parent), skipped)
 
@@ -309,6 +310,7 @@ def read_image_folder(folder, # folder of image files named by id
                       labelled:bool|None=None, # require the target column (default: if present)
                       verify:bool=False, # decode every image now
                       on_error:str='raise', # 'raise' or 'skip' rows whose image is missing or unreadable
+                      progress:bool=True, # progress bar while verifying
                      ) -> LesionData:
     "Read a folder of images plus a metadata CSV"
     spec, csv = get_spec(spec), Path(csv)
@@ -318,7 +320,7 @@ def read_image_folder(folder, # folder of image files named by id
     df, skipped = _check_refs(df, spec, idx.keys(), f"{csv.name} vs {Path(folder).name}/", on_error)
     df['image_ref'] = [idx[k] for k in df[spec.id_col]]
     if verify:
-        df, bad = verify_images(df, spec, on_error)
+        df, bad = verify_images(df, spec, on_error, progress)
         skipped.update(bad)
     return LesionData(df, spec, str(Path(folder)), skipped)
 

@@ -35,6 +35,9 @@ for f in glob.glob('_proc/*.ipynb'):
             if re.search(r'^#\|\s*(echo:\s*false|hide)', src, re.M): c['metadata']['tags'] = ['remove_input']
             c['source'] = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
             for o in c.get('outputs', []):
+                if o.get('output_type') == 'stream':   # progress bars: show what a terminal shows, not every redraw
+                    lines = [l.split('\r')[-1].replace('\u2588', '') for l in ''.join(o['text']).split('\n')]
+                    o['text'] = '\n'.join(l for l in lines if l.strip() or not l)
                 md = o.get('data', {}).get('text/markdown')
                 if md: o['data']['text/markdown'] = re.sub(r'\{target="_blank"[^}]*\}', '', ''.join(md))
     json.dump(nb, open(f, 'w'), indent=1)
