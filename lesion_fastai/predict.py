@@ -18,7 +18,8 @@ from .export import load_runtime
 from .models import load_bundle, bundle_file
 
 # %% auto #0
-__all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'list_inputs', 'Predictor', 'predict_cli', 'gradcam', 'overlay', 'TriageApp']
+__all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'list_inputs', 'dihedral_views', 'Predictor', 'predict_cli', 'gradcam',
+           'overlay', 'TriageApp']
 
 # %% ../nbs/13_predict.ipynb #3f433534
 def list_inputs(inputs) -> list[tuple[str, str]]:
@@ -50,13 +51,25 @@ def _choose_file(side:dict, backend:str, folder:Path) -> str:
         raise ValueError(f"{folder}: no {backend} file that passed its checks (files: {there})")
     return min(ok, key=lambda v: v.get('size_mb', 0))['file']
 
+TTA_VIEWS = [(k, f) for f in (False, True) for k in range(4)]   # 4 rotations, with and without a mirror flip
+
+def dihedral_views(x:np.ndarray) -> list[np.ndarray]:
+    "The 8 flips and 90-degree rotations of a float (N, 3, H, W) batch, each contiguous"
+    return [np.ascontiguousarray(np.rot90(x[..., ::-1] if f else x, k, axes=(2, 3))) for k, f in TTA_VIEWS]
+
+def _logit(p): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
+
 class Predictor:
     "Triage predictions from an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
     def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
                  threshold:float|None=None, # triage threshold (default: the sidecar's)
                  backend:str='auto', # 'auto' (the sidecar's recommended file), 'executorch', 'litert', 'onnx' or 'torch'
+                 tta:bool=False, # average the logits of the 8 flips and rotations (8 times the cost; needs its own threshold)
                 ):
         path = Path(path)
+        if tta and threshold is None:
+            raise ValueError("with tta the stored threshold (chosen for single-view probabilities) does not apply: pass a threshold chosen for TTA")
+        self.tta = tta
         if not path.exists() and not bundle_file(path, '.json').exists():
             raise FileNotFoundError(f"{path}: no such export folder, model file or bundle")
         side = path/'student.json' if path.is_dir() else path.with_name('student.json') if path.suffix in MODEL_SUFFIXES else None
@@ -79,7 +92,10 @@ class Predictor:
 
     def predict_images(self, imgs:list) -> np.ndarray:
         "Probabilities for a list of PIL images"
-        return np.asarray(self.run(np.stack([self.preprocess(i) for i in imgs])), dtype=np.float64)
+        x = np.stack([self.preprocess(i) for i in imgs])
+        if not self.tta: return np.asarray(self.run(x), dtype=np.float64)
+        z = np.mean([_logit(self.run(v)) for v in dihedral_views(x)], 0)     # the mean logit over the 8 views
+        return 1 / (1 + np.exp(-z))
 
     def predict(self, inputs, # files, folders and/or HDF5 files
                 bs:int=32, progress:bool=True) -> pd.DataFrame:
@@ -108,11 +124,12 @@ def predict_cli(model:str, # export folder (student.json + model files), a model
                 out:str='predictions.csv', # output CSV
                 threshold:float=None, # triage threshold (default: the model's)
                 backend:str='auto', # auto (the sidecar's recommended file), executorch, litert, onnx or torch
+                tta:store_true=False, # test-time augmentation: mean logit over 8 flips and rotations (8x the time; needs --threshold)
                 debug:store_true=False, # show the full traceback of an error
                ):
     "Predict malignancy probabilities and triage decisions for images; unreadable files get an error row"
     with cli_errors(debug):
-        pr = Predictor(model, threshold, backend)
+        pr = Predictor(model, threshold, backend, tta)
         res = pr.predict([s for s in inputs.split(',') if s])
         res.to_csv(out, index=False)
     n_err = int((res.error != '').sum())
