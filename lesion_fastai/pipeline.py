@@ -20,9 +20,11 @@ from .metamodel import MetaGBDT, oof_predict
 from .train import train_model
 from .models import save_bundle, load_bundle, bundle_file
 from .metrics import evaluate, bootstrap_ci, partial_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit
+from .cache import float_batches
+from .predict import dihedral_views
 
 # %% auto #0
-__all__ = ['MODELS', 'RunConfig', 'check_config', 'Run', 'run_pipeline', 'student_cost', 'report', 'run_cli']
+__all__ = ['MODELS', 'RunConfig', 'check_config', 'Run', 'tta_logits', 'run_pipeline', 'student_cost', 'report', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #9e0cd457
 @dataclass
@@ -56,6 +58,7 @@ class RunConfig:
     qat_epochs:int = 0 # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation, float first/last layers)
     formats:str|None = None # export formats, comma-separated (None: every installed one)
     prevalence:float|None = None # deployment prevalence for the recalibrated probabilities (None: the holdout's own)
+    tta:bool = True # also score the students with test-time augmentation (mean logit over 8 flips and rotations)
 
 _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend'))
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
@@ -89,7 +92,8 @@ class Run:
         cf = self.out/'config.json'
         if cf.exists():
             old = json.loads(cf.read_text())
-            diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if old.get(k) != v}
+            defaults = {f.name: f.default for f in fields(RunConfig)}   # a setting added since the run was made: its default
+            diff = {k: (old.get(k, defaults[k]), v) for k, v in asdict(cfg).items() if old.get(k, defaults[k]) != v}
             if diff: raise ValueError(f"{self.out} holds a run with other settings {diff}; use another --out or --restart")
         cf.write_text(json.dumps(asdict(cfg), indent=1))
         sf = self.out/'state.json'
@@ -115,6 +119,14 @@ def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
     from lesion_fastai.export import _formats, available_formats
     return bool({'pte_int8', 'tflite_int8'} & set(_formats(c.formats) or available_formats()))
+
+def tta_logits(model, images, bs:int=64) -> np.ndarray:
+    "Mean logit of `model` over the 8 flips and 90-degree rotations of uint8 (N, H, W, 3) `images`"
+    out = []
+    with torch.no_grad():
+        for x in float_batches(images, bs):
+            out.append(np.mean([model(torch.from_numpy(v)).numpy() for v in dihedral_views(x)], 0))
+    return np.concatenate(out)
 
 def run_pipeline(cfg:RunConfig, out) -> dict:
     "Run (or resume) the whole flow; return the metrics"
@@ -199,6 +211,12 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
             tabs.append(t.assign(model=name))
         pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
         run.finish('robustness', seconds=time.time() - t0)
+    if c.tta and not run.done('tta'):
+        run.log("test-time augmentation: the students on the holdout, mean logit over 8 flips and rotations")
+        t0 = time.time()
+        for name in ('student_distilled', 'student_plain'):
+            P.loc[is_hold, f'{name}_tta'] = tta_logits(load_bundle(run.out/'models'/name)[0], hold_imgs)
+        save_preds(); run.finish('tta', seconds=time.time() - t0)
     if c.export and not run.done('export'):
         from lesion_fastai.export import export_run, _formats
         fmts = _formats(c.formats)
@@ -214,7 +232,8 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
 
 # %% ../nbs/10_pipeline.ipynb #f2588aaf
 MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
-          'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)'}
+          'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)',
+          'student_plain_tta': 'student, plain, TTA x8 (8x the cost)', 'student_distilled_tta': 'student, distilled, TTA x8 (8x the cost)'}
 
 def _sigmoid(x): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
 
@@ -305,7 +324,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
              "|---|---|---|---|---|"]
     for k in probs:
         lines.append(f"| {MODELS[k]} | {fmt_ci(res[k]['pauc'])} | {fmt_ci(res[k]['auc'])} | {fmt_ci(res[k][spec_k])} | "
-                     f"{secs.get(k) or 0:.0f} |")
+                     + (f"{secs[k]:.0f}" if secs.get(k) else '-') + ' |')
     if (run.out/'robustness.csv').exists():
         from lesion_fastai.degrade import plot_robustness
         R = pd.read_csv(run.out/'robustness.csv')
@@ -377,6 +396,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             formats:str=None, # export formats, comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
             no_robustness:store_true=False, # skip the robustness evaluation
             no_export:store_true=False, # skip the export
+            no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
             sens:float=0.95, # target sensitivity of the triage operating point
             prevalence:float=None, # deployment prevalence for the recalibrated probabilities in the report, e.g. 0.001 (default: the holdout's own)
             restart:store_true=False, # delete the output folder's previous run first
@@ -391,6 +411,6 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())
