@@ -12,19 +12,13 @@ from lesion_fastai.data import read_lesions
 from lesion_fastai.cache import ImageCache, float_batches
 from lesion_fastai.models import load_bundle
 from lesion_fastai.metrics import partial_auc, bootstrap_ci, fmt_ci
-
-VIEWS = [(k, f) for f in (False, True) for k in range(4)]   # the dihedral group: 4 rotations, with and without a flip
+from lesion_fastai.predict import dihedral_views
 
 def view_logits(model, images, bs=64):
-    "Logits of `model` for each view: array (8, N)"
-    out = np.zeros((len(VIEWS), len(images)), np.float32)
+    "Logits of `model` for each of the 8 views (`dihedral_views`, the identity first): array (8, N)"
     with torch.no_grad():
-        for i, x in enumerate(float_batches(images, bs)):
-            x = torch.from_numpy(x)
-            for v, (k, f) in enumerate(VIEWS):
-                xv = torch.rot90(x.flip(3) if f else x, k, (2, 3))
-                out[v, i * bs:i * bs + len(x)] = model(xv.contiguous()).numpy()
-    return out
+        return np.concatenate([np.stack([model(torch.from_numpy(v)).numpy() for v in dihedral_views(x)])
+                               for x in float_batches(images, bs)], 1)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -16,6 +16,7 @@ from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8, cli_e
 from .cache import resize_square
 from .export import load_runtime
 from .models import load_bundle, bundle_file
+from .metrics import _logit
 
 # %% auto #0
 __all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'list_inputs', 'dihedral_views', 'Predictor', 'predict_cli', 'gradcam',
@@ -56,8 +57,6 @@ TTA_VIEWS = [(k, f) for f in (False, True) for k in range(4)]   # 4 rotations, w
 def dihedral_views(x:np.ndarray) -> list[np.ndarray]:
     "The 8 flips and 90-degree rotations of a float (N, 3, H, W) batch, each contiguous"
     return [np.ascontiguousarray(np.rot90(x[..., ::-1] if f else x, k, axes=(2, 3))) for k, f in TTA_VIEWS]
-
-def _logit(p): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
 
 class Predictor:
     "Triage predictions from an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
