@@ -215,17 +215,25 @@ def make_synthetic_isic(dest, # output folder (created)
 # %% ../nbs/01_synth.ipynb #b1a75475
 SYNTH_VERSION = 3   # bump when the generator changes, so that cached copies are redrawn
 
-def default_dataset(seed:int=0, n_patients:int=120, home=None) -> Path:
+def default_dataset(seed:int=0, # random seed of the generator
+                    n_patients:int=120, # number of patients
+                    home=None, # cache folder (default `$LESION_FASTAI_HOME` or `~/.cache/lesion_fastai`)
+                    progress:bool=True, # show a progress bar while writing
+                   ) -> Path:
     "The path of the embedded synthetic ISIC 2024 dataset, written on first use"
-    import os
+    import os, shutil, fcntl
     home = Path(home or os.environ.get('LESION_FASTAI_HOME', Path.home()/'.cache'/'lesion_fastai'))
     dest = home/f'synthetic_isic2024_v{SYNTH_VERSION}_s{seed}_p{n_patients}'
-    if not (dest/'README.json').exists():
-        tmp = dest.with_name(dest.name + '.tmp')
-        make_synthetic_isic(tmp, n_patients=n_patients, seed=seed)
-        import shutil
-        if dest.exists(): shutil.rmtree(dest)
-        tmp.rename(dest)
+    if (dest/'README.json').exists(): return dest
+    home.mkdir(parents=True, exist_ok=True)
+    with open(dest.with_name(dest.name + '.lock'), 'w') as lock:   # one writer at a time (parallel test runs, workers)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (dest/'README.json').exists():                        # another process may have written it meanwhile
+            tmp = dest.with_name(f'{dest.name}.tmp{os.getpid()}')
+            if tmp.exists(): shutil.rmtree(tmp)
+            make_synthetic_isic(tmp, n_patients=n_patients, seed=seed, progress=progress)
+            if dest.exists(): shutil.rmtree(dest)                      # a copy left half-written by a killed run
+            tmp.rename(dest)
     return dest
 
 # %% ../nbs/01_synth.ipynb #818810c8
