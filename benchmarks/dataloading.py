@@ -2,14 +2,16 @@
 
 (a) the plain fastai pipeline a user would write: `ImageDataLoaders.from_df` + `Resize` + `aug_transforms`
     (decodes and resizes every JPEG every epoch);
-(b) lesion_fastai: `lesion_dataloaders` reading the memory-mapped `ImageCache` (built once; its build time is
-    reported separately), same split, batch size, augmentation (fastai's `aug_transforms`) and number of workers,
-    image + metadata inputs;
-(c) the same with lesion_fastai's default augmentation (`lesion_aug`: one affine resample + pixel-space lighting,
-    no perspective warp).
+(b) lesion_fastai item by item (`batched=False`, fastai's per-item path) reading the memory-mapped `ImageCache`
+    (built once; its build time is reported separately), same split, batch size, augmentation (fastai's
+    `aug_transforms`) and number of workers, image + metadata inputs;
+(c) lesion_fastai's batched path (one fancy index of the cache per batch, metadata encoded once), same
+    `aug_transforms`;
+(d) the default `lesion_dataloaders`: batched, with lesion_fastai's default augmentation (`lesion_aug`: one affine
+    resample + pixel-space lighting, no perspective warp).
 
 Usage: python benchmarks/dataloading.py [--size 128] [--bs 64] [--num-workers 0] [--epochs 2]
-Prints seconds per epoch for each and their ratio. Not a test: nothing is asserted."""
+Prints seconds per epoch and images/s for each, and their ratio to (a). Not a test: nothing is asserted."""
 import argparse, time, tempfile, shutil
 from pathlib import Path
 import numpy as np, torch
@@ -38,19 +40,24 @@ def main():
                                      item_tfms=Resize(a.size), batch_tfms=aug(), bs=a.bs, num_workers=a.num_workers)
     tmp = Path(tempfile.mkdtemp())
     t0 = time.perf_counter(); cache = ImageCache.build(df.image_ref, a.size, tmp, ids=ham.ids); t_cache = time.perf_counter() - t0
-    ours = lesion_dataloaders(ham, valid=0, size=a.size, bs=a.bs, cache=cache, batch_tfms=aug(), num_workers=a.num_workers)
-    ours_d = lesion_dataloaders(ham, valid=0, size=a.size, bs=a.bs, cache=cache, batch_tfms=lesion_aug(), num_workers=a.num_workers)
+    kw = dict(valid=0, size=a.size, bs=a.bs, cache=cache, num_workers=a.num_workers)
+    item = lesion_dataloaders(ham, batch_tfms=aug(), batched=False, **kw)
+    batched = lesion_dataloaders(ham, batch_tfms=aug(), **kw)
+    default = lesion_dataloaders(ham, **kw)
+    assert batched.train.batched and default.train.batched and not item.train.batched
     res = {}
     for name, dls in (('(a) plain fastai: decode + resize each epoch, aug_transforms', plain),
-                      ('(b) lesion_fastai: ImageCache, image + metadata, same aug_transforms', ours),
-                      ('(c) lesion_fastai: ImageCache, image + metadata, default lesion_aug', ours_d)):
+                      ('(b) lesion_fastai item by item: ImageCache, image + metadata, same aug_transforms', item),
+                      ('(c) lesion_fastai batched: ImageCache, image + metadata, same aug_transforms', batched),
+                      ('(d) lesion_fastai default: batched, image + metadata, lesion_aug', default)):
         ts = [epoch_time(dls.train) for _ in range(a.epochs)]
         res[name] = np.mean([t for t, _ in ts])
-        print(f"{name}: {', '.join(f'{t:.1f}s' for t, _ in ts)} per epoch ({ts[0][1]} images); mean {res[name]:.1f}s")
-    (p, o, d) = res.values()
+        print(f"{name}: {', '.join(f'{t:.2f}s' for t, _ in ts)} per epoch ({ts[0][1]} images); "
+              f"mean {res[name]:.2f}s = {ts[0][1] / res[name]:,.0f} images/s")
+    (p, o, b, d) = res.values()
     print(f"cache build (once, {len(df)} images): {t_cache:.1f}s; {cache.path.with_suffix('.u8').stat().st_size/1e6:.0f} MB")
-    print(f"speed-up per epoch: (b) {p / o:.1f}x with the same augmentation, (c) {p / d:.1f}x with lesion_aug; "
-          f"the cache pays for itself after {t_cache / max(p - o, 1e-9):.2f} epochs")
+    print(f"speed-up per epoch over (a): (b) {p / o:.1f}x, (c) {p / b:.1f}x with the same augmentation, "
+          f"(d) {p / d:.1f}x with the defaults; the cache pays for itself after {t_cache / max(p - b, 1e-9):.2f} epochs")
     shutil.rmtree(tmp)
 
 if __name__ == '__main__': main()

@@ -12,7 +12,7 @@ from fastcore.basics import store_attr, ifnone
 from fastai.torch_core import TensorBase, TensorImage
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.core import TfmdDL, DataLoaders, test_set
-from fastai.data.transforms import IndexSplitter, IntToFloatTensor
+from fastai.data.transforms import IndexSplitter, IntToFloatTensor, ToTensor
 from fastai.vision.core import Category
 from fastai.vision.augment import aug_transforms
 from fastai.vision.data import get_grid
@@ -24,8 +24,8 @@ from .cache import ImageCache, resize_square
 # %% auto #0
 __all__ = ['MetaProcessor', 'TensorMetaCat', 'TensorMetaCont', 'TensorBinary', 'MetaText', 'MetaCat', 'MetaCont', 'MetaBlocks',
            'LesionImageGetter', 'ToTensorImage', 'LesionImageBlock', 'BinaryTarget', 'SoftTarget', 'BinaryBlock',
-           'SoftTargetBlock', 'LesionDL', 'FastLighting', 'lesion_aug', 'lesion_datablock', 'valid_positions',
-           'lesion_dataloaders', 'lesion_test_dl', 'lesion_loss']
+           'SoftTargetBlock', 'LesionDL', 'ImageReader', 'MetaReader', 'ColumnReader', 'FastLighting', 'lesion_aug',
+           'lesion_datablock', 'valid_positions', 'lesion_dataloaders', 'lesion_test_dl', 'lesion_loss']
 
 # %% ../nbs/04_datablock.ipynb #2ded17bd
 class MetaProcessor:
@@ -180,9 +180,13 @@ def SoftTargetBlock(): return TransformBlock(type_tfms=SoftTarget())
 
 # %% ../nbs/04_datablock.ipynb #f0dfb6bf
 class LesionDL(TfmdDL):
-    "A `TfmdDL` that can resample negatives each epoch and shows image + metadata batches"
-    def __init__(self, dataset=None, neg_per_pos:float|None=None, target_col:str|None=None, **kwargs):
-        self.neg_per_pos, self.target_col = neg_per_pos, target_col
+    "A `TfmdDL` that reads whole batches at once, can resample negatives each epoch and shows image + metadata batches"
+    def __init__(self, dataset=None,
+                 neg_per_pos:float|None=None, # keep every positive and draw this many negatives per positive each epoch
+                 target_col:str|None=None, # target column (for resampling)
+                 readers:list|None=None, # one batch reader per input/target (see below); None reads item by item
+                 **kwargs):
+        self.neg_per_pos, self.target_col, self.readers, self._prep = neg_per_pos, target_col, readers, None
         if neg_per_pos:
             y = np.asarray(dataset.items[target_col])
             self._pos, self._neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -191,11 +195,42 @@ class LesionDL(TfmdDL):
             kwargs['n'] = len(self._pos) + self._n_neg
         super().__init__(dataset, **kwargs)
 
+    def new(self, dataset=None, cls=None, **kwargs):
+        "Like `TfmdDL.new`, keeping the batch readers (test and prediction loaders read in batches too)"
+        return super().new(dataset, cls, **{'readers': self.readers, **kwargs})
+
     def get_idxs(self):
         if not self.neg_per_pos: return super().get_idxs()
         neg = self.rng.sample(list(self._neg), self._n_neg)
         idxs = list(self._pos) + neg
         return self.shuffle_fn(idxs) if self.shuffle else sorted(idxs)
+
+    @property
+    def batched(self) -> bool:
+        "Whether batches are read whole: readers for every part, a table of rows, no per-item or before-batch transform"
+        ds, r = self.dataset, self.readers
+        if not r or not isinstance(getattr(ds, 'items', None), pd.DataFrame) or len(getattr(ds, 'tls', ())) > len(r): return False
+        if self.before_batch.fs or any(type(f) is not ToTensor for f in self.after_item.fs): return False
+        return all(c in ds.items for rd in r[:len(ds.tls)] for c in rd.columns)
+
+    def _prepared(self):
+        "Each reader's arrays for the current rows, computed once (metadata encoded as whole columns)"
+        items = self.dataset.items
+        if self._prep is None or self._prep[0] is not items:
+            memo = {}
+            self._prep = (items, [rd.prepare(items, memo) for rd in self.readers[:len(self.dataset.tls)]])
+        return self._prep[1]
+
+    def before_iter(self):
+        super().before_iter()
+        if self.batched: self._prepared()     # in the main process, before workers get their copy
+
+    def create_batches(self, samps):
+        if not self.batched: yield from super().create_batches(samps); return
+        preps = self._prepared()
+        for idxs in self.chunkify(samps):
+            idxs = np.asarray(list(idxs), dtype=np.int64)
+            yield tuple(rd.take(p, idxs) for rd, p in zip(self.readers, preps))
 
     def show_batch(self, b=None, max_n:int=9, ctxs=None, show:bool=True, unique:bool=False, figsize=None, **kwargs):
         "Show images with their label and key metadata"
@@ -205,8 +240,46 @@ class LesionDL(TfmdDL):
         n = min(len(its), max_n)
         if ctxs is None: ctxs = get_grid(n, figsize=figsize or (3 * min(n, 3), 3.4 * int(np.ceil(n / 3))), ncols=min(n, 3))
         for s, ctx in zip(its, ctxs):
-            for part in s: ctx = part.show(ctx=ctx, **kwargs)
+            for part in s:
+                if hasattr(part, 'show'): ctx = part.show(ctx=ctx, **kwargs)   # a teacher's logit has no picture
         return ctxs
+
+# %% ../nbs/04_datablock.ipynb #batch002
+class ImageReader:
+    "Batch reader of images: one fancy index of the memory-mapped cache; images the cache lacks are decoded one by one"
+    def __init__(self, getter:LesionImageGetter): self.getter, self.columns = getter, ['image_ref']
+    def prepare(self, items:pd.DataFrame, memo:dict):
+        "Cache position of each row (-1: not cached, or marked unreadable), and the rows for the others"
+        c = self.getter.cache
+        if c is None: return np.full(len(items), -1), items
+        return np.array([-1 if r in c.bad else c.index.get(r, -1) for r in items['image_ref'].astype(str)], dtype=np.int64), items
+    def take(self, prep, idxs) -> TensorImage:
+        (pos, rows), s = prep, self.getter.size
+        p = pos[idxs]
+        if (p >= 0).all(): a = np.asarray(self.getter.cache.array[p])
+        else:
+            a = np.empty((len(idxs), s, s, 3), np.uint8)
+            hit = p >= 0
+            if hit.any(): a[hit] = self.getter.cache.array[p[hit]]
+            for k in np.flatnonzero(~hit): a[k] = self.getter(rows.iloc[int(idxs[k])])   # names a bad image, as item by item
+        return TensorImage(torch.from_numpy(a).permute(0, 3, 1, 2).contiguous())
+
+class MetaReader:
+    "Batch reader of encoded metadata (`part` 'cat' or 'cont'): the whole table encoded once by the fitted `MetaProcessor`"
+    def __init__(self, proc:MetaProcessor, part:str):
+        self.proc, self.part = proc, part
+        self.columns = list(proc.cat_cols) + list(proc.cont_cols)
+    def prepare(self, items:pd.DataFrame, memo:dict):
+        if 'meta' not in memo: memo['meta'] = self.proc.transform(items)
+        return memo['meta'][0 if self.part == 'cat' else 1]
+    def take(self, arr, idxs):
+        return (TensorMetaCat if self.part == 'cat' else TensorMetaCont)(torch.from_numpy(arr[idxs]))
+
+class ColumnReader:
+    "Batch reader of one numeric column as a float tensor of type `cls` (the target, or the teacher's logits)"
+    def __init__(self, col:str, cls=TensorBinary): self.col, self.cls, self.columns = col, cls, [col]
+    def prepare(self, items:pd.DataFrame, memo:dict): return items[self.col].to_numpy(np.float32)
+    def take(self, arr, idxs): return self.cls(torch.from_numpy(arr[idxs]))
 
 # %% ../nbs/04_datablock.ipynb #2cee53a2
 class FastLighting(RandTransform):
@@ -221,7 +294,8 @@ class FastLighting(RandTransform):
         on = (torch.rand(n, 1, 1, 1, device=dev) < self.p_each).float()
         self.c = 1 + on * (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * m
         self.b = on * (torch.rand(n, 1, 1, 1, device=dev) * 2 - 1) * m / 2
-    def encodes(self, x:TensorImage): return ((x - 0.5) * self.c + 0.5 + self.b).clamp(0, 1)
+    # one fused multiply-add and an in-place clamp: x*c + (0.5 - 0.5c + b), two passes over the batch instead of five
+    def encodes(self, x:TensorImage): return torch.addcmul(0.5 - 0.5 * self.c + self.b, x, self.c).clamp_(0, 1)
 
 def lesion_aug(size:int=None, max_rotate:float=180., max_zoom:float=1.15, max_lighting:float=0.2, max_warp:float=0., p_affine:float=0.75):
     "Batch augmentation for lesion photos: any rotation, both flips, mild zoom (one affine resample) and fast lighting"
@@ -237,15 +311,21 @@ def lesion_datablock(spec:DatasetSpec, # what the columns mean
                      soft_col:str|None=None, # column of teacher logits, added as a second target
                      batch_tfms=None, # batch augmentation (default `lesion_aug()`)
                      method:str='crop', # resize method when not cached
+                     batched:bool=True, # read whole batches (`ImageReader`, ...); False: item by item, fastai's way
                     ) -> DataBlock:
     "A fastai `DataBlock` over rows of a lesion table"
-    blocks, getters = [LesionImageBlock()], [LesionImageGetter(size, cache, method, spec.id_col)]
+    image = LesionImageGetter(size, cache, method, spec.id_col)
+    blocks, getters, readers = [LesionImageBlock()], [image], [ImageReader(image)]
     if meta:
-        blocks += list(MetaBlocks(spec)); getters += [lambda r: r, lambda r: r]
-    blocks.append(BinaryBlock()); getters.append(_ColGetter(spec.target_col))
-    if soft_col: blocks.append(SoftTargetBlock()); getters.append(_ColGetter(soft_col))
-    return DataBlock(blocks=blocks, getters=getters, n_inp=3 if meta else 1, splitter=IndexSplitter(valid_idx),
-                     batch_tfms=lesion_aug() if batch_tfms is None else batch_tfms, dl_type=LesionDL)
+        mb = list(MetaBlocks(spec)); proc = mb[0].type_tfms[0].proc
+        blocks += mb; getters += [lambda r: r, lambda r: r]; readers += [MetaReader(proc, 'cat'), MetaReader(proc, 'cont')]
+    blocks.append(BinaryBlock()); getters.append(_ColGetter(spec.target_col)); readers.append(ColumnReader(spec.target_col))
+    if soft_col:
+        blocks.append(SoftTargetBlock()); getters.append(_ColGetter(soft_col)); readers.append(ColumnReader(soft_col, TensorBase))
+    dblock = DataBlock(blocks=blocks, getters=getters, n_inp=3 if meta else 1, splitter=IndexSplitter(valid_idx),
+                       batch_tfms=lesion_aug() if batch_tfms is None else batch_tfms, dl_type=LesionDL)
+    dblock.dls_kwargs['readers'] = readers if batched else None
+    return dblock
 
 class _ColGetter:
     def __init__(self, col): self.col = col
@@ -278,13 +358,14 @@ def lesion_dataloaders(data:LesionData, # the lesion table
                        fold_col:str='fold', # fold column used when `valid` is an int
                        num_workers:int=0, # DataLoader worker processes
                        device=None, # where batches go (default: fastai's default device)
+                       batched:bool=True, # read whole batches from the cache (False: item by item, fastai's way)
                        **kwargs) -> DataLoaders:
     "fastai `DataLoaders` for lesion images, with or without metadata inputs"
     df = data.df
     if soft_col and soft_col not in df: raise KeyError(f"soft-target column {soft_col!r} not in the table")
     if cache is not None and not isinstance(cache, ImageCache):
         cache = ImageCache.build(df.image_ref, size, cache, ids=data.ids)
-    dblock = lesion_datablock(data.spec, valid_positions(df, valid, fold_col), size, cache, meta, soft_col, batch_tfms)
+    dblock = lesion_datablock(data.spec, valid_positions(df, valid, fold_col), size, cache, meta, soft_col, batch_tfms, batched=batched)
     s = data.spec   # only the columns the blocks read: row access is the per-item cost
     cols = list(dict.fromkeys(['image_ref', s.id_col, s.target_col] + (s.inputs if meta else []) + ([soft_col] if soft_col else [])))
     dls = dblock.dataloaders(df[cols], bs=bs, num_workers=num_workers, device=device,

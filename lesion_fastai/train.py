@@ -21,7 +21,7 @@ from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
 
 # %% auto #0
-__all__ = ['EpochCheckpoint', 'fit_learner', 'predict_logits', 'train_model', 'train_cli']
+__all__ = ['FastTrain', 'EpochCheckpoint', 'fit_learner', 'predict_logits', 'train_model', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #434b4246
 from fastai.distributed import DistributedDL
@@ -34,6 +34,36 @@ def _broadcast(self, t, rank):
     return t.cpu().tolist()
 
 DistributedDL._broadcast = _broadcast
+
+# %% ../nbs/09_train.ipynb #fast0002
+class FastTrain(Callback):
+    "For one fit: channels-last weights, bf16 autocast on a GPU with bf16, optionally `torch.compile`; plain model after"
+    order = -1   # before the other callbacks touch the model
+    def __init__(self, channels_last:bool=True, # channels-last weights (faster convolutions on CPU and GPU)
+                 bf16:bool|None=None, # bf16 mixed precision (None: on a CUDA GPU that supports it)
+                 compile:bool=False, # `torch.compile` the model's forward
+                ):
+        if bf16 is None: bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if bf16 and not torch.cuda.is_available(): raise ValueError("bf16 training needs a CUDA GPU with bf16 support")
+        self.channels_last, self.bf16, self.compile = channels_last, bf16, compile
+
+    def _models(self):
+        "The trained model and an online teacher's, if a callback holds one"
+        return [self.learn.model] + [cb.teacher for cb in self.learn.cbs if isinstance(getattr(cb, 'teacher', None), torch.nn.Module)]
+
+    def before_fit(self):
+        if self.channels_last:
+            for m in self._models(): m.to(memory_format=torch.channels_last)
+        if self.compile: self.learn.model.compile()
+        if self.bf16 and not hasattr(self.learn, 'mixed_precision'):
+            from fastai.callback.fp16 import MixedPrecision
+            self._mp = MixedPrecision('bf16'); self.learn.add_cb(self._mp); self._mp.before_fit()
+
+    def after_fit(self):
+        if self.channels_last:
+            for m in self._models(): m.to(memory_format=torch.contiguous_format)
+        if self.compile: self.learn.model._compiled_call_impl = None
+        if getattr(self, '_mp', None) is not None: self.learn.remove_cb(self._mp); self._mp = None
 
 # %% ../nbs/09_train.ipynb #dd56000c
 class EpochCheckpoint(Callback):
@@ -55,6 +85,9 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
                 freeze_epochs:int=1, # epochs with a frozen backbone first
                 checkpoint:str|None=None, # name of the resumable checkpoint in `learn.path/models` (None: none)
                 resume:bool=True, # continue from the checkpoint's last finished epoch when there is one
+                channels_last:bool=True, # channels-last weights while training (`FastTrain`)
+                bf16:bool|None=None, # bf16 autocast (None: on a CUDA GPU with bf16)
+                compile:bool=False, # `torch.compile` the model while training
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
@@ -71,7 +104,7 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             if n == 0 or i < done: continue
             start = prog['epoch'] if i == done else 0
             if start >= n: continue
-            cbs = [EpochCheckpoint(checkpoint, phase)] if checkpoint else []
+            cbs = [FastTrain(channels_last, bf16, compile)] + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
@@ -93,6 +126,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 pretrained:bool=True, cache=None, seed:int=42, path='.', checkpoint:str|None=None,
                 num_workers:int=0, batch_tfms=None,
                 degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
+                compile:bool=False, # `torch.compile` the model while training (channels-last and bf16 are automatic)
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
     if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
@@ -103,7 +137,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
     if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path)
     elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path)
     else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
-    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint)
+    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile)
     return learn, predict_logits(learn)
 
 # %% ../nbs/09_train.ipynb #ff9d5a86
