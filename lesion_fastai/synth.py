@@ -143,32 +143,10 @@ def _base_logit(rate:float) -> float:
         lo, hi = (mid, hi) if (1 / (1 + np.exp(-(mid + x)))).mean() < rate else (lo, mid)
     return (lo + hi) / 2
 
-def make_synthetic_isic(dest, # output folder (created)
-                        n_patients:int=120, # number of patients
-                        lesions_per_patient:tuple=(3, 14), # min and max lesions per patient
-                        malignant_rate:float=0.08, # overall fraction of malignant lesions (approximate)
-                        size:tuple=(120, 140), # min and max tile side in pixels (tiles are square, like ISIC 2024's)
-                        seed:int=0, # random seed: the same seed writes byte-identical files
-                        jpeg_quality:int=90, # JPEG quality of the stored images
-                        progress:bool=True, # show a progress bar
-                       ) -> Path:
-    "Write a synthetic dataset in the ISIC 2024 format to `dest`; return `dest`"
-    if not (isinstance(n_patients, (int, np.integer)) and n_patients >= 1): raise ValueError(f"n_patients must be a positive integer, not {n_patients!r}")
-    if not 0 < malignant_rate < 1: raise ValueError(f"malignant_rate must be between 0 and 1 (exclusive), not {malignant_rate!r}")
-    if not 1 <= lesions_per_patient[0] <= lesions_per_patient[1]: raise ValueError(f"lesions_per_patient must be (min, max) with 1 <= min <= max, not {lesions_per_patient!r}")
-    if not 16 <= size[0] <= size[1]: raise ValueError(f"size must be (min, max) tile sides with 16 <= min <= max, not {size!r}")
-    if not 1 <= jpeg_quality <= 100: raise ValueError(f"jpeg_quality must be from 1 to 100, not {jpeg_quality!r}")
-    dest = Path(dest)
-    if dest.exists() and not dest.is_dir(): raise NotADirectoryError(f"{dest}: exists and is not a folder")
-    dest.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    rows, images = [], {}
-    n_les = rng.integers(lesions_per_patient[0], lesions_per_patient[1] + 1, n_patients)
-    n_total = int(n_les.sum())
-    pids = rng.choice(np.arange(10**6, 10**7), n_patients, replace=False)
-    ids = rng.choice(np.arange(10**6, 10**7), n_total, replace=False)
-    base_logit = _base_logit(malignant_rate)
-    k, pb = 0, progress_bar(range(n_patients), leave=False) if progress else range(n_patients)
+def _draw_patients(rng, n_les, pids, ids, base_logit, size, jpeg_quality, h5, progress=False) -> pd.DataFrame:
+    "Draw the lesions of some patients with `rng`, writing each JPEG to the open HDF5 file `h5` as it is drawn"
+    rows, parts, k = [], [], 0
+    pb = progress_bar(range(len(n_les)), leave=False) if progress else range(len(n_les))
     for pi in pb:
         age = float(np.clip(np.round(rng.normal(57, 14) / 5) * 5, 20, 85))
         sex = rng.choice(['male', 'female'])
@@ -181,7 +159,8 @@ def make_synthetic_isic(dest, # output folder (created)
             side = int(rng.integers(size[0], size[1] + 1))
             img, p = draw_lesion(rng, side, _look(atypia), skin)
             iid = f"ISIC_{ids[k]:07d}"; k += 1
-            buf = io.BytesIO(); Image.fromarray(img).save(buf, 'JPEG', quality=jpeg_quality); images[iid] = buf.getvalue()
+            buf = io.BytesIO(); Image.fromarray(img).save(buf, 'JPEG', quality=jpeg_quality)
+            h5.create_dataset(iid, data=np.void(buf.getvalue()))      # streamed: no image is kept in memory
             site = rng.choice(list(_SITES))
             row = dict(isic_id=iid, target=int(mal), patient_id=f"IP_{pids[pi]:07d}", age_approx=age, sex=sex,
                        anatom_site_general=site, image_type='TBP tile: close-up',
@@ -200,16 +179,67 @@ def make_synthetic_isic(dest, # output folder (created)
                        mel_thick_mm=round(float(rng.uniform(0.2, 2)), 2) if mal and rng.random() < 0.3 else np.nan,
                        tbp_lv_dnn_lesion_confidence=float(np.clip(rng.normal(95 if mal else 85, 10), 0, 100)))
             rows.append(row)
-    df = pd.DataFrame(rows)[ISIC2024_TRAIN_COLS]
+            if len(rows) == 20_000: parts.append(pd.DataFrame(rows)); rows = []   # compact tables, not 400k dicts
+    return pd.concat(parts + [pd.DataFrame(rows)], ignore_index=True)[ISIC2024_TRAIN_COLS]
+
+def _draw_part(args):
+    "One worker's share of patients, drawn with its own seed into its own HDF5 part (for `jobs` > 1)"
+    path, seed, job, n_les, pids, ids, base_logit, size, jpeg_quality = args
+    import h5py
+    with h5py.File(path, 'w') as h5:
+        return _draw_patients(np.random.default_rng([seed, job]), n_les, pids, ids, base_logit, size, jpeg_quality, h5)
+
+def make_synthetic_isic(dest, # output folder (created)
+                        n_patients:int=120, # number of patients
+                        lesions_per_patient:tuple=(3, 14), # min and max lesions per patient
+                        malignant_rate:float=0.08, # overall fraction of malignant lesions (approximate)
+                        size:tuple=(120, 140), # min and max tile side in pixels (tiles are square, like ISIC 2024's)
+                        seed:int=0, # random seed: the same seed writes byte-identical files
+                        jpeg_quality:int=90, # JPEG quality of the stored images
+                        progress:bool=True, # show a progress bar
+                        n_images:int|None=None, # exactly this many images, spread at random over the patients (instead of `lesions_per_patient`)
+                        jobs:int=1, # worker processes; with more than 1 each draws its patients with its own seed (reproducible for the same `jobs`)
+                       ) -> Path:
+    "Write a synthetic dataset in the ISIC 2024 format to `dest`; return `dest`"
+    if not (isinstance(n_patients, (int, np.integer)) and n_patients >= 1): raise ValueError(f"n_patients must be a positive integer, not {n_patients!r}")
+    if not 0 < malignant_rate < 1: raise ValueError(f"malignant_rate must be between 0 and 1 (exclusive), not {malignant_rate!r}")
+    if not 1 <= lesions_per_patient[0] <= lesions_per_patient[1]: raise ValueError(f"lesions_per_patient must be (min, max) with 1 <= min <= max, not {lesions_per_patient!r}")
+    if n_images is not None and not (isinstance(n_images, (int, np.integer)) and n_images >= n_patients):
+        raise ValueError(f"n_images must be an integer of at least n_patients ({n_patients}), not {n_images!r}")
+    if not (isinstance(jobs, (int, np.integer)) and jobs >= 1): raise ValueError(f"jobs must be a positive integer, not {jobs!r}")
+    if not 1 <= jpeg_quality <= 100: raise ValueError(f"jpeg_quality must be from 1 to 100, not {jpeg_quality!r}")
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir(): raise NotADirectoryError(f"{dest}: exists and is not a folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    import h5py
+    rng = np.random.default_rng(seed)
+    if n_images is None: n_les = rng.integers(lesions_per_patient[0], lesions_per_patient[1] + 1, n_patients)
+    else: n_les = 1 + rng.multinomial(n_images - n_patients, np.full(n_patients, 1 / n_patients))
+    n_total = int(n_les.sum())
+    pids = rng.choice(np.arange(10**6, 10**7), n_patients, replace=False)
+    ids = rng.choice(np.arange(10**6, 10**7), n_total, replace=False)
+    base_logit = _base_logit(malignant_rate)
+    if jobs == 1:
+        with h5py.File(dest/'train-image.hdf5', 'w') as h5:
+            df = _draw_patients(rng, n_les, pids, ids, base_logit, size, jpeg_quality, h5, progress)
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        cuts = np.array_split(np.arange(n_patients), jobs); starts = np.concatenate([[0], np.cumsum(n_les)])
+        args = [(dest/f'.part{j}.hdf5', seed, j, n_les[c], pids[c], ids[starts[c[0]]:starts[c[-1] + 1]], base_logit, size, jpeg_quality)
+                for j, c in enumerate(cuts) if len(c)]
+        with ProcessPoolExecutor(len(args)) as ex: dfs = list(ex.map(_draw_part, args))
+        with h5py.File(dest/'train-image.hdf5', 'w') as h5:          # parts joined in patient order, one image at a time
+            for a in args:
+                with h5py.File(a[0], 'r') as part:
+                    for iid in part: h5.create_dataset(iid, data=part[iid][()])
+                a[0].unlink()
+        df = pd.concat(dfs, ignore_index=True)
     # missing values at about the real rates
     for c, frac in (('age_approx', 0.007), ('sex', 0.03), ('anatom_site_general', 0.014)):
         df.loc[rng.random(len(df)) < frac, c] = np.nan
     df.to_csv(dest/'train-metadata.csv', index=False, float_format='%.6g')
-    import h5py
-    with h5py.File(dest/'train-image.hdf5', 'w') as f:
-        for iid, b in images.items(): f.create_dataset(iid, data=np.void(b))
     (dest/'README.json').write_text(json.dumps(dict(generator='lesion_fastai.synth.make_synthetic_isic', seed=seed,
-        n_patients=n_patients, images=len(df), malignant=int(df.target.sum())), indent=1))
+        n_patients=n_patients, images=len(df), malignant=int(df.target.sum())) | (dict(jobs=jobs) if jobs > 1 else {}), indent=1))
     return dest
 
 # %% ../nbs/01_synth.ipynb #b1a75475
@@ -242,8 +272,11 @@ def synth_cli(dest:str, # output folder
               n_patients:int=120, # number of patients
               malignant_rate:float=0.08, # approximate fraction of malignant lesions
               seed:int=0, # random seed
+              n_images:int=None, # exactly this many images over the patients (ISIC 2024: 401059 over 1042 patients)
+              jobs:int=1, # worker processes (more than 1: another, equally reproducible draw)
               debug:store_true=False, # show the full traceback of an error
              ):
     "Write a synthetic dataset in the ISIC 2024 format (train-image.hdf5 + train-metadata.csv)"
-    with cli_errors(debug): d = make_synthetic_isic(dest, n_patients=n_patients, malignant_rate=malignant_rate, seed=seed)
-    print(read_isic2024(d))
+    with cli_errors(debug):
+        d = make_synthetic_isic(dest, n_patients=n_patients, malignant_rate=malignant_rate, seed=seed, n_images=n_images, jobs=jobs)
+        print(read_isic2024(d, progress=False))
