@@ -24,8 +24,8 @@ from .cache import ImageCache, resize_square
 # %% auto #0
 __all__ = ['MetaProcessor', 'TensorMetaCat', 'TensorMetaCont', 'TensorBinary', 'MetaText', 'MetaCat', 'MetaCont', 'MetaBlocks',
            'LesionImageGetter', 'ToTensorImage', 'LesionImageBlock', 'BinaryTarget', 'SoftTarget', 'BinaryBlock',
-           'SoftTargetBlock', 'LesionDL', 'ImageReader', 'MetaReader', 'ColumnReader', 'FastLighting', 'lesion_aug',
-           'lesion_datablock', 'valid_positions', 'lesion_dataloaders', 'lesion_test_dl', 'lesion_loss']
+           'SoftTargetBlock', 'LesionDL', 'ImageReader', 'MetaReader', 'ColumnReader', 'ArrayReader', 'FastLighting',
+           'lesion_aug', 'lesion_datablock', 'valid_positions', 'lesion_dataloaders', 'lesion_test_dl', 'lesion_loss']
 
 # %% ../nbs/04_datablock.ipynb #2ded17bd
 class MetaProcessor:
@@ -281,6 +281,12 @@ class ColumnReader:
     def prepare(self, items:pd.DataFrame, memo:dict): return items[self.col].to_numpy(np.float32)
     def take(self, arr, idxs): return self.cls(torch.from_numpy(arr[idxs]))
 
+class ArrayReader:
+    "Batch reader of rows of a (memory-mapped) array, e.g. cached teacher features, found by the table's `_row` column"
+    def __init__(self, arr): self.arr, self.columns = arr, ['_row']
+    def prepare(self, items:pd.DataFrame, memo:dict): return items['_row'].to_numpy(np.int64)
+    def take(self, rows, idxs): return TensorBase(torch.from_numpy(np.asarray(self.arr[rows[idxs]], dtype=np.float32)))
+
 # %% ../nbs/04_datablock.ipynb #2cee53a2
 class FastLighting(RandTransform):
     "Random brightness and contrast per image in pixel space: fastai's `Brightness`/`Contrast` work in logit space, 5-10x slower on CPU"
@@ -312,6 +318,7 @@ def lesion_datablock(spec:DatasetSpec, # what the columns mean
                      batch_tfms=None, # batch augmentation (default `lesion_aug()`)
                      method:str='crop', # resize method when not cached
                      batched:bool=True, # read whole batches (`ImageReader`, ...); False: item by item, fastai's way
+                     feat=None, # (n_rows, d) array of cached teacher features (rows found by the `_row` column), added as the last target
                     ) -> DataBlock:
     "A fastai `DataBlock` over rows of a lesion table"
     image = LesionImageGetter(size, cache, method, spec.id_col)
@@ -322,6 +329,8 @@ def lesion_datablock(spec:DatasetSpec, # what the columns mean
     blocks.append(BinaryBlock()); getters.append(_ColGetter(spec.target_col)); readers.append(ColumnReader(spec.target_col))
     if soft_col:
         blocks.append(SoftTargetBlock()); getters.append(_ColGetter(soft_col)); readers.append(ColumnReader(soft_col, TensorBase))
+    if feat is not None:
+        blocks.append(TransformBlock()); getters.append(_RowArray(feat)); readers.append(ArrayReader(feat))
     dblock = DataBlock(blocks=blocks, getters=getters, n_inp=3 if meta else 1, splitter=IndexSplitter(valid_idx),
                        batch_tfms=lesion_aug() if batch_tfms is None else batch_tfms, dl_type=LesionDL)
     dblock.dls_kwargs['readers'] = readers if batched else None
@@ -330,6 +339,11 @@ def lesion_datablock(spec:DatasetSpec, # what the columns mean
 class _ColGetter:
     def __init__(self, col): self.col = col
     def __call__(self, row): return row[self.col]
+
+class _RowArray:
+    "Row -> its row of a (memory-mapped) array, found by the row's `_row` position"
+    def __init__(self, arr): self.arr = arr
+    def __call__(self, row): return TensorBase(torch.from_numpy(np.array(self.arr[int(row['_row'])], dtype=np.float32)))
 
 def valid_positions(df, valid, fold_col='fold'):
     "Integer positions of validation rows from a fold number or a boolean mask"
@@ -359,18 +373,23 @@ def lesion_dataloaders(data:LesionData, # the lesion table
                        num_workers:int=0, # DataLoader worker processes
                        device=None, # where batches go (default: fastai's default device)
                        batched:bool=True, # read whole batches from the cache (False: item by item, fastai's way)
+                       feat=None, # (len(data.df), d) array of cached teacher features, one row per table row (feature distillation)
                        **kwargs) -> DataLoaders:
     "fastai `DataLoaders` for lesion images, with or without metadata inputs"
     df = data.df
     if soft_col and soft_col not in df: raise KeyError(f"soft-target column {soft_col!r} not in the table")
     if cache is not None and not isinstance(cache, ImageCache):
         cache = ImageCache.build(df.image_ref, size, cache, ids=data.ids)
-    dblock = lesion_datablock(data.spec, valid_positions(df, valid, fold_col), size, cache, meta, soft_col, batch_tfms, batched=batched)
+    if feat is not None:
+        if len(feat) != len(df): raise ValueError(f"feat has {len(feat)} rows for a table of {len(df)}")
+        df = df.assign(_row=np.arange(len(df)))
+    dblock = lesion_datablock(data.spec, valid_positions(df, valid, fold_col), size, cache, meta, soft_col, batch_tfms, batched=batched, feat=feat)
     s = data.spec   # only the columns the blocks read: row access is the per-item cost
-    cols = list(dict.fromkeys(['image_ref', s.id_col, s.target_col] + (s.inputs if meta else []) + ([soft_col] if soft_col else [])))
+    cols = list(dict.fromkeys(['image_ref', s.id_col, s.target_col] + (s.inputs if meta else []) + ([soft_col] if soft_col else [])
+                              + (['_row'] if feat is not None else [])))
     dls = dblock.dataloaders(df[cols], bs=bs, num_workers=num_workers, device=device,
                              dl_kwargs=[dict(neg_per_pos=neg_per_pos, target_col=data.spec.target_col), {}], **kwargs)
-    dls.lesion_size = size
+    dls.lesion_size, dls.lesion_feat_dim = size, None if feat is None else int(feat.shape[1])
     return dls
 
 # %% ../nbs/04_datablock.ipynb #a496571e

@@ -23,7 +23,8 @@ from .degrade import PhoneDegradeCallback
 
 # %% auto #0
 __all__ = ['MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teacher_learner', 'DistillationCallback',
-           'distill_loss', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
+           'distill_loss', 'attention_map', 'attention_term', 'feature_term', 'FeatureDistillCallback',
+           'teacher_features', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -150,6 +151,116 @@ def distill_loss(s, t, hard, alpha, T):
     w = alpha * ok.float().mean()       # rows without a teacher logit count as hard-only
     return (1 - w) * hard + w * T ** 2 * soft
 
+# %% ../nbs/08_models.ipynb #feat0002
+def attention_map(fm:torch.Tensor) -> torch.Tensor:
+    "Spatial attention of feature maps `(N, C, H, W)`: mean over channels of the squares, flattened, L2-normalised"
+    return F.normalize(fm.float().pow(2).mean(1).flatten(1), dim=1)
+
+def attention_term(fs:torch.Tensor, ft:torch.Tensor) -> torch.Tensor:
+    "Mean squared distance between the attention maps of student maps `fs` and teacher maps `ft` (resized to `fs`'s grid)"
+    at = ft.float().pow(2).mean(1, keepdim=True)
+    if at.shape[-2:] != fs.shape[-2:]: at = F.interpolate(at, size=fs.shape[-2:], mode='bilinear', align_corners=False)
+    return (attention_map(fs) - F.normalize(at.flatten(1), dim=1)).pow(2).sum(1).mean()
+
+def feature_term(s:torch.Tensor, t:torch.Tensor, kind:str='cosine') -> torch.Tensor:
+    "Distance between projected student features `s` and teacher features `t`: mean `1 - cosine`, or 'mse'"
+    s, t = s.float(), t.float()
+    return (1 - F.cosine_similarity(s, t, dim=1)).mean() if kind == 'cosine' else F.mse_loss(s, t)
+
+def _pool_of(m):
+    "The global-pooling module of a model's timm body: its input is the last feature map"
+    p = getattr(m.backbone.body, 'global_pool', None)
+    if p is None: raise ValueError(f"{m.backbone.arch} has no `global_pool` module: no feature map for attention transfer")
+    return p
+
+def _head_in(m) -> int:
+    "Width of the features a model's head reads (the fused features of a teacher)"
+    return next(l for l in m.head.modules() if isinstance(l, nn.Linear)).in_features
+
+class _Taps:
+    "Forward hooks keeping a model's head input (pooled or fused features) and, optionally, its last feature map"
+    def __init__(self, m, maps:bool):
+        self.feat = self.map = None
+        self.hooks = [m.head.register_forward_pre_hook(lambda mod, inp: setattr(self, 'feat', inp[0]))]
+        if maps: self.hooks.append(_pool_of(m).register_forward_hook(lambda mod, inp, out: setattr(self, 'map', inp[0])))
+    def remove(self):
+        for h in self.hooks: h.remove()
+
+class FeatureDistillCallback(Callback):
+    "Add feature (projected student vs teacher features) and spatial-attention transfer terms to the training loss"
+    order = 0   # before `DistillationCallback` (1): takes cached teacher features out of the batch
+    def __init__(self, teacher=None, # teacher `Learner`/model (online); None: cached features, the batch's last target
+                 feature_weight:float=1., # weight of the feature term
+                 attention_weight:float=0., # weight of the attention term (online teacher only)
+                 feature_loss:str='cosine', # 'cosine' or 'mse'
+                 teacher_dim:int|None=None, # width of cached teacher features (default: from the DataLoaders)
+                ):
+        if teacher is not None and hasattr(teacher, 'model'): teacher = teacher.model
+        if feature_loss not in ('cosine', 'mse'): raise ValueError(f"feature_loss must be 'cosine' or 'mse', not {feature_loss!r}")
+        if attention_weight and teacher is None:
+            raise ValueError("attention transfer needs the online teacher: a cached map would not follow the batch's augmentation")
+        self.teacher, self.fw, self.aw, self.kind, self.teacher_dim = teacher, feature_weight, attention_weight, feature_loss, teacher_dim
+        self.last = {}
+
+    @property
+    def active(self): return bool(self.fw or self.aw)
+
+    def after_create(self):
+        "The projection, part of the student's parameters (so the optimiser trains it), drawn from its own seed"
+        if not self.fw: return
+        d_t = self.teacher_dim or (_head_in(self.teacher) if self.teacher is not None else getattr(self.learn.dls, 'lesion_feat_dim', None))
+        if not d_t: raise ValueError("cached teacher features: pass `teacher_dim` or DataLoaders made with `lesion_dataloaders(feat=...)`")
+        d_s = _head_in(self.learn.model)
+        proj = nn.utils.skip_init(nn.Linear, d_s, d_t)     # no draw from the global generator: seeds stay comparable
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad(): proj.weight.copy_(torch.randn(d_t, d_s, generator=g) / d_s ** 0.5); proj.bias.zero_()
+        self.learn.model.feature_proj = proj
+
+    def before_fit(self):
+        if not self.active: return
+        self.s_taps = _Taps(self.learn.model, maps=bool(self.aw))
+        self.t_taps = _Taps(self.teacher, maps=bool(self.aw)) if self.teacher is not None else None
+
+    def after_fit(self):
+        for t in (getattr(self, 's_taps', None), getattr(self, 't_taps', None)):
+            if t is not None: t.remove()
+        self.s_taps = self.t_taps = None
+
+    def before_batch(self):
+        self.t_feat = None
+        if self.fw and self.teacher is None:              # cached: the teacher's features ride as the last target
+            self.t_feat, self.learn.yb = self.yb[-1], self.yb[:-1]
+
+    def after_loss(self):
+        if not self.training or not self.active: return
+        extra = 0.
+        if self.fw:
+            t = self.t_taps.feat if self.teacher is not None else self.t_feat
+            self.last['feature'] = feature_term(self.learn.model.feature_proj(self.s_taps.feat.float()), t.detach(), self.kind)
+            extra = extra + self.fw * self.last['feature']
+        if self.aw:
+            self.last['attention'] = attention_term(self.s_taps.map, self.t_taps.map.detach())
+            extra = extra + self.aw * self.last['attention']
+        self.learn.loss_grad = self.learn.loss_grad + extra
+        self.learn.loss = self.learn.loss_grad.clone()
+
+def teacher_features(teacher, # teacher `Learner` or model
+                     dl, # a DataLoader of multimodal batches (e.g. `lesion_test_dl`, no augmentation)
+                     path=None, # write them to this `.npy` (memory-mapped on reading); None: keep in memory
+                    ) -> np.ndarray:
+    "The teacher's head-input (fused) features for every item of `dl`, in order: the cache for feature distillation"
+    m = teacher.model if hasattr(teacher, 'model') else teacher
+    taps, out = _Taps(m, maps=False), []
+    try:
+        m.eval()
+        with torch.no_grad():
+            for b in dl: m(*b[:3]); out.append(taps.feat.float().cpu().numpy())
+    finally: taps.remove()
+    feats = np.concatenate(out)
+    if path is None: return feats
+    np.save(path, feats)
+    return np.load(path, mmap_mode='r')
+
 # %% ../nbs/08_models.ipynb #430e328f
 def _degrade_cb(degrade):
     "A `PhoneDegradeCallback` from a probability, a callback, or None/0 (clean training)"
@@ -164,16 +275,21 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     T:float=2.0, # temperature
                     pos_weight:float|None=None, # weight of positives in the hard loss
                     degrade=0.5, # phone-quality training: probability per image, a `PhoneDegradeCallback`, or 0 for clean images
+                    feature_weight:float=0., # weight of feature transfer (`FeatureDistillCallback`)
+                    attention_weight:float=0., # weight of spatial-attention transfer (online teacher)
+                    feature_loss:str='cosine', # feature distance: 'cosine' or 'mse'
                     metrics=None, cbs=None, **kwargs) -> Learner:
     "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
     model = ImageModel(create_backbone(arch, pretrained))
     dcb = _degrade_cb(degrade)
-    cbs = [DistillationCallback(teacher, alpha, T)] + ([dcb] if dcb else []) + list(cbs or [])
+    fcb = [FeatureDistillCallback(teacher, feature_weight, attention_weight, feature_loss)] if feature_weight or attention_weight else []
+    cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
     learn.lesion_cfg = dict(kind='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,
                             mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
-                            degrade=dcb.config() if dcb else None)
+                            degrade=dcb.config() if dcb else None,
+                            **(dict(feature_weight=feature_weight, attention_weight=attention_weight, feature_loss=feature_loss) if fcb else {}))
     return learn
 
 # %% ../nbs/08_models.ipynb #d14f497c
@@ -188,7 +304,8 @@ def bundle_file(path, ext:str) -> Path:
 def save_bundle(learn:Learner, path) -> Path:
     "Save `learn`'s model as `<path>.pth` (state dict) + `<path>.json` (how to rebuild it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, bundle_file(path, '.pth'))
+    torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()
+                if not k.startswith('feature_proj.')}, bundle_file(path, '.pth'))   # the distillation projection stays behind
     bundle_file(path, '.json').write_text(json.dumps(learn.lesion_cfg, indent=1, default=float))
     return path
 

@@ -24,7 +24,8 @@ from .cache import float_batches
 from .predict import dihedral_views
 
 # %% auto #0
-__all__ = ['MODELS', 'RunConfig', 'check_config', 'Run', 'tta_logits', 'run_pipeline', 'student_cost', 'report', 'run_cli']
+__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'check_config', 'Run', 'tta_logits', 'run_pipeline', 'student_cost', 'report',
+           'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #9e0cd457
 @dataclass
@@ -59,8 +60,12 @@ class RunConfig:
     formats:str|None = None # export formats, comma-separated (None: every installed one)
     prevalence:float|None = None # deployment prevalence for the recalibrated probabilities (None: the holdout's own)
     tta:bool = True # also score the students with test-time augmentation (mean logit over 8 flips and rotations)
+    resize_from:int|None = None # progressive resizing: each training phase starts at this image side (None: full size throughout)
+    compile:bool = False # `torch.compile` the models while training
 
 _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend'))
+# `lesion-run --fast-cpu`: the CPU recipe for real images, chosen on a grouped pool fold of HAM10000 (benchmarks/cpu_recipe.py)
+FAST_CPU = dict(size=128, freeze_epochs=1, epochs=5, lr=2e-3, resize_from=96)
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), qat_epochs=(0, 10_000))
 
@@ -73,6 +78,7 @@ def check_config(c:RunConfig) -> RunConfig:
         if not lo <= getattr(c, k) <= hi: bad(k, f"an integer from {lo} to {hi}")
     if not 0 <= c.holdout < c.n_folds: bad('holdout', f"a fold number from 0 to {c.n_folds - 1} (--n-folds {c.n_folds})")
     if not c.lr > 0: bad('lr', 'a positive learning rate')
+    if c.resize_from is not None and not 16 <= c.resize_from <= c.size: bad('resize_from', f'an image side from 16 to --size {c.size}')
     if not 0 <= c.alpha <= 1: bad('alpha', 'a weight from 0 to 1')
     if not c.T > 0: bad('T', 'a positive temperature')
     if not 0 <= c.degrade_p <= 1: bad('degrade_p', 'a probability from 0 to 1')
@@ -145,7 +151,8 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     if not run.done('cache'): run.finish('cache', path=str(cache.path))
     common = dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                   pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
-                  num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p)
+                  num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p,
+                  resize_from=c.resize_from, compile=c.compile)
     preds_f = run.out/'predictions.csv'
     P = pd.read_csv(preds_f) if preds_f.exists() else pd.DataFrame({spec.id_col: df[spec.id_col], 'group': df[spec.group_col],
                                                                     'fold': df.fold, 'target': df[spec.target_col]})
@@ -399,6 +406,9 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
             sens:float=0.95, # target sensitivity of the triage operating point
             prevalence:float=None, # deployment prevalence for the recalibrated probabilities in the report, e.g. 0.001 (default: the holdout's own)
+            resize_from:int=None, # progressive resizing: start each training phase at this image side, full size from half-way (default: full size throughout)
+            compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
+            fast_cpu:store_true=False, # the CPU recipe for real images: sets size, epochs, freeze-epochs, lr and resize-from (see the README)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
            ):
@@ -409,8 +419,9 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
         if formats is not None:
             from lesion_fastai.export import _formats
             _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
+        if fast_cpu: size, epochs, freeze_epochs, lr, resize_from = FAST_CPU['size'], FAST_CPU['epochs'], FAST_CPU['freeze_epochs'], FAST_CPU['lr'], FAST_CPU['resize_from']
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())

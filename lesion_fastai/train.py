@@ -21,7 +21,8 @@ from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
 
 # %% auto #0
-__all__ = ['FastTrain', 'EpochCheckpoint', 'fit_learner', 'predict_logits', 'train_model', 'train_cli']
+__all__ = ['FastTrain', 'ProgressiveResize', 'TrainClock', 'EpochCheckpoint', 'fit_learner', 'predict_logits', 'train_model',
+           'train_cli']
 
 # %% ../nbs/09_train.ipynb #434b4246
 from fastai.distributed import DistributedDL
@@ -65,6 +66,46 @@ class FastTrain(Callback):
         if self.compile: self.learn.model._compiled_call_impl = None
         if getattr(self, '_mp', None) is not None: self.learn.remove_cb(self._mp); self._mp = None
 
+# %% ../nbs/09_train.ipynb #prog0002
+import torch.nn.functional as F
+
+class ProgressiveResize(Callback):
+    "Train on downscaled batches: from `start` px at the beginning of a fit up to the full size at fraction `pct`"
+    order = 3   # after the online teacher (1) and the phone degradations (2) have read the full-size batch
+    def __init__(self, start:int, # image side at the start of the fit
+                 pct:float=0.5, # fraction of the fit after which batches are full size
+                 step:int=16, # sizes are multiples of this
+                ):
+        if not (isinstance(start, int) and start >= step): raise ValueError(f"start must be an integer of at least {step} px, not {start!r}")
+        if not 0 < pct <= 1: raise ValueError(f"pct must be in (0, 1], not {pct!r}")
+        self.start, self.pct, self.step = start, pct, step
+
+    def size_at(self, pct_train:float, full:int) -> int:
+        "Image side at fraction `pct_train` of the fit, for full-size images of side `full`"
+        s = self.start + (full - self.start) * min(1., pct_train / self.pct)
+        return int(min(full, max(self.step, round(s / self.step) * self.step)))
+
+    def before_batch(self):
+        if not self.training: return
+        x = self.learn.xb[0]; s = self.size_at(self.pct_train, x.shape[-1])
+        if s < x.shape[-1]:
+            y = F.interpolate(x.as_subclass(torch.Tensor), size=(s, s), mode='bilinear', antialias=True, align_corners=False)
+            self.learn.xb = (y.as_subclass(type(x)), *self.learn.xb[1:])
+
+# %% ../nbs/09_train.ipynb #clock001
+class TrainClock(Callback):
+    "Wall seconds and images in training and in validation, summed over a fit (or several: it is not reset)"
+    order = 0
+    def __init__(self): self.seconds, self.images = dict(train=0., valid=0.), dict(train=0, valid=0)
+    def before_train(self): self._t0 = time.perf_counter()
+    def after_train(self): self.seconds['train'] += time.perf_counter() - self._t0
+    def before_validate(self): self._t0 = time.perf_counter()
+    def after_validate(self): self.seconds['valid'] += time.perf_counter() - self._t0
+    def after_batch(self): self.images['train' if self.training else 'valid'] += len(self.learn.yb[0]) if self.learn.yb else 0
+    def rates(self) -> dict:
+        "Images per second in training and in validation"
+        return {k: self.images[k] / self.seconds[k] if self.seconds[k] else float('nan') for k in self.seconds}
+
 # %% ../nbs/09_train.ipynb #dd56000c
 class EpochCheckpoint(Callback):
     "After each epoch, save model and optimiser to `models/{fname}.pth` and the progress to `models/{fname}.json`"
@@ -88,6 +129,8 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
                 channels_last:bool=True, # channels-last weights while training (`FastTrain`)
                 bf16:bool|None=None, # bf16 autocast (None: on a CUDA GPU with bf16)
                 compile:bool=False, # `torch.compile` the model while training
+                resize_from:int|None=None, # progressive resizing: start each phase at this image side (None: full size throughout)
+                resize_pct:float=0.5, # ... and reach the full size after this fraction of the phase
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
@@ -105,6 +148,7 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             start = prog['epoch'] if i == done else 0
             if start >= n: continue
             cbs = [FastTrain(channels_last, bf16, compile)] + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
+            if resize_from: cbs.append(ProgressiveResize(resize_from, resize_pct))
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
@@ -127,6 +171,8 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 num_workers:int=0, batch_tfms=None,
                 degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
                 compile:bool=False, # `torch.compile` the model while training (channels-last and bf16 are automatic)
+                resize_from:int|None=None, # progressive resizing from this side to `size` over the first half of each phase
+                cbs:list|None=None, # more callbacks for the Learner (e.g. a `TrainClock`)
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
     if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
@@ -134,10 +180,10 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
     dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(kind == 'teacher'), soft_col=soft_col,
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms)
     dls.train.rng.seed(seed)
-    if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path)
-    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path)
+    if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs)
+    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs)
     else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
-    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile)
+    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from)
     return learn, predict_logits(learn)
 
 # %% ../nbs/09_train.ipynb #ff9d5a86
@@ -158,6 +204,8 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
               seed:int=42, # seed for folds and training
               no_pretrained:bool=False, # start from random weights
               degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
+              resize_from:int=None, # progressive resizing: start each phase at this image side (default: full size throughout)
+              compile:store_true=False, # torch.compile the model while training
               debug:store_true=False, # show the full traceback of an error
              ):
     "Train one teacher or student on one fold and save it (runs under `accelerate launch` too)"
@@ -168,6 +216,7 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
         t0 = time.time()
         learn, logits = train_model(ds, fold, kind, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
                                     pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p,
+                                    resize_from=resize_from, compile=compile,
                                     checkpoint=f'ck_{kind}_fold{fold}')   # a killed run, started again, resumes at its last epoch
     if rank_distrib() == 0:
         save_bundle(learn, out/kind)
