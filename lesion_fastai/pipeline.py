@@ -18,7 +18,7 @@ from .splits import add_folds, check_group_disjoint
 from .cache import ImageCache
 from .metamodel import MetaGBDT, oof_predict
 from .train import train_model
-from .models import save_bundle, load_bundle, bundle_file
+from .models import save_bundle, load_bundle, bundle_file, teacher_features, _head_in
 from .metrics import evaluate, bootstrap_ci, partial_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit
 from .cache import float_batches
 from .predict import dihedral_views
@@ -62,6 +62,7 @@ class RunConfig:
     tta:bool = True # also score the students with test-time augmentation (mean logit over 8 flips and rotations)
     resize_from:int|None = None # progressive resizing: each training phase starts at this image side (None: full size throughout)
     compile:bool = False # `torch.compile` the models while training
+    feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
 
 _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend'))
 # `lesion-run --fast-cpu`: the CPU recipe for real images, chosen on a grouped pool fold of HAM10000 (benchmarks/cpu_recipe.py)
@@ -78,6 +79,7 @@ def check_config(c:RunConfig) -> RunConfig:
         if not lo <= getattr(c, k) <= hi: bad(k, f"an integer from {lo} to {hi}")
     if not 0 <= c.holdout < c.n_folds: bad('holdout', f"a fold number from 0 to {c.n_folds - 1} (--n-folds {c.n_folds})")
     if not c.lr > 0: bad('lr', 'a positive learning rate')
+    if not c.feature_weight >= 0: bad('feature_weight', 'a weight of 0 or more')
     if c.resize_from is not None and not 16 <= c.resize_from <= c.size: bad('resize_from', f'an image side from 16 to --size {c.size}')
     if not 0 <= c.alpha <= 1: bad('alpha', 'a weight from 0 to 1')
     if not c.T > 0: bad('T', 'a positive temperature')
@@ -179,6 +181,10 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         t0 = time.time()
         learn, logits = train_model(pool, f, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **common)
         P.loc[(P.fold == f).to_numpy(), 'teacher_oof'] = logits
+        if c.feature_weight:                       # the fold teacher's fused features of its out-of-fold rows, cached
+            ff = run.out/'teacher_feat.npy'
+            arr = np.load(ff, mmap_mode='r+') if ff.exists() else np.lib.format.open_memmap(ff, 'w+', np.float32, (len(df), _head_in(learn.model)))
+            arr[np.flatnonzero((df.fold == f).to_numpy())] = teacher_features(learn, learn.dls.valid); arr.flush(); del arr
         save_preds(); run.finish(step, seconds=time.time() - t0)
     if not run.done('teacher'):
         run.log("teacher on the whole pool -> holdout")
@@ -196,8 +202,10 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         d = LesionData(df.copy(), spec, data.source)
         d.df['soft'] = np.nan
         d.df.loc[~is_hold, 'soft'] = _soft_targets(P[~is_hold], c.soft)
+        fw = c.feature_weight if alpha else 0.
         learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T,
-                                    checkpoint=f'ck_{name}', **common)
+                                    checkpoint=f'ck_{name}', feature_weight=fw,
+                                    feat=np.load(run.out/'teacher_feat.npy', mmap_mode='r') if fw else None, **common)
         P.loc[is_hold, name] = logits
         save_bundle(learn, run.out/'models'/name)
         if name == 'student_distilled' and c.export and c.qat_epochs and _wants_int8(c):
@@ -409,6 +417,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             resize_from:int=None, # progressive resizing: start each training phase at this image side, full size from half-way (default: full size throughout)
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, epochs, freeze-epochs, lr and resize-from (see the README)
+            feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
            ):
@@ -422,6 +431,6 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
         if fast_cpu: size, epochs, freeze_epochs, lr, resize_from = FAST_CPU['size'], FAST_CPU['epochs'], FAST_CPU['freeze_epochs'], FAST_CPU['lr'], FAST_CPU['resize_from']
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())

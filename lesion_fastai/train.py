@@ -173,15 +173,19 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 compile:bool=False, # `torch.compile` the model while training (channels-last and bf16 are automatic)
                 resize_from:int|None=None, # progressive resizing from this side to `size` over the first half of each phase
                 cbs:list|None=None, # more callbacks for the Learner (e.g. a `TrainClock`)
+                feat=None, # student: cached teacher features, one row per table row (`teacher_features`)
+                feature_weight:float=0., # student: weight of feature transfer from `feat`
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
     if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
     set_seed(seed)
     dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(kind == 'teacher'), soft_col=soft_col,
-                             neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms)
+                             neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms,
+                             feat=feat if kind == 'student' and feature_weight else None)
     dls.train.rng.seed(seed)
     if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs)
-    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs)
+    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs,
+                                                    feature_weight=feature_weight if feat is not None else 0.)
     else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
     fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from)
     return learn, predict_logits(learn)
