@@ -39,7 +39,7 @@ def main():
                                     freeze_epochs=a.freeze_epochs, lr=a.lr, seed=a.seed, cache=cache, path=tmp,
                                     degrade_p=a.degrade_p, resize_from=a.resize_from, cbs=[clock])
     total = time.time() - t0
-    y = data.df.target[data.df.fold == a.valid_fold].to_numpy()
+    y = data.df[data.spec.target_col][data.df.fold == a.valid_fold].to_numpy()
     res = dict(valid_fold=a.valid_fold, size=a.size, freeze_epochs=a.freeze_epochs, epochs=a.epochs, lr=a.lr,
                resize_from=a.resize_from, degrade_p=a.degrade_p, seed=a.seed, threads=a.threads,
                pauc=round(partial_auc(y, logits.ravel()), 4), auc=round(roc_auc_score(y, logits.ravel()), 4),

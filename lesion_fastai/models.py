@@ -80,6 +80,11 @@ class ImageModel(nn.Module):
 def lesion_splitter(m): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
 
 # %% ../nbs/08_models.ipynb #e670f5fc
+def _fast_train():
+    "A default `FastTrain` (defined with the training entry, imported when a Learner is made)"
+    from lesion_fastai.train import FastTrain
+    return FastTrain()
+
 def _meta_proc(dls):
     "The fitted `MetaProcessor` of multimodal DataLoaders"
     for tl in dls.train_ds.tls:
@@ -98,10 +103,12 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                     pos_weight:float|None=None, # weight of positives in the loss
                     meta_dim:int=64, # size of the metadata vector
                     metrics=None, # default: ROC AUC and pAUC
+                    fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
                     **kwargs) -> Learner:
     "A fastai `Learner` for the image + metadata teacher"
     proc = _meta_proc(dls)
     model = FusionModel(create_backbone(arch, pretrained), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
+    kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([_fast_train()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, **kwargs)
     learn.lesion_cfg = dict(kind='teacher', arch=arch, fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
@@ -278,12 +285,13 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     feature_weight:float=0., # weight of feature transfer (`FeatureDistillCallback`)
                     attention_weight:float=0., # weight of spatial-attention transfer (online teacher)
                     feature_loss:str='cosine', # feature distance: 'cosine' or 'mse'
+                    fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
                     metrics=None, cbs=None, **kwargs) -> Learner:
     "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
     model = ImageModel(create_backbone(arch, pretrained))
     dcb = _degrade_cb(degrade)
     fcb = [FeatureDistillCallback(teacher, feature_weight, attention_weight, feature_loss)] if feature_weight or attention_weight else []
-    cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or [])
+    cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or []) + ([_fast_train()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
     learn.lesion_cfg = dict(kind='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,

@@ -147,7 +147,9 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             if n == 0 or i < done: continue
             start = prog['epoch'] if i == done else 0
             if start >= n: continue
-            cbs = [FastTrain(channels_last, bf16, compile)] + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
+            own = getattr(learn, 'fast_train', None)   # the learners come with one (fastai names callbacks by class)
+            if own is not None: own.channels_last, own.bf16, own.compile = channels_last, FastTrain(channels_last, bf16).bf16, compile
+            cbs = ([] if own is not None else [FastTrain(channels_last, bf16, compile)]) + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
             if resize_from: cbs.append(ProgressiveResize(resize_from, resize_pct))
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
