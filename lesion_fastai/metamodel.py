@@ -57,15 +57,17 @@ LGB_PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child
 
 class MetaGBDT:
     "LightGBM on metadata + engineered features (+ patient context when `patient_col` is given)"
-    def __init__(self, spec:DatasetSpec, patient_col:str|None='auto', params:dict|None=None, seed:int=0):
-        self.spec, self.params, self.seed = spec, {**LGB_PARAMS, **(params or {})}, seed
+    def __init__(self, spec:DatasetSpec, patient_col:str|None='auto', params:dict|None=None, seed:int=0,
+                 extra_cols:list=(), # more numeric inputs, e.g. image models' out-of-fold logits (stacking)
+                ):
+        self.spec, self.params, self.seed, self.extra_cols = spec, {**LGB_PARAMS, **(params or {})}, seed, list(extra_cols)
         self.patient_col = (spec.group_col if spec.group_col and 'patient' in spec.group_col else None) if patient_col == 'auto' else patient_col
 
     def features(self, df:pd.DataFrame) -> pd.DataFrame:
         "The model's input table for rows `df`"
         s = self.spec
         X = df[s.cont_cols].astype(float).copy()
-        X = pd.concat([X, lesion_features(df)], axis=1)
+        X = pd.concat([X, lesion_features(df), df[self.extra_cols].astype(float)], axis=1)
         if self.patient_col:
             X = pd.concat([X, patient_context(pd.concat([X, df[[self.patient_col]]], axis=1), list(X.columns), self.patient_col)], axis=1)
         for c in s.cat_cols:

@@ -45,7 +45,7 @@ class RunConfig:
     holdout:int = 0 # fold kept for the final evaluation
     alpha:float = 0.5 # distillation weight
     T:float = 2.0 # distillation temperature
-    soft:str = 'teacher' # soft targets: teacher, gbdt or blend
+    soft:str = 'teacher' # soft targets: teacher, gbdt, blend or stack
     neg_per_pos:float|None = None # resample negatives per positive each epoch (None: all)
     pos_weight:float|None = None # weight of positives in the loss
     seed:int = 42 # seed for folds and training
@@ -64,7 +64,7 @@ class RunConfig:
     compile:bool = False # `torch.compile` the models while training
     feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
 
-_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend'))
+_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack'))
 # `lesion-run --fast-cpu`: the CPU recipe for real images, chosen on a grouped pool fold of HAM10000 (benchmarks/cpu_recipe.py)
 FAST_CPU = dict(size=128, freeze_epochs=1, epochs=5, lr=2e-3, resize_from=96)
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
@@ -116,11 +116,12 @@ class Run:
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
-    "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit) or their average"
+    "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, or the stack (as a logit)"
     g = np.log(np.clip(pool.gbdt_oof, 1e-6, 1 - 1e-6) / (1 - np.clip(pool.gbdt_oof, 1e-6, 1 - 1e-6)))
     if how == 'teacher': return pool.teacher_oof.to_numpy()
     if how == 'gbdt': return g.to_numpy()
     if how == 'blend': return ((pool.teacher_oof + g) / 2).to_numpy()
+    if how == 'stack': return np.log(np.clip(pool.stack_oof, 1e-6, 1 - 1e-6) / (1 - np.clip(pool.stack_oof, 1e-6, 1 - 1e-6))).to_numpy()
     raise ValueError(f"soft must be teacher, gbdt or blend, not {how!r}")
 
 def _wants_int8(c:RunConfig) -> bool:
@@ -193,6 +194,16 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         P.loc[is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')
         save_preds(); run.finish('teacher', seconds=time.time() - t0)
+
+    # stacking (--soft stack): the ISIC 2024 winners' last stage, a GBDT on metadata + the teacher's out-of-fold logit
+    # (+ patient context over both), itself out-of-fold over the pool, as the distilled student's soft target
+    if c.soft == 'stack' and not run.done('stack'):
+        run.log("stack: GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool")
+        t0 = time.time()
+        st = LesionData(df.assign(teacher_oof=P.teacher_oof.to_numpy()), spec, data.source)
+        oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(spec, seed=c.seed, extra_cols=['teacher_oof']))
+        P['stack_oof'] = oof.to_numpy()
+        save_preds(); run.finish('stack', seconds=time.time() - t0)
 
     # 4-5. students, distilled and plain, same budget
     for name, alpha in (('student_distilled', c.alpha), ('student_plain', 0.)):
@@ -399,7 +410,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             holdout:int=0, # fold kept for the final evaluation (never trained or tuned on)
             alpha:float=0.5, # weight of the distillation term
             T:float=2.0, # distillation temperature
-            soft:str='teacher', # soft targets for the student: teacher, gbdt or blend (out-of-fold)
+            soft:str='teacher', # soft targets for the student (out-of-fold): teacher, gbdt, blend, or stack (a GBDT on metadata + the teacher's logit + patient context)
             neg_per_pos:float=None, # resample this many negatives per positive each epoch (default: all images)
             pos_weight:float=None, # weight of the positive class in the loss
             seed:int=42, # seed for folds and training
