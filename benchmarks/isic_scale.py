@@ -1,6 +1,8 @@
 """ISIC 2024 at its real size on this machine: a synthetic set of 401,059 images over 1,042 patients (about 1
 malignant per 1,000), then each step of the pipeline's data path and one student epoch, each in its own process,
-timed (wall seconds) and measured (peak resident memory, from GNU time's maximum RSS).
+timed (wall seconds) and measured: peak resident memory (GNU time's maximum RSS, which counts the pages of a memory-mapped
+file the process touched) and peak anonymous memory of the step's process tree (heap and stacks, sampled every 0.5 s:
+what the step really holds).
 
 Steps: synth (`lesion-synth --n-images`), check (`lesion-check`), folds (`lesion-folds`), gbdt (the metadata model's
 out-of-fold predictions over the 4 pool folds, fold 0 held out), cache (`lesion-cache`, the memory-mapped uint8
@@ -27,6 +29,34 @@ def command(step, a, data, out):
             'cache': [cli('lesion-cache'), str(data), '--size', str(a.size), '--folder', str(out/'cache')],
             'student': me + ['--inner', 'student', '--out', str(out), '--size', str(a.size), '--bs', str(a.bs),
                              '--neg-per-pos', str(a.neg_per_pos)]}[step]
+
+def _tree(pid):
+    "A process and its descendants"
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop(); out.append(q)
+        for t in Path(f'/proc/{q}/task').glob('*/children'):
+            try: todo += [int(c) for c in t.read_text().split()]
+            except OSError: pass
+    return out
+
+def _anon_kb(pid):
+    "Anonymous resident memory of a process in KB (heap and stacks; not the page cache of mapped files)"
+    try:
+        for l in Path(f'/proc/{pid}/status').read_text().splitlines():
+            if l.startswith('RssAnon:'): return int(l.split()[1])
+    except OSError: pass
+    return 0
+
+def run_measured(cmd):
+    "Run `cmd`; return the finished process (output captured) and the peak anonymous memory of its process tree in KB"
+    import tempfile
+    with tempfile.TemporaryFile('w+') as o, tempfile.TemporaryFile('w+') as e:
+        p = subprocess.Popen(cmd, stdout=o, stderr=e, text=True); peak = 0
+        while p.poll() is None:
+            peak = max(peak, sum(_anon_kb(q) for q in _tree(p.pid))); time.sleep(0.5)
+        o.seek(0); e.seek(0)
+        return subprocess.CompletedProcess(cmd, p.returncode, o.read(), e.read()), peak
 
 def _data(out):
     import pandas as pd
@@ -91,13 +121,14 @@ def main():
         if step in res: print(f"{step}: done before ({res[step]['wall_s']} s)"); continue
         cmd = command(step, a, out/'data', out)
         print(f"{step}: {' '.join(cmd)}", flush=True)
-        p = subprocess.run(['/usr/bin/time', '-f', 'TIME %e %M'] + cmd, capture_output=True, text=True)
+        p, peak_anon = run_measured(['/usr/bin/time', '-f', 'TIME %e %M'] + cmd)
         tail = [l for l in p.stderr.splitlines() if l.startswith('TIME ')]
         if p.returncode != 0 or not tail:
             sys.exit(f"step {step} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
         wall, rss = tail[-1].split()[1:]
         last = [l for l in p.stdout.strip().splitlines() if l.startswith('{')]
-        res[step] = dict(wall_s=round(float(wall), 1), peak_rss_gb=round(int(rss) / 2**20, 2), command=' '.join(cmd),
+        res[step] = dict(wall_s=round(float(wall), 1), peak_rss_gb=round(int(rss) / 2**20, 2),
+                         peak_anon_gb=round(peak_anon / 2**20, 2), command=' '.join(cmd),
                          **(json.loads(last[-1]) if last else {}))
         print(f"  {res[step]}", flush=True)
         res_f.write_text(json.dumps(res, indent=1))

@@ -82,7 +82,7 @@ class ImageCache:
               ids=None, # ids for error messages (default: the refs)
               on_error:str='raise', # 'raise' at the first unreadable image, or 'skip' and record it
               progress:bool=True, # show a progress bar
-              save_every:int=500, # record progress every this many images (resume point)
+              save_every:int|None=None, # record progress every this many images (resume point; default 500, or 1% of a large set: each record rewrites the list of refs)
               max_images:int|None=None, # stop after this many new images (to test resuming)
              ) -> ImageCache:
         "Build (or resume, or reuse) the cache of `refs` at `size` in `folder`"
@@ -94,7 +94,7 @@ class ImageCache:
         import fcntl
         with open(path.with_suffix('.lock'), 'w') as lock:   # one builder at a time (DataLoader or DDP processes)
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return cls._build(path, refs, size, method, ids, on_error, progress, save_every, max_images)
+            return cls._build(path, refs, size, method, ids, on_error, progress, save_every or max(500, len(refs) // 100), max_images)
 
     @classmethod
     def _build(cls, path, refs, size, method, ids, on_error, progress, save_every, max_images):
@@ -104,22 +104,27 @@ class ImageCache:
             if meta['done'] >= len(refs): return cls(path)
         else:
             meta = dict(size=size, method=method, refs=refs, done=0, bad={}, seconds=0.)
-            np.memmap(af, np.uint8, 'w+', shape=(len(refs), size, size, 3)).flush()
-        arr = np.memmap(af, np.uint8, 'r+', shape=(len(refs), size, size, 3))
+            with open(af, 'wb') as f: f.truncate(len(refs) * size * size * 3)      # a sparse file of the full size
+        # written with plain positional writes, not through a memory map: mapped pages would count in the process's
+        # memory while the whole file is written (16 GB at ISIC 2024's size); written pages are ordinary page cache
+        f = open(af, 'r+b'); item = size * size * 3
+        def put(i, a): os.pwrite(f.fileno(), np.ascontiguousarray(a, dtype=np.uint8).tobytes(), i * item)
         ids = refs if ids is None else [str(i) for i in ids]
         start, t0 = meta['done'], time.time()
         it = range(start, len(refs) if max_images is None else min(len(refs), start + max_images))
         def save(done):
-            arr.flush(); meta['done'] = done; meta['seconds'] += time.time() - t0
+            f.flush(); os.fsync(f.fileno()); meta['done'] = done; meta['seconds'] += time.time() - t0
             tmp = jf.with_suffix('.tmp'); tmp.write_text(json.dumps(meta)); tmp.replace(jf)
         i = start
-        for i in (progress_bar(it, leave=False) if progress else it):
-            try: arr[i] = resize_square(load_image(refs[i], ids[i]), size, method)
-            except ImageReadError as e:
-                if on_error == 'raise': save(i); raise
-                meta['bad'][refs[i]] = e.reason; arr[i] = 0
-            if (i + 1) % save_every == 0: save(i + 1); t0 = time.time()
-        save(i + 1 if len(it) else start)
+        try:
+            for i in (progress_bar(it, leave=False) if progress else it):
+                try: put(i, resize_square(load_image(refs[i], ids[i]), size, method))
+                except ImageReadError as e:
+                    if on_error == 'raise': save(i); raise
+                    meta['bad'][refs[i]] = e.reason; put(i, np.zeros((size, size, 3), np.uint8))
+                if (i + 1) % save_every == 0: save(i + 1); t0 = time.time()
+            save(i + 1 if len(it) else start)
+        finally: f.close()
         if meta['bad']: print(f"ImageCache: {len(meta['bad'])} unreadable image(s) recorded as bad, e.g. {list(meta['bad'])[:5]}")
         return cls(path)
 
