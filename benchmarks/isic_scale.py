@@ -79,30 +79,22 @@ def inner_gbdt(a, out):
 def inner_student(a, out):
     "One unfrozen epoch of the student with negative resampling, then validation over fold 0"
     import torch
-    from fastai.callback.core import Callback
     from lesion_fastai.cache import ImageCache
     from lesion_fastai.datablock import lesion_dataloaders
     from lesion_fastai.models import student_learner
-    from lesion_fastai.train import fit_learner
+    from lesion_fastai.train import fit_learner, TrainClock
     from lesion_fastai.metrics import partial_auc
     torch.set_num_threads(os.cpu_count())
     d = _data(out)
     cache = ImageCache.build(d.df.image_ref, a.size, out/'cache', progress=False)   # the one the cache step built
     dls = lesion_dataloaders(d, valid=0, size=a.size, bs=a.bs, cache=cache, meta=False, neg_per_pos=a.neg_per_pos)
-    class Clock(Callback):
-        "Seconds spent in training and in validation"
-        def before_fit(self): self.t = dict(train=0., valid=0.)
-        def before_train(self): self.t0 = time.perf_counter()
-        def after_train(self): self.t['train'] += time.perf_counter() - self.t0
-        def before_validate(self): self.t0 = time.perf_counter()
-        def after_validate(self): self.t['valid'] += time.perf_counter() - self.t0
-    clock = Clock()
+    clock = TrainClock()
     learn = student_learner(dls, path=out, cbs=[clock])
     with learn.no_bar(): fit_learner(learn, epochs=1, freeze_epochs=0, lr=2e-3)
-    print(json.dumps(dict(train_images=dls.train.n, train_s=round(clock.t['train'], 1),
-                          train_img_s=round(dls.train.n / clock.t['train'], 1),
-                          valid_images=len(dls.valid_ds), valid_s=round(clock.t['valid'], 1),
-                          valid_img_s=round(len(dls.valid_ds) / clock.t['valid'], 1),
+    print(json.dumps(dict(train_images=clock.images['train'], train_s=round(clock.seconds['train'], 1),
+                          train_img_s=round(clock.rates()['train'], 1),
+                          valid_images=clock.images['valid'], valid_s=round(clock.seconds['valid'], 1),
+                          valid_img_s=round(clock.rates()['valid'], 1),
                           valid_pauc=round(float(learn.recorder.values[-1][-1]), 4))))
 
 def main():

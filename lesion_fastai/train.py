@@ -46,7 +46,7 @@ class FastTrain(Callback):
                 ):
         if bf16 is None: bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         if bf16 and not torch.cuda.is_available(): raise ValueError("bf16 training needs a CUDA GPU with bf16 support")
-        self.channels_last, self.bf16, self.compile = channels_last, bf16, compile
+        self.channels_last, self.bf16, self.torch_compile = channels_last, bf16, compile   # not `compile`: the Learner has one
 
     def _models(self):
         "The trained model and an online teacher's, if a callback holds one"
@@ -55,7 +55,7 @@ class FastTrain(Callback):
     def before_fit(self):
         if self.channels_last:
             for m in self._models(): m.to(memory_format=torch.channels_last)
-        if self.compile: self.learn.model.compile()
+        if self.torch_compile: self.learn.model.compile()
         if self.bf16 and not hasattr(self.learn, 'mixed_precision'):
             from fastai.callback.fp16 import MixedPrecision
             self._mp = MixedPrecision('bf16'); self.learn.add_cb(self._mp); self._mp.before_fit()
@@ -63,7 +63,7 @@ class FastTrain(Callback):
     def after_fit(self):
         if self.channels_last:
             for m in self._models(): m.to(memory_format=torch.contiguous_format)
-        if self.compile: self.learn.model._compiled_call_impl = None
+        if self.torch_compile: self.learn.model._compiled_call_impl = None
         if getattr(self, '_mp', None) is not None: self.learn.remove_cb(self._mp); self._mp = None
 
 # %% ../nbs/09_train.ipynb #prog0002
@@ -148,7 +148,7 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             start = prog['epoch'] if i == done else 0
             if start >= n: continue
             own = getattr(learn, 'fast_train', None)   # the learners come with one (fastai names callbacks by class)
-            if own is not None: own.channels_last, own.bf16, own.compile = channels_last, FastTrain(channels_last, bf16).bf16, compile
+            if own is not None: own.channels_last, own.bf16, own.torch_compile = channels_last, FastTrain(channels_last, bf16).bf16, compile
             cbs = ([] if own is not None else [FastTrain(channels_last, bf16, compile)]) + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
             if resize_from: cbs.append(ProgressiveResize(resize_from, resize_pct))
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
