@@ -119,12 +119,12 @@ class Run:
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
     "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, or the stack (as a logit)"
-    g = np.log(np.clip(pool.gbdt_oof, 1e-6, 1 - 1e-6) / (1 - np.clip(pool.gbdt_oof, 1e-6, 1 - 1e-6)))
+    def as_logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))   # a GBDT's probability
     if how == 'teacher': return pool.teacher_oof.to_numpy()
-    if how == 'gbdt': return g.to_numpy()
-    if how == 'blend': return ((pool.teacher_oof + g) / 2).to_numpy()
-    if how == 'stack': return np.log(np.clip(pool.stack_oof, 1e-6, 1 - 1e-6) / (1 - np.clip(pool.stack_oof, 1e-6, 1 - 1e-6))).to_numpy()
-    raise ValueError(f"soft must be teacher, gbdt or blend, not {how!r}")
+    if how == 'gbdt': return as_logit(pool.gbdt_oof).to_numpy()
+    if how == 'blend': return ((pool.teacher_oof + as_logit(pool.gbdt_oof)) / 2).to_numpy()
+    if how == 'stack': return as_logit(pool.stack_oof).to_numpy()
+    raise ValueError(f"soft must be teacher, gbdt, blend or stack, not {how!r}")
 
 def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
