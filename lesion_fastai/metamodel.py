@@ -53,7 +53,7 @@ def patient_context(df:pd.DataFrame, cols:list, patient_col:str) -> pd.DataFrame
 
 # %% ../nbs/07_metamodel.ipynb #fb32c6af
 LGB_PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=10, subsample=0.8,
-                  subsample_freq=1, colsample_bytree=0.7, reg_lambda=1.0, verbose=-1, n_jobs=2)
+                  subsample_freq=1, colsample_bytree=0.7, reg_lambda=1.0, verbose=-1, n_jobs=None)   # None: OpenMP's default (OMP_NUM_THREADS, else all cores)
 
 class MetaGBDT:
     "LightGBM on metadata + engineered features (+ patient context when `patient_col` is given)"
