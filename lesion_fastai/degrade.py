@@ -18,75 +18,100 @@ __all__ = ['DEGRADATIONS', 'jpeg', 'defocus', 'motion', 'lowres', 'noise', 'colo
 
 # %% ../nbs/11_degrade.ipynb #686bc7e4
 def _lerp(sev, lo, hi):
-    "Value at severity `sev` (1..5) between `lo` (at 1) and `hi` (at 5)"
-    return lo + (hi - lo) * (float(sev) - 1) / 4
+    "Value at severity `sev` (1..5: a number, or a tensor of one per image) between `lo` (at 1) and `hi` (at 5)"
+    return lo + (hi - lo) * ((sev.double() if torch.is_tensor(sev) else float(sev)) - 1) / 4
+
+def _each(v, x, dims=1):
+    "`v` (a number, or one value per image) as a float tensor on `x`'s device, shaped (n or 1,) + (1,) * `dims`"
+    return torch.as_tensor(v, dtype=torch.float32).reshape(-1, *(1,) * dims).to(x.device)
 
 def _rand(g, n, device):
     return torch.rand(n, generator=g).to(device)
 
 def jpeg(x, sev, g=None):
     "Recompress with JPEG quality 60 (severity 1) down to 8 (severity 5)"
-    q = int(round(_lerp(sev, 60, 8)))
+    q = _lerp(sev, 60, 8); qs = q.tolist() if torch.is_tensor(q) else [q] * x.shape[0]
     out = []
-    for im in (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy():
-        buf = io.BytesIO(); Image.fromarray(im).save(buf, 'JPEG', quality=q)
+    for im, qi in zip((x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy(), qs):
+        buf = io.BytesIO(); Image.fromarray(im).save(buf, 'JPEG', quality=int(round(qi)))
         out.append(np.asarray(Image.open(buf).convert('RGB')))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, torch.float32) / 255
 
 def _conv(x, k):
-    "Convolve each channel with kernel `k` (reflect padding)"
-    k = k / k.sum(); p = k.shape[-1] // 2
-    return F.conv2d(F.pad(x, (p, p, p, p), mode='reflect'), k.expand(3, 1, *k.shape[-2:]).to(x), groups=3)
+    "Convolve each channel with kernel `k`, one (K, K) for the whole batch or one per image (N, K, K); reflect padding"
+    k = k / k.sum((-2, -1), keepdim=True); p = k.shape[-1] // 2
+    xp = F.pad(x, (p, p, p, p), mode='reflect')
+    if k.dim() == 2: return F.conv2d(xp, k.expand(3, 1, *k.shape).to(x), groups=3)
+    n, K = x.shape[0], k.shape[-1]                             # one grouped convolution: a group per image and channel
+    w = k[:, None].expand(n, 3, K, K).reshape(3 * n, 1, K, K).to(x)
+    return F.conv2d(xp.reshape(1, 3 * n, *xp.shape[-2:]), w, groups=3 * n).reshape(x.shape)
+
+def _disc(r, K):
+    "A disc of radius `r` centred in a K x K kernel"
+    c = torch.arange(K) - K // 2
+    return ((c[None] ** 2 + c[:, None] ** 2) <= r * r + 0.5).float()
 
 def defocus(x, sev, g=None):
     "Defocus blur: a disc kernel of radius 1% (severity 1) to 4% (5) of the image side"
-    r = max(1., _lerp(sev, 0.01, 0.04) * x.shape[-1])
-    n = 2 * math.ceil(r) + 1; c = torch.arange(n) - n // 2
-    k = ((c[None] ** 2 + c[:, None] ** 2) <= r * r + 0.5).float()[None, None]
-    return _conv(x, k)
+    r = _lerp(sev, 0.01, 0.04) * x.shape[-1]
+    if not torch.is_tensor(r): r = max(1., r); return _conv(x, _disc(r, 2 * math.ceil(r) + 1))
+    r = r.clamp(min=1.).tolist(); K = 2 * math.ceil(max(r)) + 1  # per image: smaller discs zero-padded to the largest
+    return _conv(x, torch.stack([_disc(ri, K) for ri in r]))
+
+def _line(L, ang, K):
+    "A line of length `L` at angle `ang` centred in a K x K kernel (K >= L)"
+    k, c, h = torch.zeros(K, K), K // 2, L // 2
+    for t in np.linspace(-L / 2, L / 2, 4 * L):
+        i, j = int(round(h + t * math.sin(ang))), int(round(h + t * math.cos(ang)))
+        if 0 <= i < L and 0 <= j < L: k[c - h + i, c - h + j] = 1
+    return k
 
 def motion(x, sev, g=None):
-    "Motion blur: a line kernel of 2% (1) to 9% (5) of the image side, at a random angle"
-    L = max(3, int(round(_lerp(sev, 0.02, 0.09) * x.shape[-1])) | 1)
-    ang = float(torch.rand(1, generator=g)) * math.pi
-    c = torch.arange(L) - L // 2
-    k = torch.zeros(L, L)
-    for t in np.linspace(-L / 2, L / 2, 4 * L):
-        i, j = int(round(L // 2 + t * math.sin(ang))), int(round(L // 2 + t * math.cos(ang)))
-        if 0 <= i < L and 0 <= j < L: k[i, j] = 1
-    return _conv(x, k[None, None])
+    "Motion blur: a line kernel of 2% (1) to 9% (5) of the image side, at a random angle (one per image for per-image severities)"
+    Ls = _lerp(sev, 0.02, 0.09) * x.shape[-1]
+    if not torch.is_tensor(Ls):
+        L = max(3, int(round(Ls)) | 1)
+        return _conv(x, _line(L, float(torch.rand(1, generator=g)) * math.pi, L))
+    Ls = [max(3, int(round(l)) | 1) for l in Ls.tolist()]; K = max(Ls)
+    angs = (torch.rand(len(Ls), generator=g) * math.pi).tolist()
+    return _conv(x, torch.stack([_line(L, a, K) for L, a in zip(Ls, angs)]))
 
 def lowres(x, sev, g=None):
     "Downscale by 1.5x (1) to 6x (5), then upscale back: a low-resolution camera or a digital zoom"
     f = _lerp(sev, 1.5, 6); h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(4, int(h / f)), max(4, int(w / f))), mode='area')
-    return F.interpolate(small, size=(h, w), mode='bilinear', align_corners=False)
+    fs = f.tolist() if torch.is_tensor(f) else [f] * x.shape[0]
+    sizes = [(max(4, int(h / fi)), max(4, int(w / fi))) for fi in fs]
+    out = torch.empty_like(x)
+    for s in dict.fromkeys(sizes):                              # one pass per distinct small size
+        idx = [i for i, si in enumerate(sizes) if si == s]
+        out[idx] = F.interpolate(F.interpolate(x[idx], size=s, mode='area'), size=(h, w), mode='bilinear', align_corners=False)
+    return out
 
 def noise(x, sev, g=None):
     "Sensor noise: signal-dependent Gaussian noise, sigma 0.02 (1) to 0.12 (5) at mid-grey"
-    s = _lerp(sev, 0.02, 0.12)
+    s = _each(_lerp(sev, 0.02, 0.12), x, 3)
     n = torch.randn(x.shape, generator=g).to(x)
     return (x + n * s * torch.sqrt(x.clamp(0.02, 1) / 0.5)).clamp(0, 1)
 
 def color_cast(x, sev, g=None):
     "White-balance error: red and blue gains moved apart by 5% (1) to 30% (5), warm or cold at random per image"
-    d = _lerp(sev, 0.05, 0.30)
-    sign = torch.where(_rand(g, x.shape[0], x.device) < 0.5, -1., 1.)[:, None]
-    gains = torch.stack([1 + sign * d, torch.ones_like(sign), 1 - sign * d], 1)[..., None, None].squeeze(2)
+    d = _each(_lerp(sev, 0.05, 0.30), x, 0)
+    sign = torch.where(_rand(g, x.shape[0], x.device) < 0.5, -1., 1.)
+    gains = torch.stack([1 + sign * d, torch.ones_like(sign), 1 - sign * d], 1)
     return (x * gains.view(-1, 3, 1, 1)).clamp(0, 1)
 
 def exposure(x, sev, g=None):
     "Exposure and gamma: gamma 1.2 (1) to 2.5 (5), brighter or darker at random per image"
-    gam = _lerp(sev, 1.2, 2.5)
+    gam = _each(_lerp(sev, 1.2, 2.5), x, 0)
     e = torch.where(_rand(g, x.shape[0], x.device) < 0.5, gam, 1 / gam).view(-1, 1, 1, 1)
     return x.clamp(1e-4, 1) ** e
 
 def jitter(x, sev, g=None):
     "Pose jitter: rotation up to 5 (1) to 30 (5) degrees, zoom up to 5% to 25%, shift up to 2% to 10%"
-    n = x.shape[0]
-    rot = (_rand(g, n, 'cpu') * 2 - 1) * math.radians(_lerp(sev, 5, 30))
-    zoom = 1 + _rand(g, n, 'cpu') * _lerp(sev, 0.05, 0.25)
-    sh = (torch.rand(n, 2, generator=g) * 2 - 1) * _lerp(sev, 0.02, 0.10) * 2
+    n, deg = x.shape[0], torch.as_tensor(_lerp(sev, 5, 30), dtype=torch.float32).reshape(-1)
+    rot = (_rand(g, n, 'cpu') * 2 - 1) * deg * (math.pi / 180)
+    zoom = 1 + _rand(g, n, 'cpu') * torch.as_tensor(_lerp(sev, 0.05, 0.25), dtype=torch.float32).reshape(-1)
+    sh = (torch.rand(n, 2, generator=g) * 2 - 1) * torch.as_tensor(_lerp(sev, 0.02, 0.10), dtype=torch.float32).reshape(-1, 1) * 2
     cos, sin = torch.cos(rot) / zoom, torch.sin(rot) / zoom
     theta = torch.stack([torch.stack([cos, -sin, sh[:, 0]], 1), torch.stack([sin, cos, sh[:, 1]], 1)], 1).to(x)
     grid = F.affine_grid(theta, x.shape, align_corners=False)
@@ -119,10 +144,12 @@ def random_degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
     n, typ = x.shape[0], type(x)
     w = torch.ones(len(kinds)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
     if len(w) != len(kinds): raise ValueError(f"{len(w)} weights for {len(kinds)} kinds {kinds}")
-    hit = torch.nonzero(torch.rand(n) < p).flatten().tolist()
+    hit = torch.rand(n) < p
     which, sev = torch.multinomial(w, n, replacement=True), severity[0] + torch.rand(n) * (severity[1] - severity[0])
     y = x.as_subclass(torch.Tensor).clone()
-    for i in hit: y[i:i + 1] = degrade(y[i:i + 1], kinds[which[i]], float(sev[i]), seed=None).to(y.dtype)
+    for j, k in enumerate(kinds):                               # one batched call per kind, each image at its own severity
+        idx = torch.nonzero(hit & (which == j)).flatten()
+        if len(idx): y[idx.to(y.device)] = DEGRADATIONS[k](y[idx.to(y.device)].float(), sev[idx]).to(y.dtype)
     return y.as_subclass(typ) if typ is not torch.Tensor else y
 
 def _check_kinds(kinds):
