@@ -63,6 +63,7 @@ class RunConfig:
     resize_from:int|None = None # progressive resizing: each training phase starts at this image side (None: full size throughout)
     compile:bool = False # `torch.compile` the models while training
     feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
+    valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
 
 _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack'))
 # `lesion-run --fast-cpu`: the CPU recipe for real images (benchmarks/cpu_recipe.py, results in benchmarks/results/cpu_recipe.md):
@@ -70,7 +71,7 @@ _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt',
 # same time), the number of epochs by the time budget: about 10 minutes of training per model on 2 cores for ~6,800 images
 FAST_CPU = dict(size=128, freeze_epochs=1, epochs=4, lr=2e-3, resize_from=96)
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
-               n_boot=(10, 1_000_000), num_workers=(0, 256), qat_epochs=(0, 10_000))
+               n_boot=(10, 1_000_000), num_workers=(0, 256), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
 
 def check_config(c:RunConfig) -> RunConfig:
     "Raise a `ValueError` naming the first setting of `c` that cannot work, before anything is trained"
@@ -157,7 +158,7 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     common = dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                   pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
                   num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p,
-                  resize_from=c.resize_from, compile=c.compile)
+                  resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every)
     preds_f = run.out/'predictions.csv'
     P = pd.read_csv(preds_f) if preds_f.exists() else pd.DataFrame({spec.id_col: df[spec.id_col], 'group': df[spec.group_col],
                                                                     'fold': df.fold, 'target': df[spec.target_col]})
@@ -431,6 +432,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, epochs, freeze-epochs, lr and resize-from (see the README)
             feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
+            valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
            ):
@@ -444,6 +446,6 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
         if fast_cpu: size, epochs, freeze_epochs, lr, resize_from = FAST_CPU['size'], FAST_CPU['epochs'], FAST_CPU['freeze_epochs'], FAST_CPU['lr'], FAST_CPU['resize_from']
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, valid_every)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())

@@ -21,8 +21,8 @@ from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
 
 # %% auto #0
-__all__ = ['FastTrain', 'ProgressiveResize', 'TrainClock', 'EpochCheckpoint', 'fit_learner', 'predict_logits', 'train_model',
-           'train_cli']
+__all__ = ['FastTrain', 'ProgressiveResize', 'TrainClock', 'EpochCheckpoint', 'fit_learner', 'predict_logits', 'ValidEvery',
+           'train_model', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #434b4246
 from fastai.distributed import DistributedDL
@@ -131,6 +131,7 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
                 compile:bool=False, # `torch.compile` the model while training
                 resize_from:int|None=None, # progressive resizing: start each phase at this image side (None: full size throughout)
                 resize_pct:float=0.5, # ... and reach the full size after this fraction of the phase
+                valid_every:int=1, # validate every n-th epoch and after the last one of each phase (0: never; `ValidEvery`)
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
@@ -151,6 +152,7 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             if own is not None: own.channels_last, own.bf16, own.torch_compile = channels_last, FastTrain(channels_last, bf16).bf16, compile
             cbs = ([] if own is not None else [FastTrain(channels_last, bf16, compile)]) + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
             if resize_from: cbs.append(ProgressiveResize(resize_from, resize_pct))
+            if valid_every != 1: cbs.append(ValidEvery(valid_every))
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
@@ -158,6 +160,30 @@ def predict_logits(learn:Learner, dl=None) -> np.ndarray:
     "Raw logits of `learn.model` on `dl` (default: the validation set), in the DataLoader's order"
     preds, _ = learn.get_preds(dl=dl if dl is not None else learn.dls.valid, act=noop)
     return preds.float().numpy()
+
+# %% ../nbs/09_train.ipynb #valid002
+from fastai.callback.core import CancelValidException
+
+class ValidEvery(Callback):
+    "Validate only every `n`-th epoch and after the last epoch of a fit (`n=0`: never during the fit)"
+    order = 5                      # before the Recorder (50) and the progress bar (60) start a validation pass
+    def __init__(self, n:int=1): # validate after every n-th epoch and the last (0: never during the fit)
+        if not (isinstance(n, int) and n >= 0): raise ValueError(f"valid_every must be a whole number of epochs, 0 or more, not {n!r}")
+        self.n, self._trained = n, False
+    # only the validation that follows a training pass is skipped: `get_preds` and `validate` also send
+    # `before_fit` and `before_epoch` (fastai's `validation_context`), but never `before_train`
+    def before_epoch(self): self._trained = False
+    def before_train(self): self._trained = True
+    def skips(self, epoch:int, n_epoch:int) -> bool:
+        "Whether the validation after `epoch` (0-based) of `n_epoch` is skipped"
+        if self.n == 1: return False
+        return self.n == 0 or ((epoch + 1) % self.n != 0 and epoch + 1 != n_epoch)
+    def before_validate(self):
+        if self._trained and self.skips(self.epoch, self.n_epoch): raise CancelValidException()
+    def after_validate(self):      # keep the recorder's row as wide as its column names (it added nothing: cancelled)
+        rec = getattr(self.learn, 'recorder', None)
+        if rec is not None and getattr(rec, 'cancel_valid', False) and rec.valid_metrics:
+            rec.log += [float('nan')] * (1 + len(rec.metrics))
 
 # %% ../nbs/09_train.ipynb #53a13c84
 def train_model(data:LesionData, # lesion table (with folds when `valid` is a fold number)
@@ -177,6 +203,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 cbs:list|None=None, # more callbacks for the Learner (e.g. a `TrainClock`)
                 feat=None, # student: cached teacher features, one row per table row (`teacher_features`)
                 feature_weight:float=0., # student: weight of feature transfer from `feat`
+                valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training)
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
     if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
@@ -189,7 +216,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
     elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs,
                                                     feature_weight=feature_weight if feat is not None else 0.)
     else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
-    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from)
+    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every)
     return learn, predict_logits(learn)
 
 # %% ../nbs/09_train.ipynb #ff9d5a86
@@ -212,6 +239,7 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
               degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
               resize_from:int=None, # progressive resizing: start each phase at this image side (default: full size throughout)
               compile:store_true=False, # torch.compile the model while training
+              valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training; the fold is scored after training either way)
               debug:store_true=False, # show the full traceback of an error
              ):
     "Train one teacher or student on one fold and save it (runs under `accelerate launch` too)"
@@ -222,7 +250,7 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
         t0 = time.time()
         learn, logits = train_model(ds, fold, kind, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
                                     pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p,
-                                    resize_from=resize_from, compile=compile,
+                                    resize_from=resize_from, compile=compile, valid_every=valid_every,
                                     checkpoint=f'ck_{kind}_fold{fold}')   # a killed run, started again, resumes at its last epoch
     if rank_distrib() == 0:
         save_bundle(learn, out/kind)
