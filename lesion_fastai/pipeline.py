@@ -17,7 +17,8 @@ from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint
 from .cache import ImageCache
 from .metamodel import MetaGBDT, oof_predict
-from .train import train_model
+from .train import train_model, predict_logits
+from .datablock import lesion_test_dl
 from .models import save_bundle, load_bundle, bundle_file, teacher_features, _head_in
 from .metrics import evaluate, bootstrap_ci, partial_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit
 from .cache import float_batches
@@ -63,6 +64,7 @@ class RunConfig:
     resize_from:int|None = None # progressive resizing: each training phase starts at this image side (None: full size throughout)
     compile:bool = False # `torch.compile` the models while training
     feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
+    teacher_size:int|None = None # teachers' image side (None: --size); the students learn at --size from the teachers' cached out-of-fold logits, so they do not pay for it
     valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
 
 _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack'))
@@ -84,6 +86,7 @@ def check_config(c:RunConfig) -> RunConfig:
     if not c.lr > 0: bad('lr', 'a positive learning rate')
     if not c.feature_weight >= 0: bad('feature_weight', 'a weight of 0 or more')
     if c.resize_from is not None and not 16 <= c.resize_from <= c.size: bad('resize_from', f'an image side from 16 to --size {c.size}')
+    if c.teacher_size is not None and not 16 <= c.teacher_size <= 2048: bad('teacher_size', 'an image side from 16 to 2048')
     if not 0 <= c.alpha <= 1: bad('alpha', 'a weight from 0 to 1')
     if not c.T > 0: bad('T', 'a positive temperature')
     if not 0 <= c.degrade_p <= 1: bad('degrade_p', 'a probability from 0 to 1')
@@ -155,10 +158,13 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     df[[spec.id_col, spec.group_col, 'fold']].to_csv(run.out/'folds.csv', index=False)
     cache = ImageCache.build(df.image_ref, c.size, run.out/'cache', ids=data.ids)
     if not run.done('cache'): run.finish('cache', path=str(cache.path))
+    ts = c.teacher_size or c.size                  # the teachers' side: their own cache when it differs from the students'
+    tcache = cache if ts == c.size else ImageCache.build(df.image_ref, ts, run.out/'cache', ids=data.ids)
     common = dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                   pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
                   num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p,
                   resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every)
+    tcommon = dict(common, size=ts, cache=tcache, resize_from=round(c.resize_from * ts / c.size) if c.resize_from else None)
     preds_f = run.out/'predictions.csv'
     P = pd.read_csv(preds_f) if preds_f.exists() else pd.DataFrame({spec.id_col: df[spec.id_col], 'group': df[spec.group_col],
                                                                     'fold': df.fold, 'target': df[spec.target_col]})
@@ -183,8 +189,9 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         if run.done(step): continue
         run.log(f"teacher for fold {f} (trained on the other pool folds)")
         t0 = time.time()
-        learn, logits = train_model(pool, f, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **common)
+        learn, logits = train_model(pool, f, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **tcommon)
         P.loc[(P.fold == f).to_numpy(), 'teacher_oof'] = logits
+        P.loc[is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, data.subset(is_hold)))   # for the fold ensemble
         if c.feature_weight:                       # the fold teacher's fused features of its out-of-fold rows, cached
             ff = run.out/'teacher_feat.npy'
             arr = np.load(ff, mmap_mode='r+') if ff.exists() else np.lib.format.open_memmap(ff, 'w+', np.float32, (len(df), _head_in(learn.model)))
@@ -193,10 +200,14 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     if not run.done('teacher'):
         run.log("teacher on the whole pool -> holdout")
         t0 = time.time()
-        learn, logits = train_model(data, is_hold, 'teacher', targ, fusion=c.fusion, checkpoint='ck_teacher', **common)
+        learn, logits = train_model(data, is_hold, 'teacher', targ, fusion=c.fusion, checkpoint='ck_teacher', **tcommon)
         P.loc[is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')
         save_preds(); run.finish('teacher', seconds=time.time() - t0)
+
+    fold_cols = [f'teacher_fold{f}' for f in pool_folds]
+    if all(k in P for k in fold_cols):             # the fold teachers' mean logit on the holdout (absent in runs made before it)
+        P['teacher_folds'] = P[fold_cols].mean(axis=1, skipna=False)
 
     # stacking (--soft stack): the ISIC 2024 winners' last stage, a GBDT on metadata + the teacher's out-of-fold logit
     # (+ patient context over both), itself out-of-fold over the pool, as the distilled student's soft target
@@ -261,6 +272,7 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
 
 # %% ../nbs/10_pipeline.ipynb #f2588aaf
 MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
+          'teacher_folds': 'teacher, fold ensemble (mean logit of the fold teachers; that many times the cost)',
           'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)',
           'student_plain_tta': 'student, plain, TTA x8 (8x the cost)', 'student_distilled_tta': 'student, distilled, TTA x8 (8x the cost)'}
 
@@ -340,12 +352,13 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     fig.savefig(run.out/'calibration.png', dpi=110); plt.close(fig)
     secs = {k: run.state.get(k, {}).get('seconds') for k in MODELS}
     secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
+    secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher_fold'))
     spec_k = [k for k in res['gbdt'] if k.startswith('spec@')][0]
     lines = [f"# lesion_fastai report", "",
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
              f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates).", "",
-             f"Images {c.size}px; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
+             f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}; students trained for phone photos: "
              f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", "",
@@ -432,6 +445,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, epochs, freeze-epochs, lr and resize-from (see the README)
             feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
+            teacher_size:int=None, # the teachers' image side, e.g. 192 or 256 for a 128 px student (default: --size); the students do not pay for it
             valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
@@ -446,6 +460,6 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
         if fast_cpu: size, epochs, freeze_epochs, lr, resize_from = FAST_CPU['size'], FAST_CPU['epochs'], FAST_CPU['freeze_epochs'], FAST_CPU['lr'], FAST_CPU['resize_from']
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, valid_every)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())
