@@ -139,10 +139,10 @@ class DistillationCallback(Callback):
             if len(self.xb) < 2: raise ValueError("an online teacher needs the multimodal batch (image, cat, cont): use lesion_dataloaders(meta=True)")
             if self.training:
                 with torch.no_grad(): self.t = self.teacher.eval()(*self.xb).float()
-            self.learn.xb = self.xb[:1]
         elif len(self.yb) == 2:
             self.t = self.yb[1].float()
             self.learn.yb = self.yb[:1]
+        if len(self.xb) > 1: self.learn.xb = self.xb[:1]   # the student reads the image only, teacher or not
 
     def after_loss(self):
         if not self.training or self.t is None or self.alpha == 0: return
