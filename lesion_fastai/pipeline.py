@@ -164,7 +164,8 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
                   pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
                   num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p,
                   resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every)
-    tcommon = dict(common, size=ts, cache=tcache, resize_from=round(c.resize_from * ts / c.size) if c.resize_from else None)
+    t_from = min(ts, max(16, round(c.resize_from * ts / c.size))) if c.resize_from else None   # the same fraction of the teachers' side
+    tcommon = dict(common, size=ts, cache=tcache, resize_from=t_from)
     preds_f = run.out/'predictions.csv'
     P = pd.read_csv(preds_f) if preds_f.exists() else pd.DataFrame({spec.id_col: df[spec.id_col], 'group': df[spec.group_col],
                                                                     'fold': df.fold, 'target': df[spec.target_col]})
