@@ -1,7 +1,8 @@
 """The README's notebook recipe on HAM10000, on this machine's CPU: a FiLM teacher on image + metadata, then image-only
 students taught online (`student_learner(dls, teacher=teacher, ...)`), each `fine_tune(epochs)` at 128 px, with the
 same data, budget and seed. Variants of the distillation: `plain` (no teacher), `logit` (the README's default),
-`feat` (+ feature transfer, weight 1), `featatt` (+ feature and attention transfer, weight 1 each).
+`feat` (+ feature transfer, weight 1), `featatt` (+ feature and attention transfer, weight 1 each), `feat10`
+(+ feature transfer, weight 10).
 
 Choose with --valid-fold 1..4: trained on the other pool folds, scored on that fold; the holdout (fold 0 of the
 HAM10000 benchmark's 5 lesion-grouped folds, seed 0) is never read. The teacher of a fold and seed is trained once
@@ -24,7 +25,7 @@ from lesion_fastai.train import TrainClock, predict_logits
 from lesion_fastai.metrics import partial_auc
 
 VARIANTS = dict(plain=dict(teacher=False, alpha=0.), logit=dict(), feat=dict(feature_weight=1.),
-                featatt=dict(feature_weight=1., attention_weight=1.))
+                featatt=dict(feature_weight=1., attention_weight=1.), feat10=dict(feature_weight=10.))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
