@@ -108,10 +108,11 @@ def exposure(x, sev, g=None):
 
 def jitter(x, sev, g=None):
     "Pose jitter: rotation up to 5 (1) to 30 (5) degrees, zoom up to 5% to 25%, shift up to 2% to 10%"
-    n, deg = x.shape[0], torch.as_tensor(_lerp(sev, 5, 30), dtype=torch.float32).reshape(-1)
-    rot = (_rand(g, n, 'cpu') * 2 - 1) * deg * (math.pi / 180)
-    zoom = 1 + _rand(g, n, 'cpu') * torch.as_tensor(_lerp(sev, 0.05, 0.25), dtype=torch.float32).reshape(-1)
-    sh = (torch.rand(n, 2, generator=g) * 2 - 1) * torch.as_tensor(_lerp(sev, 0.02, 0.10), dtype=torch.float32).reshape(-1, 1) * 2
+    n = x.shape[0]
+    per = lambda lo, hi: torch.as_tensor(_lerp(sev, lo, hi), dtype=torch.float32).reshape(-1)   # one value, or one per image (CPU)
+    rot = (_rand(g, n, 'cpu') * 2 - 1) * per(5, 30) * (math.pi / 180)
+    zoom = 1 + _rand(g, n, 'cpu') * per(0.05, 0.25)
+    sh = (torch.rand(n, 2, generator=g) * 2 - 1) * per(0.02, 0.10)[:, None] * 2
     cos, sin = torch.cos(rot) / zoom, torch.sin(rot) / zoom
     theta = torch.stack([torch.stack([cos, -sin, sh[:, 0]], 1), torch.stack([sin, cos, sh[:, 1]], 1)], 1).to(x)
     grid = F.affine_grid(theta, x.shape, align_corners=False)
