@@ -21,9 +21,9 @@ def _lerp(sev, lo, hi):
     "Value at severity `sev` (1..5: a number, or a tensor of one per image) between `lo` (at 1) and `hi` (at 5)"
     return lo + (hi - lo) * ((sev.double() if torch.is_tensor(sev) else float(sev)) - 1) / 4
 
-def _each(v, x, dims=1):
-    "`v` (a number, or one value per image) as a float tensor on `x`'s device, shaped (n or 1,) + (1,) * `dims`"
-    return torch.as_tensor(v, dtype=torch.float32).reshape(-1, *(1,) * dims).to(x.device)
+def _each(v, device, dims=1):
+    "`v` (a number, or one value per image) as a float tensor on `device`, shaped (n or 1,) + (1,) * `dims`"
+    return torch.as_tensor(v, dtype=torch.float32).reshape(-1, *(1,) * dims).to(device)
 
 def _rand(g, n, device):
     return torch.rand(n, generator=g).to(device)
@@ -89,30 +89,29 @@ def lowres(x, sev, g=None):
 
 def noise(x, sev, g=None):
     "Sensor noise: signal-dependent Gaussian noise, sigma 0.02 (1) to 0.12 (5) at mid-grey"
-    s = _each(_lerp(sev, 0.02, 0.12), x, 3)
+    s = _each(_lerp(sev, 0.02, 0.12), x.device, 3)
     n = torch.randn(x.shape, generator=g).to(x)
     return (x + n * s * torch.sqrt(x.clamp(0.02, 1) / 0.5)).clamp(0, 1)
 
 def color_cast(x, sev, g=None):
     "White-balance error: red and blue gains moved apart by 5% (1) to 30% (5), warm or cold at random per image"
-    d = _each(_lerp(sev, 0.05, 0.30), x, 0)
+    d = _each(_lerp(sev, 0.05, 0.30), x.device, 0)
     sign = torch.where(_rand(g, x.shape[0], x.device) < 0.5, -1., 1.)
     gains = torch.stack([1 + sign * d, torch.ones_like(sign), 1 - sign * d], 1)
     return (x * gains.view(-1, 3, 1, 1)).clamp(0, 1)
 
 def exposure(x, sev, g=None):
     "Exposure and gamma: gamma 1.2 (1) to 2.5 (5), brighter or darker at random per image"
-    gam = _each(_lerp(sev, 1.2, 2.5), x, 0)
+    gam = _each(_lerp(sev, 1.2, 2.5), x.device, 0)
     e = torch.where(_rand(g, x.shape[0], x.device) < 0.5, gam, 1 / gam).view(-1, 1, 1, 1)
     return x.clamp(1e-4, 1) ** e
 
 def jitter(x, sev, g=None):
     "Pose jitter: rotation up to 5 (1) to 30 (5) degrees, zoom up to 5% to 25%, shift up to 2% to 10%"
     n = x.shape[0]
-    per = lambda lo, hi: torch.as_tensor(_lerp(sev, lo, hi), dtype=torch.float32).reshape(-1)   # one value, or one per image (CPU)
-    rot = (_rand(g, n, 'cpu') * 2 - 1) * per(5, 30) * (math.pi / 180)
-    zoom = 1 + _rand(g, n, 'cpu') * per(0.05, 0.25)
-    sh = (torch.rand(n, 2, generator=g) * 2 - 1) * per(0.02, 0.10)[:, None] * 2
+    rot = (_rand(g, n, 'cpu') * 2 - 1) * _each(_lerp(sev, 5, 30), 'cpu', 0) * (math.pi / 180)   # on the CPU: theta moves once
+    zoom = 1 + _rand(g, n, 'cpu') * _each(_lerp(sev, 0.05, 0.25), 'cpu', 0)
+    sh = (torch.rand(n, 2, generator=g) * 2 - 1) * _each(_lerp(sev, 0.02, 0.10), 'cpu') * 2
     cos, sin = torch.cos(rot) / zoom, torch.sin(rot) / zoom
     theta = torch.stack([torch.stack([cos, -sin, sh[:, 0]], 1), torch.stack([sin, cos, sh[:, 1]], 1)], 1).to(x)
     grid = F.affine_grid(theta, x.shape, align_corners=False)

@@ -176,7 +176,6 @@ class ValidEvery(Callback):
     def before_train(self): self._trained = True
     def skips(self, epoch:int, n_epoch:int) -> bool:
         "Whether the validation after `epoch` (0-based) of `n_epoch` is skipped"
-        if self.n == 1: return False
         return self.n == 0 or ((epoch + 1) % self.n != 0 and epoch + 1 != n_epoch)
     def before_validate(self):
         if self._trained and self.skips(self.epoch, self.n_epoch): raise CancelValidException()
