@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.calibration import calibration_curve
 from .data import LesionData, read_lesions, cli_errors
 from .synth import default_dataset
-from .splits import add_folds, check_group_disjoint
+from .splits import add_folds, check_group_disjoint, grouped_folds
 from .cache import ImageCache
 from .metamodel import MetaGBDT, oof_predict
 from .train import train_model, predict_logits
@@ -46,7 +46,7 @@ class RunConfig:
     holdout:int = 0 # fold kept for the final evaluation
     alpha:float = 0.5 # distillation weight
     T:float = 2.0 # distillation temperature
-    soft:str = 'teacher' # soft targets: teacher, gbdt, blend or stack
+    soft:str = 'teacher' # soft targets: teacher, gbdt, blend, stack or ensemble (the mean of --teacher-repeats out-of-fold teachers)
     neg_per_pos:float|None = None # resample negatives per positive each epoch (None: all)
     pos_weight:float|None = None # weight of positives in the loss
     seed:int = 42 # seed for folds and training
@@ -66,14 +66,15 @@ class RunConfig:
     feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
     teacher_size:int|None = None # teachers' image side (None: --size); the students learn at --size from the teachers' cached out-of-fold logits, so they do not pay for it
     valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
+    teacher_repeats:int = 1 # grouped K-fold splits of the pool for the out-of-fold teachers, each with its own seed: every pool image gets that many out-of-fold logits (R times the fold teachers' cost)
 
-_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack'))
+_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack', 'ensemble'))
 # `lesion-run --fast-cpu`: the CPU recipe for real images (benchmarks/cpu_recipe.py, results in benchmarks/results/cpu_recipe.md):
 # progressive resizing from 96 px chosen on pool fold 1 of HAM10000 (same pAUC as full size with one epoch more in the
 # same time), the number of epochs by the time budget: about 10 minutes of training per model on 2 cores for ~6,800 images
 FAST_CPU = dict(size=128, freeze_epochs=1, epochs=4, lr=2e-3, resize_from=96)
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
-               n_boot=(10, 1_000_000), num_workers=(0, 256), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
+               n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
 
 def check_config(c:RunConfig) -> RunConfig:
     "Raise a `ValueError` naming the first setting of `c` that cannot work, before anything is trained"
@@ -87,6 +88,7 @@ def check_config(c:RunConfig) -> RunConfig:
     if not c.feature_weight >= 0: bad('feature_weight', 'a weight of 0 or more')
     if c.resize_from is not None and not 16 <= c.resize_from <= c.size: bad('resize_from', f'an image side from 16 to --size {c.size}')
     if c.teacher_size is not None and not 16 <= c.teacher_size <= 2048: bad('teacher_size', 'an image side from 16 to 2048')
+    if c.soft == 'ensemble' and c.teacher_repeats < 2: bad('teacher_repeats', '2 or more with --soft ensemble (the mean of that many out-of-fold teachers per pool image)')
     if not 0 <= c.alpha <= 1: bad('alpha', 'a weight from 0 to 1')
     if not c.T > 0: bad('T', 'a positive temperature')
     if not 0 <= c.degrade_p <= 1: bad('degrade_p', 'a probability from 0 to 1')
@@ -122,13 +124,17 @@ class Run:
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
-    "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, or the stack (as a logit)"
+    "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, the stack (as a logit) or the teachers' ensemble"
     def as_logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))   # a GBDT's probability
     if how == 'teacher': return pool.teacher_oof.to_numpy()
     if how == 'gbdt': return as_logit(pool.gbdt_oof).to_numpy()
     if how == 'blend': return ((pool.teacher_oof + as_logit(pool.gbdt_oof)) / 2).to_numpy()
     if how == 'stack': return as_logit(pool.stack_oof).to_numpy()
-    raise ValueError(f"soft must be teacher, gbdt, blend or stack, not {how!r}")
+    if how == 'ensemble':                          # the mean logit of each image's out-of-fold teachers, one per repeated split
+        cols = ['teacher_oof'] + [k for k in pool if k.startswith('teacher_oof_r')]
+        if len(cols) < 2: raise ValueError("soft 'ensemble' needs the out-of-fold teachers of two or more pool splits (--teacher-repeats)")
+        return pool[cols].mean(axis=1, skipna=False).to_numpy()
+    raise ValueError(f"soft must be teacher, gbdt, blend, stack or ensemble, not {how!r}")
 
 def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
@@ -206,7 +212,25 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
         save_bundle(learn, run.out/'models'/'teacher')
         save_preds(); run.finish('teacher', seconds=time.time() - t0)
 
-    fold_cols = [f'teacher_fold{f}' for f in pool_folds]
+    # repeated splits (--teacher-repeats R): the pool split R - 1 more times into grouped folds with other seeds, a teacher
+    # per fold again, so that every pool image gets R out-of-fold logits (their mean is --soft ensemble's target)
+    rep_cols = []
+    for r in range(1, c.teacher_repeats):
+        rf = np.full(len(df), -1)
+        rf[~is_hold] = grouped_folds(pool.df, spec.target_col, spec.group_col, len(pool_folds), c.seed + r)
+        rpool = LesionData(pool.df.assign(fold=rf[~is_hold]), spec, data.source)
+        P[f'fold_r{r}'] = rf                      # kept beside the predictions (-1: the holdout)
+        for k in range(len(pool_folds)):
+            step = f'teacher_r{r}_fold{k}'; rep_cols.append(step)
+            if run.done(step): continue
+            run.log(f"teacher for fold {k} of pool split {r + 1}/{c.teacher_repeats} (seed {c.seed + r})")
+            t0 = time.time()
+            learn, logits = train_model(rpool, k, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **tcommon)
+            P.loc[rf == k, f'teacher_oof_r{r}'] = logits
+            P.loc[is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, data.subset(is_hold)))
+            save_preds(); run.finish(step, seconds=time.time() - t0)
+
+    fold_cols = [f'teacher_fold{f}' for f in pool_folds] + rep_cols
     if all(k in P for k in fold_cols):             # the fold teachers' mean logit on the holdout (absent in runs made before it)
         P['teacher_folds'] = P[fold_cols].mean(axis=1, skipna=False)
 
@@ -353,7 +377,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     fig.savefig(run.out/'calibration.png', dpi=110); plt.close(fig)
     secs = {k: run.state.get(k, {}).get('seconds') for k in MODELS}
     secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
-    secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher_fold'))
+    secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
     spec_k = [k for k in res['gbdt'] if k.startswith('spec@')][0]
     lines = [f"# lesion_fastai report", "",
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
@@ -361,7 +385,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
              f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates).", "",
              f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
-             f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}; students trained for phone photos: "
+             f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
              f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", "",
              f"| model | pAUC (max 0.2) | AUC | {spec_k.replace('spec@sens', 'specificity at sensitivity ')}% | training s |",
              "|---|---|---|---|---|"]
@@ -427,7 +451,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             holdout:int=0, # fold kept for the final evaluation (never trained or tuned on)
             alpha:float=0.5, # weight of the distillation term
             T:float=2.0, # distillation temperature
-            soft:str='teacher', # soft targets for the student (out-of-fold): teacher, gbdt, blend, or stack (a GBDT on metadata + the teacher's logit + patient context)
+            soft:str='teacher', # soft targets for the student (out-of-fold): teacher, gbdt, blend, stack (a GBDT on metadata + the teacher's logit + patient context), or ensemble (the mean of --teacher-repeats out-of-fold teachers)
             neg_per_pos:float=None, # resample this many negatives per positive each epoch (default: all images)
             pos_weight:float=None, # weight of the positive class in the loss
             seed:int=42, # seed for folds and training
@@ -447,6 +471,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, epochs, freeze-epochs, lr and resize-from (see the README)
             feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
             teacher_size:int=None, # the teachers' image side, e.g. 192 or 256 for a 128 px student (default: --size); the students do not pay for it
+            teacher_repeats:int=1, # split the pool into grouped folds this many times (other seeds), a teacher per fold each time: every pool image gets that many out-of-fold logits, averaged by --soft ensemble
             valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
@@ -461,6 +486,6 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
         if fast_cpu: size, epochs, freeze_epochs, lr, resize_from = FAST_CPU['size'], FAST_CPU['epochs'], FAST_CPU['freeze_epochs'], FAST_CPU['lr'], FAST_CPU['resize_from']
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, teacher_repeats)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())
