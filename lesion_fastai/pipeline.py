@@ -25,8 +25,8 @@ from .cache import float_batches
 from .predict import dihedral_views
 
 # %% auto #0
-__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'check_config', 'Run', 'tta_logits', 'run_pipeline', 'student_cost', 'report',
-           'run_cli']
+__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'check_config', 'Run', 'stack_oof', 'tta_logits', 'run_pipeline', 'student_cost',
+           'report', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #9e0cd457
 @dataclass
@@ -136,6 +136,15 @@ def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
         return pool[cols].mean(axis=1, skipna=False).to_numpy()
     raise ValueError(f"soft must be teacher, gbdt, blend, stack or ensemble, not {how!r}")
 
+def stack_oof(data:LesionData, # the lesion table, with the run's folds
+              teacher_oof, # the teachers' out-of-fold logit of each row (NaN on the holdout)
+              pool_folds, # the folds of the pool
+              seed:int=42):
+    "The ISIC 2024 winners' stack, out-of-fold over the pool: a GBDT on metadata + the teachers' out-of-fold logit (+ patient context); probabilities"
+    st = LesionData(data.df.assign(teacher_oof=np.asarray(teacher_oof)), data.spec, data.source)
+    oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(data.spec, seed=seed, extra_cols=['teacher_oof']), progress=False)
+    return oof.to_numpy()
+
 def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
     from lesion_fastai.export import _formats, available_formats
@@ -239,9 +248,7 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     if c.soft == 'stack' and not run.done('stack'):
         run.log("stack: GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool")
         t0 = time.time()
-        st = LesionData(df.assign(teacher_oof=P.teacher_oof.to_numpy()), spec, data.source)
-        oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(spec, seed=c.seed, extra_cols=['teacher_oof']))
-        P['stack_oof'] = oof.to_numpy()
+        P['stack_oof'] = stack_oof(data, P.teacher_oof, pool_folds, c.seed)
         save_preds(); run.finish('stack', seconds=time.time() - t0)
 
     # 4-5. students, distilled and plain, same budget
