@@ -20,7 +20,7 @@ from .metamodel import MetaGBDT, oof_predict
 from .train import train_model, predict_logits
 from .datablock import lesion_test_dl
 from .models import save_bundle, load_bundle, bundle_file, teacher_features, _head_in
-from .metrics import evaluate, bootstrap_ci, partial_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit
+from .metrics import evaluate, bootstrap_ci, partial_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit, _expit
 from .cache import float_batches
 from .predict import dihedral_views
 
@@ -125,11 +125,10 @@ class Run:
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
     "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, the stack (as a logit) or the teachers' ensemble"
-    def as_logit(p): p = np.clip(p, 1e-6, 1 - 1e-6); return np.log(p / (1 - p))   # a GBDT's probability
     if how == 'teacher': return pool.teacher_oof.to_numpy()
-    if how == 'gbdt': return as_logit(pool.gbdt_oof).to_numpy()
-    if how == 'blend': return ((pool.teacher_oof + as_logit(pool.gbdt_oof)) / 2).to_numpy()
-    if how == 'stack': return as_logit(pool.stack_oof).to_numpy()
+    if how == 'gbdt': return _logit(pool.gbdt_oof)              # GBDTs give probabilities
+    if how == 'blend': return (pool.teacher_oof.to_numpy() + _logit(pool.gbdt_oof)) / 2
+    if how == 'stack': return _logit(pool.stack_oof)
     if how == 'ensemble':                          # the mean logit of each image's out-of-fold teachers, one per repeated split
         cols = ['teacher_oof'] + [k for k in pool if k.startswith('teacher_oof_r')]
         if len(cols) < 2: raise ValueError("soft 'ensemble' needs the out-of-fold teachers of two or more pool splits (--teacher-repeats)")
@@ -308,8 +307,6 @@ MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
           'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)',
           'student_plain_tta': 'student, plain, TTA x8 (8x the cost)', 'student_distilled_tta': 'student, distilled, TTA x8 (8x the cost)'}
 
-def _sigmoid(x): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
-
 def _md_table(df:pd.DataFrame) -> str:
     "A markdown table of `df` (no extra dependency)"
     cols = [str(c) for c in df.columns]
@@ -363,7 +360,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
     c, y, g = run.cfg, H.target.to_numpy(), H.group.to_numpy()
-    probs = {k: (H[k].to_numpy() if k == 'gbdt' else _sigmoid(H[k])) for k in MODELS if k in H}
+    probs = {k: (H[k].to_numpy() if k == 'gbdt' else _expit(H[k])) for k in MODELS if k in H}
     res = {k: evaluate(y, p, groups=g, n_boot=c.n_boot, seed=c.seed) for k, p in probs.items()}
     both = np.stack([probs['student_distilled'], probs['student_plain']], 1)
     diff = {m: bootstrap_ci(lambda a, s: f(a, s[:, 0]) - f(a, s[:, 1]), y, both, g, c.n_boot, seed=c.seed)
