@@ -155,7 +155,7 @@ def tune_cli(run:str, # output folder of a lesion-run whose teachers are trained
         srcs = tuple(soft.split(','))
         for s in srcs:
             if s not in ('teacher', 'gbdt', 'blend', 'stack', 'ensemble'): raise ValueError(f"--soft {s!r}: expected teacher, gbdt, blend, stack or ensemble")
-        S = tune_distillation(run, _floats(alpha, 'alpha'), _floats(T, 'T'), srcs, _floats(feature_weight, 'feature-weight'),
+        S = tune_distillation(run, _floats(alpha, 'alpha'), _floats(T, 't'), srcs, _floats(feature_weight, 'feature-weight'),
                               _ints(seeds, 'seeds'), None if folds is None else _ints(folds, 'folds'))
     print(S.to_string())
     b = S.iloc[0]
