@@ -25,8 +25,8 @@ from .cache import float_batches
 from .predict import dihedral_views
 
 # %% auto #0
-__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'check_config', 'Run', 'stack_oof', 'tta_logits', 'run_pipeline', 'student_cost',
-           'report', 'run_cli']
+__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'check_config', 'Run', 'stack_oof', 'train_settings', 'tta_logits', 'run_pipeline',
+           'student_cost', 'report', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #9e0cd457
 @dataclass
@@ -145,6 +145,13 @@ def stack_oof(data:LesionData, # the lesion table, with the run's folds
     oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(data.spec, seed=seed, extra_cols=['teacher_oof']), progress=False)
     return oof.to_numpy()
 
+def train_settings(c:RunConfig, cache, path) -> dict:
+    "The `train_model` settings the models of run `c` share (the students' as they are; the teachers' with their own size)"
+    return dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
+                pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
+                num_workers=c.num_workers, path=path, degrade_p=c.degrade_p,
+                resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every)
+
 def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
     from lesion_fastai.export import _formats, available_formats
@@ -175,10 +182,7 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     if not run.done('cache'): run.finish('cache', path=str(cache.path))
     ts = c.teacher_size or c.size                  # the teachers' side: their own cache when it differs from the students'
     tcache = cache if ts == c.size else ImageCache.build(df.image_ref, ts, run.out/'cache', ids=data.ids)
-    common = dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
-                  pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
-                  num_workers=c.num_workers, path=run.out, degrade_p=c.degrade_p,
-                  resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every)
+    common = train_settings(c, cache, run.out)
     t_from = min(ts, max(16, round(c.resize_from * ts / c.size))) if c.resize_from else None   # the same fraction of the teachers' side
     tcommon = dict(common, size=ts, cache=tcache, resize_from=t_from)
     preds_f = run.out/'predictions.csv'

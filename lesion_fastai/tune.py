@@ -18,7 +18,7 @@ from .synth import default_dataset
 from .cache import ImageCache
 from .metrics import partial_auc
 from .train import train_model
-from .pipeline import RunConfig, _soft_targets, stack_oof
+from .pipeline import RunConfig, _soft_targets, stack_oof, train_settings
 
 # %% auto #0
 __all__ = ['load_run', 'candidates', 'tune_distillation', 'tune_cli']
@@ -114,12 +114,9 @@ def tune_distillation(out, # a lesion-run output folder whose teachers are train
         ck = 'ck_tune_' + hashlib.sha1(key.encode()).hexdigest()[:10]   # this job's resumable checkpoint
         d = LesionData(pool.df.assign(soft=softs[k['soft']] if k['alpha'] else np.nan), spec, data.source)
         t0 = time.time()
-        _, logits = train_model(d, f, 'student', c.arch, size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs,
-                                lr=c.lr, soft_col='soft' if k['alpha'] else None, alpha=k['alpha'], T=k['T'] or 2.,
-                                neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight, pretrained=c.pretrained, cache=cache,
-                                seed=s, path=out, checkpoint=ck,
-                                num_workers=c.num_workers, degrade_p=c.degrade_p, compile=c.compile, resize_from=c.resize_from,
-                                feat=feat if k['feature_weight'] else None, feature_weight=k['feature_weight'], valid_every=0)
+        _, logits = train_model(d, f, 'student', c.arch, soft_col='soft' if k['alpha'] else None, alpha=k['alpha'], T=k['T'] or 2.,
+                                checkpoint=ck, feat=feat if k['feature_weight'] else None, feature_weight=k['feature_weight'],
+                                **dict(train_settings(c, cache, out), seed=s, valid_every=0))   # as the run trains its students
         y = d.df[spec.target_col][d.df.fold == f].to_numpy()
         rec = dict(fold=int(f), seed=int(s), **k, pauc=partial_auc(y, logits.ravel()), auc=roc_auc_score(y, logits.ravel()),
                    n_train=int((d.df.fold != f).sum()), n_valid=len(y), seconds=round(time.time() - t0, 1))
