@@ -18,7 +18,7 @@ from .synth import default_dataset
 from .cache import ImageCache
 from .metrics import partial_auc
 from .train import train_model
-from .pipeline import RunConfig, _soft_targets, stack_oof, train_settings
+from .pipeline import RunConfig, _CHOICES, _soft_targets, stack_oof, train_settings
 
 # %% auto #0
 __all__ = ['load_run', 'candidates', 'tune_distillation', 'tune_cli']
@@ -151,7 +151,7 @@ def tune_cli(run:str, # output folder of a lesion-run whose teachers are trained
     with cli_errors(debug):
         srcs = tuple(soft.split(','))
         for s in srcs:
-            if s not in ('teacher', 'gbdt', 'blend', 'stack', 'ensemble'): raise ValueError(f"--soft {s!r}: expected teacher, gbdt, blend, stack or ensemble")
+            if s not in _CHOICES['soft']: raise ValueError(f"--soft {s!r}: expected {', '.join(_CHOICES['soft'][:-1])} or {_CHOICES['soft'][-1]}")
         S = tune_distillation(run, _floats(alpha, 'alpha'), _floats(T, 't'), srcs, _floats(feature_weight, 'feature-weight'),
                               _ints(seeds, 'seeds'), None if folds is None else _ints(folds, 'folds'))
     print(S.to_string())
