@@ -100,7 +100,7 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                     arch:str='tf_efficientnet_lite0', # timm backbone
                     pretrained:bool=True, # ImageNet weights
                     fusion:str='film', # 'concat', 'film' or 'metablock'
-                    pos_weight:float|None=None, # weight of positives in the loss
+                    pos_weight:float|None=3., # weight of positives in the loss; None: unweighted
                     meta_dim:int=64, # size of the metadata vector
                     metrics=None, # default: ROC AUC and pAUC
                     fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
@@ -280,7 +280,7 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     teacher=None, # teacher `Learner`/model for online distillation
                     alpha:float=0.5, # weight of the distillation term
                     T:float=2.0, # temperature
-                    pos_weight:float|None=None, # weight of positives in the hard loss
+                    pos_weight:float|None=3., # weight of positives in the hard loss; None: unweighted
                     degrade=0.5, # phone-quality training: probability per image, a `PhoneDegradeCallback`, or 0 for clean images
                     feature_weight:float=0., # weight of feature transfer (`FeatureDistillCallback`)
                     attention_weight:float=0., # weight of spatial-attention transfer (online teacher)
