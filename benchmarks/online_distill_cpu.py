@@ -60,7 +60,7 @@ def main():
                  train_s=round(clock.seconds['train']), total_s=round(time.time() - t0))
         print(json.dumps(r), flush=True)
         with open(a.log, 'a') as f: f.write(json.dumps(r) + '\n')
-    tname = f'teacher_f{a.valid_fold}_s{a.seed}_{a.size}px_e{a.epochs}' + ('' if a.lr == 2e-3 and a.pos_weight is None else f'_lr{a.lr:g}_pw{a.pos_weight}')
+    tname = f'teacher_f{a.valid_fold}_s{a.seed}_{a.size}px_e{a.epochs}' + ('' if (a.lr, a.pos_weight) == (ap.get_default('lr'), ap.get_default('pos_weight')) else f'_lr{a.lr:g}_pw{a.pos_weight}')
     set_seed(a.seed); clock, t0 = TrainClock(), time.time()
     teacher = teacher_learner(dls(), 'tf_efficientnet_lite0', fusion='film', pos_weight=a.pos_weight, path=work, cbs=[clock])
     if (work/'models'/f'{tname}.pth').exists(): teacher.load(tname); print(f"teacher: {tname} reused")

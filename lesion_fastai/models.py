@@ -22,7 +22,7 @@ from .metrics import PartialAUC, RocAUC
 from .degrade import PhoneDegradeCallback
 
 # %% auto #0
-__all__ = ['MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teacher_learner', 'DistillationCallback',
+__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teacher_learner', 'DistillationCallback',
            'distill_loss', 'attention_map', 'attention_term', 'feature_term', 'FeatureDistillCallback',
            'teacher_features', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
 
@@ -96,11 +96,13 @@ def _img_size(dls):
     "Image side of DataLoaders made by `lesion_dataloaders` (without drawing a batch, which would move the RNG)"
     return getattr(dls, 'lesion_size', None) or dls.one_batch()[0].shape[-1]
 
+POS_WEIGHT = 3. # the learners' default weight of positives in the loss (see above)
+
 def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=True)`
                     arch:str='tf_efficientnet_lite0', # timm backbone
                     pretrained:bool=True, # ImageNet weights
                     fusion:str='film', # 'concat', 'film' or 'metablock'
-                    pos_weight:float|None=3., # weight of positives in the loss; None: unweighted
+                    pos_weight:float|None=POS_WEIGHT, # weight of positives in the loss; None: unweighted
                     meta_dim:int=64, # size of the metadata vector
                     metrics=None, # default: ROC AUC and pAUC
                     fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
@@ -280,7 +282,7 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     teacher=None, # teacher `Learner`/model for online distillation
                     alpha:float=0.5, # weight of the distillation term
                     T:float=2.0, # temperature
-                    pos_weight:float|None=3., # weight of positives in the hard loss; None: unweighted
+                    pos_weight:float|None=POS_WEIGHT, # weight of positives in the hard loss; None: unweighted
                     degrade=0.5, # phone-quality training: probability per image, a `PhoneDegradeCallback`, or 0 for clean images
                     feature_weight:float=0., # weight of feature transfer (`FeatureDistillCallback`)
                     attention_weight:float=0., # weight of spatial-attention transfer (online teacher)
