@@ -8,7 +8,7 @@ the chosen one once with `--valid-fold 0`: train on the whole pool, score the ho
 seconds (without validation) and the total, and appends a line to --log. Not a test.
 
 Usage: python benchmarks/cpu_recipe.py --data ../shared/data/ham10000 --valid-fold 1 --epochs 5 [--resize-from 96]
-       [--lr 2e-3] [--bs 64] [--pos-weight 3] [--freeze-epochs 1] [--size 128] [--seed 0] [--log benchmarks/results/cpu_recipe.jsonl]"""
+       [--lr 2e-3] [--bs 64] [--pos-weight 3] [--num-workers 0] [--freeze-epochs 1] [--size 128] [--seed 0] [--log benchmarks/results/cpu_recipe.jsonl]"""
 import argparse, json, time, tempfile
 from pathlib import Path
 import numpy as np, torch
@@ -26,7 +26,7 @@ def main():
     ap.add_argument('--epochs', type=int, default=5); ap.add_argument('--freeze-epochs', type=int, default=1)
     ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--resize-from', type=int, default=None)
     ap.add_argument('--degrade-p', type=float, default=0.5); ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--pos-weight', type=float, default=None)
+    ap.add_argument('--pos-weight', type=float, default=None); ap.add_argument('--num-workers', type=int, default=0)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--cache', default='.cache')
     ap.add_argument('--log', default='benchmarks/results/cpu_recipe.jsonl')
     a = ap.parse_args()
@@ -38,11 +38,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         learn, logits = train_model(data, a.valid_fold, 'student', size=a.size, bs=a.bs, epochs=a.epochs,
                                     freeze_epochs=a.freeze_epochs, lr=a.lr, seed=a.seed, cache=cache, path=tmp,
-                                    degrade_p=a.degrade_p, resize_from=a.resize_from, pos_weight=a.pos_weight, cbs=[clock])
+                                    degrade_p=a.degrade_p, resize_from=a.resize_from, pos_weight=a.pos_weight, cbs=[clock],
+                                    num_workers=a.num_workers)
     total = time.time() - t0
     y = data.df[data.spec.target_col][data.df.fold == a.valid_fold].to_numpy()
     res = dict(valid_fold=a.valid_fold, size=a.size, freeze_epochs=a.freeze_epochs, epochs=a.epochs, lr=a.lr,
-               resize_from=a.resize_from, degrade_p=a.degrade_p, pos_weight=a.pos_weight, bs=a.bs, seed=a.seed, threads=a.threads,
+               resize_from=a.resize_from, degrade_p=a.degrade_p, pos_weight=a.pos_weight, bs=a.bs, seed=a.seed, threads=a.threads, num_workers=a.num_workers,
+               device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU',
                pauc=round(partial_auc(y, logits.ravel()), 4), auc=round(roc_auc_score(y, logits.ravel()), 4),
                train_s=round(clock.seconds['train']), valid_s=round(clock.seconds['valid']), total_s=round(total),
                train_img_s=round(clock.rates()['train'], 1))

@@ -22,7 +22,7 @@ from lesion_fastai.datablock import lesion_dataloaders, lesion_loss
 from lesion_fastai.backbones import lite0_state_dict
 from lesion_fastai.metrics import partial_auc, RocAUC, PartialAUC, bootstrap_ci, fmt_ci
 from lesion_fastai.train import train_model, fit_learner, predict_logits
-from lesion_fastai.pipeline import RunConfig, run_pipeline, _soft_targets
+from lesion_fastai.pipeline import RunConfig, run_pipeline, _soft_targets, stack_oof
 
 def vision_learner_baseline(data, valid, cfg, cache, seed):
     "What a fastai user would do: vision_learner + fine_tune, same backbone and weights, same budget"
@@ -36,6 +36,12 @@ def vision_learner_baseline(data, valid, cfg, cache, seed):
     fit_learner(learn, cfg.epochs, cfg.lr, cfg.freeze_epochs)
     return predict_logits(learn).reshape(-1)
 
+def paired_diff(y, g, A, B, n_boot=1000):
+    "Mean over seeds of pAUC(A[:, s]) - pAUC(B[:, s]), with a grouped paired bootstrap interval (the same resampled lesions for both)"
+    k = A.shape[1]
+    f = lambda yt, X: float(np.mean([partial_auc(yt, X[:, i]) - partial_auc(yt, X[:, k + i]) for i in range(k)]))
+    return bootstrap_ci(f, y, np.hstack([A, B]), g, n_boot)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', required=True); ap.add_argument('--out', default='runs/ham')
@@ -45,6 +51,10 @@ def main():
     ap.add_argument('--T', type=float, default=2.0); ap.add_argument('--soft', default='teacher')
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--num-workers', type=int, default=0)
     ap.add_argument('--limit-groups', type=int, default=None, help='smoke test: keep this many lesions only')
+    ap.add_argument('--extra-soft', nargs='*', default=[], help='also distil students from these soft-target sources (stack, gbdt, blend), every seed')
+    ap.add_argument('--no-export', action='store_true'); ap.add_argument('--no-robustness', action='store_true')
+    ap.add_argument('--prevalence', type=float, default=None)
+    ap.add_argument('--stop-after', type=float, default=None, help='start no more extra models after this many seconds (the table keeps the finished ones)')
     a = ap.parse_args()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     data_dir = a.data
@@ -56,16 +66,24 @@ def main():
         (sub/'images').unlink(missing_ok=True); (sub/'images').symlink_to(Path(a.data).resolve()/'images')
         data_dir = str(sub)
     cfg = RunConfig(data=data_dir, preset='ham10000', size=a.size, bs=a.bs, epochs=a.epochs, freeze_epochs=a.freeze_epochs,
-                    lr=a.lr, alpha=a.alpha, T=a.T, soft=a.soft, seed=a.seeds[0], num_workers=a.num_workers)
+                    lr=a.lr, alpha=a.alpha, T=a.T, soft=a.soft, seed=a.seeds[0], num_workers=a.num_workers,
+                    export=not a.no_export, robustness=not a.no_robustness, prevalence=a.prevalence)
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'
     t0 = time.time()
     run_pipeline(cfg, out/'pipeline')
-    t_pipe = time.time() - t0
+    wall = json.loads((out/'wall.json').read_text()) if (out/'wall.json').exists() else dict(pipeline=time.time() - t0)
+    (out/'wall.json').write_text(json.dumps(wall))   # the first call's: a resumed run's pipeline wall time is not its own
+    print(f"pipeline wall: {wall['pipeline']:.0f}s", flush=True)
     data = add_folds(read_lesions(data_dir, spec='ham10000'), cfg.n_folds, cfg.seed)
     is_hold = (data.df.fold == cfg.holdout).to_numpy()
     P = pd.read_csv(out/'pipeline'/'predictions.csv')
     data.df['soft'] = np.nan
     data.df.loc[~is_hold, 'soft'] = _soft_targets(P[~is_hold], cfg.soft)
+    if 'stack' in a.extra_soft and 'stack_oof' not in P:   # the run stacks only when its own soft source is the stack
+        P['stack_oof'] = stack_oof(data, P.teacher_oof, [f for f in range(cfg.n_folds) if f != cfg.holdout], cfg.seed)
+    for src in a.extra_soft:
+        data.df[f'soft_{src}'] = np.nan
+        data.df.loc[~is_hold, f'soft_{src}'] = _soft_targets(P[~is_hold], src)
     cache = ImageCache.build(data.df.image_ref, cfg.size, out/'pipeline'/'cache', ids=data.ids)
     H = P[is_hold].reset_index(drop=True)
     sf = out/'seeds.csv'
@@ -75,14 +93,16 @@ def main():
     common = dict(size=cfg.size, bs=cfg.bs, epochs=cfg.epochs, freeze_epochs=cfg.freeze_epochs, lr=cfg.lr, cache=cache,
                   num_workers=cfg.num_workers, path=out)
     for i, s in enumerate(a.seeds):
-        jobs = [('vision_learner', lambda: vision_learner_baseline(data, is_hold, cfg, cache, s))]
-        if i > 0:
-            jobs += [('student_plain', lambda: train_model(data, is_hold, 'student', cfg.arch, seed=s, **common)[1]),
-                     ('student_distilled', lambda: train_model(data, is_hold, 'student', cfg.arch, seed=s, soft_col='soft',
-                                                               alpha=cfg.alpha, T=cfg.T, **common)[1])]
+        jobs = [] if i == 0 else [   # seed 0's students are the pipeline's
+            ('student_plain', lambda: train_model(data, is_hold, 'student', cfg.arch, seed=s, **common)[1]),
+            ('student_distilled', lambda: train_model(data, is_hold, 'student', cfg.arch, seed=s, soft_col='soft', alpha=cfg.alpha, T=cfg.T, **common)[1])]
+        jobs += [(f'student_distilled_{src}', lambda src=src: train_model(data, is_hold, 'student', cfg.arch, seed=s, soft_col=f'soft_{src}',
+                                                                           alpha=cfg.alpha, T=cfg.T, **common)[1]) for src in a.extra_soft]
+        jobs += [('vision_learner', lambda: vision_learner_baseline(data, is_hold, cfg, cache, s))]
         for name, fn in jobs:
             col = f'{name}_s{i}'
             if col in S: continue
+            if a.stop_after and time.time() - t0 > a.stop_after: print(f"{col}: not trained (--stop-after)", flush=True); continue
             t1 = time.time(); S[col] = fn(); secs[col] = time.time() - t1
             S.to_csv(sf, index=False); (out/'seconds.json').write_text(json.dumps(secs))
             print(f"{col}: pAUC {partial_auc(S.target, S[col]):.4f} AUC {roc_auc_score(S.target, S[col]):.4f} ({secs[col]:.0f}s)", flush=True)
@@ -90,12 +110,14 @@ def main():
     t_pipe = sum(v.get('seconds', 0) for v in json.loads((out/'pipeline'/'state.json').read_text()).values() if isinstance(v, dict))
     y, g = S.target.to_numpy(), S.group.to_numpy()
     rows = {}
-    for name in ('vision_learner', 'student_plain', 'student_distilled'):
-        cols = [f'{name}_s{i}' for i in range(len(a.seeds))]
+    names = ['vision_learner', 'student_plain', 'student_distilled'] + [f'student_distilled_{src}' for src in a.extra_soft]
+    for name in names:
+        cols = [c for c in (f'{name}_s{i}' for i in range(len(a.seeds))) if c in S]   # a run cut short: the finished seeds
+        if not cols: continue
         rows[name] = dict(pauc=[partial_auc(y, S[c]) for c in cols], auc=[roc_auc_score(y, S[c]) for c in cols],
                           pauc_ci_s0=bootstrap_ci(partial_auc, y, S[cols[0]].to_numpy(), g, 1000),
                           auc_ci_s0=bootstrap_ci(roc_auc_score, y, S[cols[0]].to_numpy(), g, 1000))
-    res = dict(device=dev, config=vars(a), pipeline_seconds=t_pipe, seconds=secs, pipeline=m, image_only=rows,
+    res = dict(device=dev, config=vars(a), pipeline_seconds=t_pipe, pipeline_wall_seconds=wall['pipeline'], seconds=secs, pipeline=m, image_only=rows,
                holdout=dict(images=int(len(S)), malignant=int(y.sum()), groups=int(len(set(g)))))
     (out/'benchmark.json').write_text(json.dumps(res, indent=1))
     L = [f"HAM10000 benchmark on {dev}: {a.size}px, {a.freeze_epochs} frozen + {a.epochs} unfrozen epochs, batch {a.bs}, "
@@ -103,15 +125,25 @@ def main():
          "| model | inputs | pAUC, seed 0 [95% CI] | AUC, seed 0 [95% CI] | pAUC per seed (mean) | AUC per seed (mean) |", "|---|---|---|---|---|---|"]
     for k, lab in (('gbdt', 'metadata GBDT'), ('teacher', 'teacher (FiLM)')):
         L.append(f"| {lab} | {'metadata' if k == 'gbdt' else 'image + metadata'} | {fmt_ci(m['models'][k]['pauc'])} | {fmt_ci(m['models'][k]['auc'])} | | |")
-    for k, lab in (('vision_learner', 'fastai vision_learner fine-tune'), ('student_plain', 'student, plain'), ('student_distilled', 'student, distilled')):
-        r = rows[k]
+    labels = dict(vision_learner='fastai vision_learner fine-tune', student_plain='student, plain', student_distilled=f'student, distilled ({cfg.soft})',
+                  **{f'student_distilled_{src}': f'student, distilled ({src})' for src in a.extra_soft})
+    for k in rows:
+        r, lab = rows[k], labels[k]
         L.append(f"| {lab} | image | {fmt_ci(r['pauc_ci_s0'])} | {fmt_ci(r['auc_ci_s0'])} | "
                  f"{', '.join(f'{v:.4f}' for v in r['pauc'])} ({np.mean(r['pauc']):.4f}) | {', '.join(f'{v:.3f}' for v in r['auc'])} ({np.mean(r['auc']):.3f}) |")
-    d = np.array(rows['student_distilled']['pauc']) - np.array(rows['student_plain']['pauc'])
-    d2 = np.array(rows['student_distilled']['pauc']) - np.array(rows['vision_learner']['pauc'])
-    L += ["", f"Distilled minus plain student, pAUC per seed: {', '.join(f'{v:+.4f}' for v in d)} (mean {d.mean():+.4f}); "
-          f"distilled minus vision_learner: {', '.join(f'{v:+.4f}' for v in d2)} (mean {d2.mean():+.4f}).",
-          f"Training time of the pipeline's models (GBDT, 5 teachers, 2 students): {t_pipe:.0f}s; extra runs: " + ', '.join(f'{k} {v:.0f}s' for k, v in secs.items())]
+    L += ["", "Paired differences in pAUC, mean over the seeds both models have, with a 95% grouped paired bootstrap interval "
+          "(the teacher is the pipeline's one seed):", ""]
+    res['paired'] = {}
+    for k in [k for k in rows if k.startswith('student_distilled')]:
+        for ref in ('student_plain', 'teacher', 'vision_learner'):
+            ks = [i for i in range(len(a.seeds)) if f'{k}_s{i}' in S and (ref == 'teacher' or f'{ref}_s{i}' in S)]
+            if not ks: continue
+            A = S[[f'{k}_s{i}' for i in ks]].to_numpy()
+            B = np.repeat(H.teacher.to_numpy()[:, None], len(ks), 1) if ref == 'teacher' else S[[f'{ref}_s{i}' for i in ks]].to_numpy()
+            d = paired_diff(y, g, A, B); res['paired'][f'{k} - {ref}'] = dict(seeds=ks, diff=d)
+            L.append(f"- {labels[k]} minus {labels.get(ref, 'teacher')}: {d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}] ({len(ks)} seeds)")
+    (out/'benchmark.json').write_text(json.dumps(res, indent=1))
+    L += ["", f"Pipeline wall time {wall['pipeline']:.0f}s. Training time of the pipeline's models (GBDT, 5 teachers, 2 students): {t_pipe:.0f}s; extra runs: " + ', '.join(f'{k} {v:.0f}s' for k, v in secs.items())]
     (out/'benchmark.md').write_text('\n'.join(L) + '\n')
     print('\n'.join(L))
 

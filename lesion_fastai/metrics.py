@@ -7,13 +7,31 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/metrics.html.md"""
 # %% ../nbs/05_metrics.ipynb #cdd05616
 from __future__ import annotations
 import numpy as np, pandas as pd
-from sklearn.metrics import roc_curve, auc, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from fastai.metrics import skm_to_fastai, ActivationType
 
 # %% auto #0
-__all__ = ['partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens', 'bootstrap_ci', 'fmt_ci',
-           'evaluate', 'age_band', 'subgroup_table', 'platt_fit', 'recalibrate', 'brier', 'crossfit_calibration',
-           'PartialAUC', 'RocAUC']
+__all__ = ['roc_points', 'roc_auc', 'partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens',
+           'bootstrap_ci', 'fmt_ci', 'evaluate', 'age_band', 'subgroup_table', 'platt_fit', 'recalibrate', 'brier',
+           'crossfit_calibration', 'PartialAUC', 'RocAUC']
+
+# %% ../nbs/05_metrics.ipynb #roc00002
+def roc_points(y_true, # binary labels, 1 = positive
+               y_score, # scores, higher = more likely positive
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "`(fpr, tpr, thresholds)` at every distinct score, highest first, from (0, 0): `roc_curve(..., drop_intermediate=False)`"
+    y, s = np.asarray(y_true).ravel(), np.asarray(y_score, dtype=np.float64).ravel()
+    if len(y) != len(s): raise ValueError(f"y_true has {len(y)} entries, y_score {len(s)}")
+    o = np.argsort(-s, kind='mergesort'); y, s = (y[o] == 1), s[o]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]    # the last row of each run of equal scores
+    tps = np.cumsum(y)[last]; fps = last + 1 - tps
+    if tps[-1] == 0 or fps[-1] == 0: raise ValueError("an ROC curve needs both classes in y_true")
+    return np.r_[0., fps / fps[-1]], np.r_[0., tps / tps[-1]], np.r_[np.inf, s[last]]
+
+def roc_auc(y_true, y_score) -> float:
+    "ROC AUC, as `sklearn.metrics.roc_auc_score` computes it for binary labels"
+    fpr, tpr, _ = roc_points(y_true, y_score)
+    return float(np.trapezoid(tpr, fpr))
 
 # %% ../nbs/05_metrics.ipynb #6ca02c77
 def partial_auc(y_true, # binary labels, 1 = malignant
@@ -25,13 +43,13 @@ def partial_auc(y_true, # binary labels, 1 = malignant
     if len(np.unique(y_true)) < 2: raise ValueError("partial_auc needs both classes in y_true")
     v_gt, v_pred = np.abs(y_true - 1), -y_score
     max_fpr = abs(1 - min_tpr)
-    fpr, tpr, _ = roc_curve(v_gt, v_pred)
+    fpr, tpr, _ = roc_points(v_gt, v_pred)
     stop = np.searchsorted(fpr, max_fpr, 'right')
-    if stop >= len(fpr): return float(auc(fpr, tpr))
+    if stop >= len(fpr): return float(np.trapezoid(tpr, fpr))
     x_interp, y_interp = [fpr[stop - 1], fpr[stop]], [tpr[stop - 1], tpr[stop]]
     tpr = np.append(tpr[:stop], np.interp(max_fpr, x_interp, y_interp))
     fpr = np.append(fpr[:stop], max_fpr)
-    return float(auc(fpr, tpr))
+    return float(np.trapezoid(tpr, fpr))
 
 # %% ../nbs/05_metrics.ipynb #67fed4c9
 def partial_auc_sklearn(y_true, y_score, min_tpr:float=0.8) -> float:
@@ -43,12 +61,12 @@ def partial_auc_sklearn(y_true, y_score, min_tpr:float=0.8) -> float:
 # %% ../nbs/05_metrics.ipynb #dc2e47ab
 def spec_at_sens(y_true, y_score, sens:float=0.95) -> float:
     "Highest specificity among thresholds whose sensitivity is at least `sens`"
-    fpr, tpr, _ = roc_curve(y_true, y_score)
+    fpr, tpr, _ = roc_points(y_true, y_score)
     return float(1 - fpr[tpr >= sens - 1e-12].min())
 
 def sens_at_spec(y_true, y_score, spec:float=0.95) -> float:
     "Highest sensitivity among thresholds whose specificity is at least `spec`"
-    fpr, tpr, _ = roc_curve(y_true, y_score)
+    fpr, tpr, _ = roc_points(y_true, y_score)
     return float(tpr[fpr <= 1 - spec + 1e-12].max())
 
 def threshold_for_sens(y_true, y_score, sens:float=0.95) -> float:
@@ -95,7 +113,7 @@ def evaluate(y_true, y_score, groups=None, n_boot:int=1000, seed:int=0, sens:flo
     "pAUC (ISIC 2024) and ROC AUC with bootstrap CIs, plus specificity at `sens` sensitivity"
     d = dict(n=int(len(y_true)), positives=int(np.sum(y_true)))
     d['pauc'] = bootstrap_ci(partial_auc, y_true, y_score, groups, n_boot, seed=seed)
-    d['auc'] = bootstrap_ci(roc_auc_score, y_true, y_score, groups, n_boot, seed=seed)
+    d['auc'] = bootstrap_ci(roc_auc, y_true, y_score, groups, n_boot, seed=seed)
     d[f'spec@sens{int(sens*100)}'] = bootstrap_ci(lambda a, b: spec_at_sens(a, b, sens), y_true, y_score, groups, n_boot, seed=seed)
     return d
 
@@ -129,7 +147,7 @@ def subgroup_table(y_true, y_score, # labels and scores of one model
             if 0 < y[m].sum() < m.sum():
                 gm = None if g is None else g[m]
                 r['pauc'] = fmt_ci(bootstrap_ci(partial_auc, y[m], s[m], gm, n_boot, seed=seed))
-                r['auc'] = fmt_ci(bootstrap_ci(roc_auc_score, y[m], s[m], gm, n_boot, seed=seed))
+                r['auc'] = fmt_ci(bootstrap_ci(roc_auc, y[m], s[m], gm, n_boot, seed=seed))
             rows.append(r)
     return pd.DataFrame(rows)
 
@@ -192,6 +210,6 @@ def PartialAUC(min_tpr:float=0.8):
 
 def RocAUC():
     "fastai metric: ROC AUC on logits"
-    m = skm_to_fastai(_safe(roc_auc_score), is_class=False, activation=ActivationType.Sigmoid, flatten=True)
+    m = skm_to_fastai(_safe(roc_auc), is_class=False, activation=ActivationType.Sigmoid, flatten=True)
     m._name = 'auc'
     return m
