@@ -1,6 +1,6 @@
 """The README's notebook recipe on HAM10000, on this machine's CPU: a FiLM teacher on image + metadata, then image-only
 students taught online (`student_learner(dls, teacher=teacher, ...)`), each `fine_tune(epochs)` at 128 px, with the
-same data, budget and seed. Variants of the distillation: `plain` (no teacher), `logit` (the README's default),
+same data, budget and seed (or longer for the students: --student-epochs; distillation is said to need patience). Variants of the distillation: `plain` (no teacher), `logit` (the README's default),
 `feat` (+ feature transfer, weight 1), `featatt` (+ feature and attention transfer, weight 1 each), `feat10`
 (+ feature transfer, weight 10), and logit distillation with more weight on the teacher: `a08` (alpha 0.8, T 2),
 `a08t1` (alpha 0.8, T 1), `a09t4` (alpha 0.9, T 4).
@@ -37,6 +37,7 @@ def main():
     ap.add_argument('--data', required=True); ap.add_argument('--valid-fold', type=int, default=1)
     ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--epochs', type=int, default=3); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--student-epochs', type=int, default=None, help="the students' unfrozen epochs (default: --epochs, the teacher's)")
     ap.add_argument('--variants', nargs='+', default=['logit', 'feat'], choices=list(VARIANTS))
     ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--pos-weight', type=float, default=None)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--cache', default='.cache')
@@ -53,9 +54,9 @@ def main():
         set_seed(a.seed)
         d = lesion_dataloaders(pool, a.valid_fold, size=a.size, bs=a.bs, cache=cache, meta=True); d.train.rng.seed(a.seed)
         return d
-    def score(name, learn, clock, t0):
+    def score(name, learn, clock, t0, epochs):
         z = predict_logits(learn)
-        r = dict(model=name, valid_fold=a.valid_fold, seed=a.seed, size=a.size, epochs=f'1+{a.epochs}', lr=a.lr, pos_weight=a.pos_weight,
+        r = dict(model=name, valid_fold=a.valid_fold, seed=a.seed, size=a.size, epochs=f'1+{epochs}', lr=a.lr, pos_weight=a.pos_weight,
                  pauc=round(float(partial_auc(y, z)), 4), auc=round(float(roc_auc_score(y, z)), 4),
                  train_s=round(clock.seconds['train']), total_s=round(time.time() - t0))
         print(json.dumps(r), flush=True)
@@ -64,12 +65,13 @@ def main():
     set_seed(a.seed); clock, t0 = TrainClock(), time.time()
     teacher = teacher_learner(dls(), 'tf_efficientnet_lite0', fusion='film', pos_weight=a.pos_weight, path=work, cbs=[clock])
     if (work/'models'/f'{tname}.pth').exists(): teacher.load(tname); print(f"teacher: {tname} reused")
-    else: teacher.fine_tune(a.epochs, a.lr); teacher.save(tname); score('teacher', teacher, clock, t0)
+    else: teacher.fine_tune(a.epochs, a.lr); teacher.save(tname); score('teacher', teacher, clock, t0, a.epochs)
     for v in a.variants:
         kw = dict(VARIANTS[v]); use_t = kw.pop('teacher', True)
         set_seed(a.seed); clock, t0 = TrainClock(), time.time()
         s = student_learner(dls(), 'tf_efficientnet_lite0', teacher=teacher if use_t else None, pos_weight=a.pos_weight, path=work, cbs=[clock], **kw)
-        s.fine_tune(a.epochs, a.lr)
-        score(f'student_{v}', s, clock, t0)
+        se = a.student_epochs or a.epochs
+        s.fine_tune(se, a.lr)
+        score(f'student_{v}', s, clock, t0, se)
 
 if __name__ == '__main__': main()
