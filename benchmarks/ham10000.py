@@ -20,7 +20,7 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_loss
 from lesion_fastai.backbones import lite0_state_dict
-from lesion_fastai.metrics import partial_auc, RocAUC, PartialAUC, bootstrap_ci, fmt_ci
+from lesion_fastai.metrics import partial_auc, RocAUC, PartialAUC, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.train import train_model, fit_learner, predict_logits
 from lesion_fastai.pipeline import RunConfig, run_pipeline, _soft_targets, stack_oof
 
@@ -35,12 +35,6 @@ def vision_learner_baseline(data, valid, cfg, cache, seed):
         learn.model[0].model.load_state_dict({k: v for k, v in lite0_state_dict().items() if not k.startswith('classifier.')})
     fit_learner(learn, cfg.epochs, cfg.lr, cfg.freeze_epochs)
     return predict_logits(learn).reshape(-1)
-
-def paired_diff(y, g, A, B, n_boot=1000):
-    "Mean over seeds of pAUC(A[:, s]) - pAUC(B[:, s]), with a grouped paired bootstrap interval (the same resampled lesions for both)"
-    k = A.shape[1]
-    f = lambda yt, X: float(np.mean([partial_auc(yt, X[:, i]) - partial_auc(yt, X[:, k + i]) for i in range(k)]))
-    return bootstrap_ci(f, y, np.hstack([A, B]), g, n_boot)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -139,8 +133,8 @@ def main():
             ks = [i for i in range(len(a.seeds)) if f'{k}_s{i}' in S and (ref == 'teacher' or f'{ref}_s{i}' in S)]
             if not ks: continue
             A = S[[f'{k}_s{i}' for i in ks]].to_numpy()
-            B = np.repeat(H.teacher.to_numpy()[:, None], len(ks), 1) if ref == 'teacher' else S[[f'{ref}_s{i}' for i in ks]].to_numpy()
-            d = paired_diff(y, g, A, B); res['paired'][f'{k} - {ref}'] = dict(seeds=ks, diff=d)
+            B = H.teacher.to_numpy() if ref == 'teacher' else S[[f'{ref}_s{i}' for i in ks]].to_numpy()
+            d = paired_diff_ci(partial_auc, y, A, B, g); res['paired'][f'{k} - {ref}'] = dict(seeds=ks, diff=d)
             L.append(f"- {labels[k]} minus {labels.get(ref, 'teacher')}: {d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}] ({len(ks)} seeds)")
     (out/'benchmark.json').write_text(json.dumps(res, indent=1))
     L += ["", f"Pipeline wall time {wall['pipeline']:.0f}s. Training time of the pipeline's models (GBDT, 5 teachers, 2 students): {t_pipe:.0f}s; extra runs: " + ', '.join(f'{k} {v:.0f}s' for k, v in secs.items())]

@@ -17,7 +17,7 @@ Usage: python benchmarks/online_distill_cpu.py --data ../shared/data/ham10000 --
            --variants logit feat featatt plain [--seed 0] [--lr 2e-3] [--pos-weight 3] [--work runs/online_cpu]"""
 import argparse, json, time
 from pathlib import Path
-import torch
+import numpy as np, pandas as pd, torch
 from sklearn.metrics import roc_auc_score
 from fastai.torch_core import set_seed
 from lesion_fastai.data import read_lesions
@@ -26,11 +26,49 @@ from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders
 from lesion_fastai.models import teacher_learner, student_learner
 from lesion_fastai.train import TrainClock, predict_logits
-from lesion_fastai.metrics import partial_auc
+from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci, fmt_ci
 
 VARIANTS = dict(plain=dict(teacher=False, alpha=0.), logit=dict(), feat=dict(feature_weight=1.),
                 featatt=dict(feature_weight=1., attention_weight=1.), feat10=dict(feature_weight=10.),
                 a08=dict(alpha=0.8), a08t1=dict(alpha=0.8, T=1.), a09t4=dict(alpha=0.9, T=4.))
+
+def logits_table(work:Path, fold:int) -> pd.DataFrame:
+    f = work/f'logits_f{fold}.csv'
+    return pd.read_csv(f) if f.exists() else pd.DataFrame()
+
+def save_logits(work:Path, fold:int, rows:pd.DataFrame, spec, col:str, z):
+    "Add one model's validation logits as column `col` of work/logits_f{fold}.csv (one row per validation image)"
+    T = logits_table(work, fold); ids = rows[spec.id_col].astype(str).to_numpy()
+    if T.empty: T = pd.DataFrame(dict(image_id=ids, lesion_id=rows[spec.group_col].to_numpy(), target=rows[spec.target_col].to_numpy()))
+    if list(T.image_id.astype(str)) != list(ids): raise ValueError(f"{work}/logits_f{fold}.csv holds other images")
+    T[col] = np.asarray(z).ravel(); f = work/f'logits_f{fold}.csv'
+    T.to_csv(f.with_suffix('.tmp'), index=False); f.with_suffix('.tmp').replace(f)
+
+def summary(work:Path, fold:int):
+    "Each model's pAUC and AUC per seed, and the distilled students' paired differences to the plain students and to the teacher"
+    T = logits_table(work, fold)
+    if T.empty: raise SystemExit(f"{work}/logits_f{fold}.csv: no saved logits for fold {fold}")
+    y, g = T.target.to_numpy(), T.lesion_id.to_numpy()
+    models = {}
+    for c in T.columns[3:]: models.setdefault(c.rsplit('_s', 1)[0], []).append(c)
+    L = [f"fold {fold}: {len(T)} images, {int(y.sum())} malignant", "", "| model | pAUC per seed (mean) | AUC per seed (mean) |", "|---|---|---|"]
+    for m, cols in models.items():
+        p, q = [partial_auc(y, T[c]) for c in cols], [roc_auc(y, T[c]) for c in cols]
+        L.append(f"| {m} | {', '.join(f'{v:.4f}' for v in p)} ({np.mean(p):.4f}) | {', '.join(f'{v:.3f}' for v in q)} ({np.mean(q):.3f}) |")
+    L += ["", "Paired differences in pAUC (mean over the seeds both have; 95% grouped bootstrap interval, 1,000 resamples of lesions):"]
+    teacher = next((c for m, c in models.items() if m.startswith('teacher')), None)
+    for m, cols in models.items():
+        if not m.startswith('student_') or m.startswith('student_plain'): continue
+        ep = m.rsplit('_e', 1)[1]
+        refs = [(f'student_plain_e{ep}', models.get(f'student_plain_e{ep}', []))] + ([('teacher', teacher[:1])] if teacher else [])
+        for ref, rc in refs:
+            seeds = [c.rsplit('_s', 1)[1] for c in cols]
+            if ref != 'teacher': rc = [c for c in rc if c.rsplit('_s', 1)[1] in seeds]; cols_ = [c for c in cols if c.rsplit('_s', 1)[1] in [r.rsplit('_s', 1)[1] for r in rc]]
+            else: cols_ = cols
+            if not rc or not cols_: continue
+            d = paired_diff_ci(partial_auc, y, T[cols_].to_numpy(), T[rc].to_numpy(), g)
+            L.append(f"- {m} minus {ref}: {fmt_ci(d, 4)} ({len(cols_)} seeds)")
+    text = '\n'.join(L); print(text); (work/f'summary_f{fold}.md').write_text(text + '\n')
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,34 +80,45 @@ def main():
     ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--pos-weight', type=float, default=None)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--cache', default='.cache')
     ap.add_argument('--work', default='runs/online_cpu'); ap.add_argument('--log', default='benchmarks/results/online_distill_cpu.jsonl')
+    ap.add_argument('--teacher-seed', type=int, default=None, help="the teacher's seed (default: --seed); students of several seeds can share one teacher")
+    ap.add_argument('--final', action='store_true', help='with --valid-fold 0: train on the whole pool and score the holdout, once the settings are chosen')
+    ap.add_argument('--summary', action='store_true', help="train nothing: print the fold's table from the saved logits")
     a = ap.parse_args()
-    if a.valid_fold == 0: ap.error('--valid-fold 0 is the holdout: choose on pool folds 1-4')
+    if a.valid_fold == 0 and not a.final: ap.error('--valid-fold 0 is the holdout: choose on pool folds 1-4 (--final once the choice is made)')
+    if a.final and a.valid_fold != 0: ap.error('--final scores the holdout: use it with --valid-fold 0')
+    ts = a.seed if a.teacher_seed is None else a.teacher_seed
+    work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
+    if a.summary: return summary(work, a.valid_fold)
     torch.set_num_threads(a.threads)
     data = add_folds(read_lesions(a.data, spec='ham10000', progress=False), 5, 0)
-    pool = data.subset((data.df.fold != 0).to_numpy())                  # the holdout is never read
+    pool = data if a.final else data.subset((data.df.fold != 0).to_numpy())   # the holdout is read only with --final
     cache = ImageCache.build(pool.df.image_ref, a.size, a.cache, ids=pool.ids, progress=False)
-    y = pool.df[pool.spec.target_col][pool.df.fold == a.valid_fold].to_numpy()
-    work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
-    def dls():
-        set_seed(a.seed)
-        d = lesion_dataloaders(pool, a.valid_fold, size=a.size, bs=a.bs, cache=cache, meta=True); d.train.rng.seed(a.seed)
+    is_valid = (pool.df.fold == a.valid_fold).to_numpy()
+    y = pool.df[pool.spec.target_col][is_valid].to_numpy()
+    def dls(seed):
+        set_seed(seed)
+        d = lesion_dataloaders(pool, a.valid_fold, size=a.size, bs=a.bs, cache=cache, meta=True); d.train.rng.seed(seed)
         return d
-    def score(name, learn, clock, t0, epochs):
+    def score(name, learn, clock, t0, epochs, seed=a.seed):
         z = predict_logits(learn)
-        r = dict(model=name, valid_fold=a.valid_fold, seed=a.seed, size=a.size, epochs=f'1+{epochs}', lr=a.lr, pos_weight=a.pos_weight,
+        save_logits(work, a.valid_fold, pool.df[is_valid], pool.spec, f'{name}_e{epochs}_s{seed}', z)
+        r = dict(model=name, valid_fold=a.valid_fold, seed=seed, size=a.size, epochs=f'1+{epochs}', lr=a.lr, pos_weight=a.pos_weight,
                  pauc=round(float(partial_auc(y, z)), 4), auc=round(float(roc_auc_score(y, z)), 4),
                  train_s=round(clock.seconds['train']), total_s=round(time.time() - t0))
         print(json.dumps(r), flush=True)
         with open(a.log, 'a') as f: f.write(json.dumps(r) + '\n')
-    tname = f'teacher_f{a.valid_fold}_s{a.seed}_{a.size}px_e{a.epochs}' + ('' if (a.lr, a.pos_weight) == (ap.get_default('lr'), ap.get_default('pos_weight')) else f'_lr{a.lr:g}_pw{a.pos_weight}')
-    set_seed(a.seed); clock, t0 = TrainClock(), time.time()
-    teacher = teacher_learner(dls(), 'tf_efficientnet_lite0', fusion='film', pos_weight=a.pos_weight, path=work, cbs=[clock])
-    if (work/'models'/f'{tname}.pth').exists(): teacher.load(tname); print(f"teacher: {tname} reused")
-    else: teacher.fine_tune(a.epochs, a.lr); teacher.save(tname); score('teacher', teacher, clock, t0, a.epochs)
+    tname = f'teacher_f{a.valid_fold}_s{ts}_{a.size}px_e{a.epochs}' + ('' if (a.lr, a.pos_weight) == (ap.get_default('lr'), ap.get_default('pos_weight')) else f'_lr{a.lr:g}_pw{a.pos_weight}')
+    set_seed(ts); clock, t0 = TrainClock(), time.time()
+    teacher = teacher_learner(dls(ts), 'tf_efficientnet_lite0', fusion='film', pos_weight=a.pos_weight, path=work, cbs=[clock])
+    if (work/'models'/f'{tname}.pth').exists():
+        teacher.load(tname); print(f"teacher: {tname} reused")
+        if f'teacher_e{a.epochs}_s{ts}' not in logits_table(work, a.valid_fold):     # a teacher trained before logits were kept
+            save_logits(work, a.valid_fold, pool.df[is_valid], pool.spec, f'teacher_e{a.epochs}_s{ts}', predict_logits(teacher))
+    else: teacher.fine_tune(a.epochs, a.lr); teacher.save(tname); score('teacher', teacher, clock, t0, a.epochs, ts)
     for v in a.variants:
         kw = dict(VARIANTS[v]); use_t = kw.pop('teacher', True)
         set_seed(a.seed); clock, t0 = TrainClock(), time.time()
-        s = student_learner(dls(), 'tf_efficientnet_lite0', teacher=teacher if use_t else None, pos_weight=a.pos_weight, path=work, cbs=[clock], **kw)
+        s = student_learner(dls(a.seed), 'tf_efficientnet_lite0', teacher=teacher if use_t else None, pos_weight=a.pos_weight, path=work, cbs=[clock], **kw)
         se = a.student_epochs or a.epochs
         s.fine_tune(se, a.lr)
         score(f'student_{v}', s, clock, t0, se)

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from lesion_fastai.data import read_lesions
 from lesion_fastai.cache import ImageCache, float_batches
 from lesion_fastai.models import load_bundle
-from lesion_fastai.metrics import partial_auc, bootstrap_ci, fmt_ci
+from lesion_fastai.metrics import partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.predict import dihedral_views
 
 def view_logits(model, images, bs=64):
@@ -48,8 +48,7 @@ def main():
         single, tta = L[0], L.mean(0)
         ref = P.loc[hold[idc], name].to_numpy()
         print(f"{name}: single view vs the run's own holdout logits: max |diff| {np.abs(single - ref).max():.2e}", flush=True)
-        both = np.stack([tta, single], 1)
-        d = bootstrap_ci(lambda t, s: partial_auc(t, s[:, 0]) - partial_auc(t, s[:, 1]), y, both, g, a.n_boot)
+        d = paired_diff_ci(partial_auc, y, tta, single, g, a.n_boot)
         for label, s, cost, diff in (('1', single, ms / 8, ''), ('8 (flips x rot90)', tta, ms, fmt_ci(d, 4))):
             lines.append(f"| {name} | {label} | {fmt_ci(bootstrap_ci(partial_auc, y, s, g, a.n_boot))} | "
                          f"{fmt_ci(bootstrap_ci(roc_auc_score, y, s, g, a.n_boot))} | {cost:.1f} | {diff} |")

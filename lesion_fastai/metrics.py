@@ -12,8 +12,8 @@ from fastai.metrics import skm_to_fastai, ActivationType
 
 # %% auto #0
 __all__ = ['roc_points', 'roc_auc', 'partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens',
-           'bootstrap_ci', 'fmt_ci', 'evaluate', 'age_band', 'subgroup_table', 'platt_fit', 'recalibrate', 'brier',
-           'crossfit_calibration', 'PartialAUC', 'RocAUC']
+           'bootstrap_ci', 'fmt_ci', 'paired_diff_ci', 'evaluate', 'age_band', 'subgroup_table', 'platt_fit',
+           'recalibrate', 'brier', 'crossfit_calibration', 'PartialAUC', 'RocAUC']
 
 # %% ../nbs/05_metrics.ipynb #roc00002
 def roc_points(y_true, # binary labels, 1 = positive
@@ -109,6 +109,22 @@ def bootstrap_ci(metric, # function (y_true, y_score) -> float
 def fmt_ci(t, digits=3) -> str:
     "Format `(point, lo, hi)` as 'point [lo, hi]'"
     return f"{t[0]:.{digits}f} [{t[1]:.{digits}f}, {t[2]:.{digits}f}]"
+
+# %% ../nbs/05_metrics.ipynb #pdiff002
+def paired_diff_ci(metric, # function (y_true, y_score) -> float
+                   y_true,
+                   a, b, # scores of two models on the same rows: 1-D, or one column per seed (b may be 1-D for all)
+                   groups=None, # group of each row (patients): resample groups, not rows
+                   n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
+    "`(point, lower, upper)` of the mean over columns of `metric(a[:, k]) - metric(b[:, k])`, both scored on each same resample"
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = (a[:, None] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
+    if b.shape[1] == 1 and a.shape[1] > 1: b = np.repeat(b, a.shape[1], 1)     # one reference for every seed
+    if a.shape != b.shape or len(a) != len(y_true):
+        raise ValueError(f"a {a.shape} and b {b.shape}: expected the same rows as y_true ({len(y_true)}) and the same number of columns")
+    k = a.shape[1]
+    f = lambda yt, X: float(np.mean([metric(yt, X[:, i]) - metric(yt, X[:, k + i]) for i in range(k)]))
+    return bootstrap_ci(f, y_true, np.hstack([a, b]), groups, n_boot, alpha, seed)
 
 # %% ../nbs/05_metrics.ipynb #87aa2302
 def evaluate(y_true, y_score, groups=None, n_boot:int=1000, seed:int=0, sens:float=0.95) -> dict:

@@ -20,7 +20,7 @@ from .metamodel import MetaGBDT, oof_predict
 from .train import train_model, predict_logits
 from .datablock import lesion_test_dl
 from .models import save_bundle, load_bundle, bundle_file, teacher_features, _head_in
-from .metrics import evaluate, bootstrap_ci, partial_auc, roc_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit, _expit
+from .metrics import evaluate, paired_diff_ci, partial_auc, roc_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit, _expit
 from .cache import float_batches
 from .predict import dihedral_views
 
@@ -367,8 +367,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     c, y, g = run.cfg, H.target.to_numpy(), H.group.to_numpy()
     probs = {k: (H[k].to_numpy() if k == 'gbdt' else _expit(H[k])) for k in MODELS if k in H}
     res = {k: evaluate(y, p, groups=g, n_boot=c.n_boot, seed=c.seed) for k, p in probs.items()}
-    both = np.stack([probs['student_distilled'], probs['student_plain']], 1)
-    diff = {m: bootstrap_ci(lambda a, s: f(a, s[:, 0]) - f(a, s[:, 1]), y, both, g, c.n_boot, seed=c.seed)
+    diff = {m: paired_diff_ci(f, y, probs['student_distilled'], probs['student_plain'], g, c.n_boot, seed=c.seed)
             for m, f in (('pauc', partial_auc), ('auc', roc_auc))}
     cost = student_cost(run.out/'models'/'student_distilled', c.size)
     fig, ax = plt.subplots(figsize=(5.5, 5))
