@@ -13,8 +13,15 @@ appends a line per model to --log. Not a test.
 --lr (the peak of `fine_tune`, fastai's default 2e-3) and --pos-weight (positives' weight in the loss, none by default)
 apply to the teacher and every student alike; a teacher trained with other settings is not reused.
 
+Once the settings are chosen, score them once on the holdout: --valid-fold 0 --final (teacher and students trained on
+the whole pool; --teacher-seed 0 lets students of several seeds learn from one teacher). Every model's validation
+logits are kept in --work/logits_f{fold}.csv; --summary prints the fold's table with paired bootstrap intervals
+(distilled minus plain student of the same seed, and minus the teacher) and writes it to --work/summary_f{fold}.md.
+
 Usage: python benchmarks/online_distill_cpu.py --data ../shared/data/ham10000 --valid-fold 1 --epochs 3 \
-           --variants logit feat featatt plain [--seed 0] [--lr 2e-3] [--pos-weight 3] [--work runs/online_cpu]"""
+           --variants logit feat featatt plain [--seed 0] [--lr 2e-3] [--pos-weight 3] [--work runs/online_cpu]
+       python benchmarks/online_distill_cpu.py --data ../shared/data/ham10000 --valid-fold 0 --final --variants logit plain \
+           --lr 4e-3 --pos-weight 3 --seed 1 --teacher-seed 0;  ... --valid-fold 0 --final --summary"""
 import argparse, json, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -56,18 +63,18 @@ def summary(work:Path, fold:int):
         p, q = [partial_auc(y, T[c]) for c in cols], [roc_auc(y, T[c]) for c in cols]
         L.append(f"| {m} | {', '.join(f'{v:.4f}' for v in p)} ({np.mean(p):.4f}) | {', '.join(f'{v:.3f}' for v in q)} ({np.mean(q):.3f}) |")
     L += ["", "Paired differences in pAUC (mean over the seeds both have; 95% grouped bootstrap interval, 1,000 resamples of lesions):"]
-    teacher = next((c for m, c in models.items() if m.startswith('teacher')), None)
+    seed_of = lambda c: c.rsplit('_s', 1)[1]
+    teacher = next((c[0] for m, c in models.items() if m.startswith('teacher')), None)
     for m, cols in models.items():
         if not m.startswith('student_') or m.startswith('student_plain'): continue
-        ep = m.rsplit('_e', 1)[1]
-        refs = [(f'student_plain_e{ep}', models.get(f'student_plain_e{ep}', []))] + ([('teacher', teacher[:1])] if teacher else [])
-        for ref, rc in refs:
-            seeds = [c.rsplit('_s', 1)[1] for c in cols]
-            if ref != 'teacher': rc = [c for c in rc if c.rsplit('_s', 1)[1] in seeds]; cols_ = [c for c in cols if c.rsplit('_s', 1)[1] in [r.rsplit('_s', 1)[1] for r in rc]]
-            else: cols_ = cols
-            if not rc or not cols_: continue
-            d = paired_diff_ci(partial_auc, y, T[cols_].to_numpy(), T[rc].to_numpy(), g)
-            L.append(f"- {m} minus {ref}: {fmt_ci(d, 4)} ({len(cols_)} seeds)")
+        plain = {seed_of(c): c for c in models.get('student_plain_e' + m.rsplit('_e', 1)[1], [])}   # same epochs
+        both = [c for c in cols if seed_of(c) in plain]
+        if both:
+            d = paired_diff_ci(partial_auc, y, T[both].to_numpy(), T[[plain[seed_of(c)] for c in both]].to_numpy(), g)
+            L.append(f"- {m} minus the plain student: {fmt_ci(d, 4)} ({len(both)} seeds)")
+        if teacher:
+            d = paired_diff_ci(partial_auc, y, T[cols].to_numpy(), T[teacher].to_numpy(), g)
+            L.append(f"- {m} minus the teacher ({teacher}): {fmt_ci(d, 4)} ({len(cols)} seeds)")
     text = '\n'.join(L); print(text); (work/f'summary_f{fold}.md').write_text(text + '\n')
 
 def main():

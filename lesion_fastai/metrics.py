@@ -28,6 +28,7 @@ def roc_points(y_true, # binary labels, 1 = positive
     if tps[-1] == 0 or fps[-1] == 0: raise ValueError("an ROC curve needs both classes in y_true")
     return np.r_[0., fps / fps[-1]], np.r_[0., tps / tps[-1]], np.r_[np.inf, s[last]]
 
+# %% ../nbs/05_metrics.ipynb #roc00005
 def roc_auc(y_true, y_score) -> float:
     "ROC AUC, as `sklearn.metrics.roc_auc_score` computes it for binary labels"
     fpr, tpr, _ = roc_points(y_true, y_score)
