@@ -113,7 +113,6 @@ def main():
                           auc_ci_s0=bootstrap_ci(roc_auc_score, y, S[cols[0]].to_numpy(), g, 1000))
     res = dict(device=dev, config=vars(a), pipeline_seconds=t_pipe, pipeline_wall_seconds=wall['pipeline'], seconds=secs, pipeline=m, image_only=rows,
                holdout=dict(images=int(len(S)), malignant=int(y.sum()), groups=int(len(set(g)))))
-    (out/'benchmark.json').write_text(json.dumps(res, indent=1))
     L = [f"HAM10000 benchmark on {dev}: {a.size}px, {a.freeze_epochs} frozen + {a.epochs} unfrozen epochs, batch {a.bs}, "
          f"lr {a.lr}; holdout = fold 0 of 5 lesion-grouped folds ({len(S)} images, {int(y.sum())} malignant); seeds {a.seeds}.", "",
          "| model | inputs | pAUC, seed 0 [95% CI] | AUC, seed 0 [95% CI] | pAUC per seed (mean) | AUC per seed (mean) |", "|---|---|---|---|---|---|"]
