@@ -4,19 +4,21 @@ script measures that on the HAM10000 holdout with the teacher of the notebook re
 `online_distill_cpu.py --valid-fold 0 --final`), without training anything:
 
 1. the teacher's pooled image features (before FiLM: a function of the image alone) for every pool and holdout image;
-2. probes fitted on the pool's features that predict the metadata from the image (ridge for age, logistic regressions
-   for sex and site), scored on the holdout: how much metadata the image reveals;
+2. predictors of the metadata from the image, fitted on the pool only: probes on those features (ridge for the age,
+   logistic regressions for sex and site, regularisation by lesion-grouped CV) and, with --cnn-epochs, a Lite0
+   network fine-tuned to predict all three; scored on the holdout's metadata: how much metadata the image reveals;
 3. the teacher made image-only, scored on the holdout (pAUC, AUC), beside the saved students:
    - `blind`: its logit averaged over the metadata of K random pool rows (what the image alone gives it),
-   - `image-predicted`: averaged over K draws from the probes' metadata distribution for that image (sex and site from
-     the predicted probabilities, age from the ridge prediction plus its residual spread): an estimate of
-     E[teacher | image], the best an image-only student could learn from this teacher,
+   - `drawn from`: averaged over K draws from each predictor's metadata distribution for that image (sex and site from
+     the predicted probabilities, age from the predicted value plus its out-of-fold residual spread): an estimate of
+     E[teacher | image], the best an image-only student could learn from this teacher (the highest is the reference),
    - `true`: the teacher with the image's own metadata (its usual logit; checked against the saved one),
    - one field true, the others drawn from the image: which field carries the teacher's lead.
    Every model's paired pAUC difference to the image-predicted teacher (grouped bootstrap over the holdout's lesions).
 With --imagenet the same probes are also fitted on the ImageNet weights' features (the backbone before any training),
 since the fine-tuned backbone may have discarded what it did not need. The features are kept in --work. Nothing is
-chosen on the holdout here: no model is trained or selected. Not a test; writes --out.json.
+chosen on the holdout here: no model is trained or selected. Not a test; prints two markdown tables (the predictors,
+the models) and writes every number to --out.json.
 
 Usage: python benchmarks/metadata_ceiling.py --data ../shared/data/ham10000 [--work runs/online_cpu] [--draws 32] [--imagenet]"""
 import argparse, json, time
@@ -35,7 +37,7 @@ from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl
 from lesion_fastai.models import teacher_learner, _meta_proc, lesion_splitter
 from lesion_fastai.backbones import create_backbone
-from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci, fmt_ci
+from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci
 
 @torch.no_grad()
 def features(net, dl):
@@ -138,6 +140,19 @@ def draws_predicted(fitted, Cte, proc, k, rng):
     cont = (age[:, None] + s * rng.standard_normal((n, k))).reshape(-1, 1).astype(np.float32)
     return cat, cont
 
+def tables(r) -> str:
+    "The predictors' and the models' markdown tables from the results `r`"
+    L = ["| predictor (fitted on the pool, scored on the holdout) | age: MAE years (R²) | sex: accuracy (majority) | sex: log loss (prior) | site: accuracy (majority) | site: log loss (prior) |", "|---|---|---|---|---|---|"]
+    for n, p in r['probes'].items():
+        a, s, l = p['age'], p['sex'], p['localization']
+        L.append(f"| {n} | {a['mae_years']:.1f} ({a['r2']:.2f}) | {s['accuracy']:.3f} ({s['majority']:.3f}) | {s['log_loss']:.3f} ({s['prior_log_loss']:.3f}) | "
+                 f"{l['accuracy']:.3f} ({l['majority']:.3f}) | {l['log_loss']:.2f} ({l['prior_log_loss']:.2f}) |")
+    L += ["", "| model on the holdout | pAUC | AUC | pAUC minus the reference [95% CI] |", "|---|---|---|---|"]
+    for n, m in r['models'].items():
+        d = r['minus_reference'].get(n)
+        L.append(f"| {n}{' (**reference**)' if n == r['reference'] else ''} | {m['pauc']:.4f} | {m['auc']:.3f} | {'' if d is None else f'{d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]'} |")
+    return '\n'.join(L)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', required=True); ap.add_argument('--work', default='runs/online_cpu')
@@ -218,7 +233,7 @@ def main():
                                                                  auc=float(np.mean([res['models'][c]['auc'] for c in cols])))
         res['minus_reference'][f'{m}, mean of {len(cols)} seeds'] = list(paired_diff_ci(partial_auc, y, Z, models[rname], g))
     res['seconds'] = round(time.time() - t0)
-    print(json.dumps(res, indent=1))
+    print(tables(res))
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(res, indent=1) + '\n')
 
