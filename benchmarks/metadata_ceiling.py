@@ -7,7 +7,7 @@ script measures that on the HAM10000 holdout with the teacher of the notebook re
 2. predictors of the metadata from the image, fitted on the pool only: probes on those features (ridge for the age,
    logistic regressions for sex and site, regularisation by lesion-grouped CV) and, with --cnn-epochs, a Lite0
    network fine-tuned to predict all three; scored on the holdout's metadata: how much metadata the image reveals;
-3. the teacher made image-only, scored on the holdout (pAUC, AUC), beside the saved students:
+3. the teacher made image-only (`FusionModel.fuse` on the features computed once), scored on the holdout (pAUC, AUC), beside the saved students:
    - `blind`: its logit averaged over the metadata of K random pool rows (what the image alone gives it),
    - `drawn from`: averaged over K draws from each predictor's metadata distribution for that image (sex and site from
      the predicted probabilities, age from the predicted value plus its out-of-fold residual spread): an estimate of
@@ -25,6 +25,7 @@ import argparse, json, time
 from pathlib import Path
 import pickle
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
+from scipy.special import expit, logit
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from sklearn.linear_model import LogisticRegressionCV, Ridge, RidgeCV
@@ -49,10 +50,8 @@ def features(net, dl):
 
 @torch.no_grad()
 def head_logits(model, f, cat, cont):
-    "The FiLM teacher's logits from precomputed image features `f` and metadata `cat`, `cont` (row by row)"
-    f, cat, cont = torch.as_tensor(f), torch.as_tensor(cat), torch.as_tensor(cont)
-    m = model.meta_encoder(cat, cont)
-    return model.head(f * (1 + model.gamma(m)) + model.beta(m)).squeeze(1).numpy()
+    "The teacher's logits from precomputed image features `f` and metadata `cat`, `cont` (row by row; `FusionModel.fuse`)"
+    return model.fuse(*map(torch.as_tensor, (f, cat, cont))).numpy()
 
 def probes(Ftr, Fte, Ctr, Xtr, proc, gtr, seed=0):
     "Metadata-from-image probes fitted on the pool's features (regularisation chosen by lesion-grouped 5-fold CV): their distributions for the holdout"
@@ -196,14 +195,16 @@ def main():
         name = 'Lite0 fine-tuned to predict the metadata'
         fitted = feats[name] = cnn_probe(data, cache, proc, work, a.size, a.cnn_epochs, a.lr)
         res['probes'][name] = score_fitted(fitted, Cte, Xte, Ctr, proc); print(name, json.dumps(res['probes'][name]), flush=True)
-    pick = rng.integers(0, len(Ctr), (n, k)).ravel()
-    z_blind = head_logits(M, np.repeat(Fte, k, 0), Ctr[pick], Xtr[pick]).reshape(n, k)
+    Fk = np.repeat(Fte, k, 0)                                # each holdout image's features, once per draw
+    drawn = lambda cat, cont: head_logits(M, Fk, cat, cont).reshape(n, k)
     # average probabilities, then back to logits: E[p | image] is what a student's sigmoid output can match
-    lg = lambda Z: np.log(np.clip(p := (1 / (1 + np.exp(-Z))).mean(1), 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(p, 1e-7, 1 - 1e-7))
+    lg = lambda Z: logit(np.clip(expit(Z).mean(1), 1e-7, 1 - 1e-7))
+    pick = rng.integers(0, len(Ctr), (n, k)).ravel()
+    z_blind = drawn(Ctr[pick], Xtr[pick])
     models.update({'teacher, true metadata': z_true, 'teacher, metadata of random pool rows (blind)': lg(z_blind)})
     for name, fit in feats.items():
         cat, cont = draws_predicted(fit, Cte, proc, k, rng)
-        models[f'teacher, metadata drawn from: {name}'] = lg(head_logits(M, np.repeat(Fte, k, 0), cat, cont).reshape(n, k))
+        models[f'teacher, metadata drawn from: {name}'] = lg(drawn(cat, cont))
     # the reference: the highest estimate of E[teacher | image] (the image's metadata as the best probe reads it)
     best = max(feats, key=lambda name: partial_auc(y, models[f'teacher, metadata drawn from: {name}']))
     rname = res['reference'] = f'teacher, metadata drawn from: {best}'
@@ -213,7 +214,7 @@ def main():
         c2, x2 = cat.copy(), cont.copy()
         if field == 'age': x2[:] = np.repeat(Xte, k, 0); c2[:, -1] = np.repeat(Cte[:, -1], k)
         else: j = proc.cat_cols.index(field); c2[:, j] = np.repeat(Cte[:, j], k)
-        models[f'teacher, true {field} only (the rest drawn from the image)'] = lg(head_logits(M, np.repeat(Fte, k, 0), c2, x2).reshape(n, k))
+        models[f'teacher, true {field} only (the rest drawn from the image)'] = lg(drawn(c2, x2))
     L = work/'logits_f0.csv'
     saved = pd.read_csv(L) if L.exists() else None
     if saved is not None:

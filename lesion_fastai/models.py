@@ -61,9 +61,11 @@ class FusionModel(nn.Module):
         if fusion in ('film', 'metablock'):
             for l in ([self.gamma, self.beta] if fusion == 'film' else [self.w1, self.w2]): nn.init.zeros_(l.weight); nn.init.zeros_(l.bias)
 
-    def forward(self, img, cat, cont):
-        img, cat, cont = _plain(img), _plain(cat), _plain(cont)
-        f, m = self.backbone(img), self.meta_encoder(cat, cont)
+    def forward(self, img, cat, cont): return self.fuse(self.backbone(_plain(img)), cat, cont)
+
+    def fuse(self, f, cat, cont):
+        "The logits from pooled image features `f` and the metadata: everything after the backbone"
+        m = self.meta_encoder(_plain(cat), _plain(cont))
         if self.fusion == 'concat': h = torch.cat([f, m], 1)
         elif self.fusion == 'film': h = f * (1 + self.gamma(m)) + self.beta(m)
         else: h = torch.sigmoid(torch.tanh(self.w1(m)) * f + torch.tanh(self.w2(m)))
