@@ -118,7 +118,7 @@ class ImageCache:
         i = start
         try:
             for i in (progress_bar(it, leave=False) if progress else it):
-                try: put(i, resize_square(load_image(refs[i], ids[i]), size, method))
+                try: put(i, resize_square(load_image(refs[i], ids[i], size), size, method))
                 except ImageReadError as e:
                     if on_error == 'raise': save(i); raise
                     meta['bad'][refs[i]] = e.reason; put(i, np.zeros((size, size, 3), np.uint8))

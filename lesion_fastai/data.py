@@ -10,20 +10,23 @@ import os, io, difflib, warnings
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 import numpy as np, pandas as pd
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 from fastcore.script import call_parse, store_true
 from fastcore.basics import ifnone
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PRESETS', 'H5_SEP', 'IMAGE_EXTS', 'USER_ERRORS', 'DatasetSpec',
-           'get_spec', 'check_columns', 'check_binary_target', 'check_unique_ids', 'check_numeric', 'h5_ref',
-           'read_image_bytes', 'ImageReadError', 'to_rgb8', 'load_image', 'LesionData', 'validate_table',
-           'verify_images', 'read_isic2024', 'index_image_folder', 'read_image_folder', 'dataset_layout',
-           'read_lesions', 'find_ham10000', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'DatasetCheck',
+__all__ = ['AMBIGUOUS', 'ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PAD_UFES20', 'PRESETS', 'H5_SEP', 'HEIF', 'IMAGE_EXTS',
+           'USER_ERRORS', 'DatasetSpec', 'get_spec', 'apply_labels', 'guess_spec', 'check_columns',
+           'check_binary_target', 'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError',
+           'to_rgb8', 'load_image', 'LesionData', 'validate_table', 'verify_images', 'read_isic2024',
+           'index_image_folder', 'read_image_folder', 'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000',
+           'combine_sources', 'read_sources', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'DatasetCheck',
            'check_dataset', 'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
+AMBIGUOUS = ('malignant', 'benign', 'exclude')
+
 @dataclass
 class DatasetSpec:
     "What each column of a lesion table means: id, binary target, group, inputs and label leaks."
@@ -35,12 +38,17 @@ class DatasetSpec:
     cont_cols:list = field(default_factory=list) # continuous metadata inputs
     leak_cols:list = field(default_factory=list) # columns that must never be model inputs
     show_cols:list = field(default_factory=list) # key metadata shown under images in `show_batch`
+    dx_col:str|None = None # diagnosis column the target follows (a leak: never an input)
+    labels:dict = field(default_factory=dict) # diagnosis -> 1 (malignant), 0 (not malignant) or None (ambiguous: see `apply_labels`)
+    ambiguous:str = 'malignant' # what an ambiguous diagnosis becomes by default: 'malignant', 'benign' or 'exclude'
+    na_values:list = field(default_factory=list) # values that mean "unknown" in the metadata columns (besides empty cells)
 
     def __post_init__(self):
         bad = set(self.leak_cols) & set(self.inputs)
         if bad: raise ValueError(f"DatasetSpec {self.name!r}: columns {sorted(bad)} are declared both as inputs and as label leaks")
         for c in (self.target_col, self.id_col):
             if c in self.inputs: raise ValueError(f"DatasetSpec {self.name!r}: {c!r} (id or target) cannot be an input")
+        if self.ambiguous not in AMBIGUOUS: raise ValueError(f"DatasetSpec {self.name!r}: ambiguous must be one of {AMBIGUOUS}, not {self.ambiguous!r}")
         if not self.show_cols: self.show_cols = (self.cat_cols[:2] + self.cont_cols[:2])
 
     @property
@@ -76,15 +84,53 @@ ISIC2024_OTHER_COLS = ['isic_id', 'patient_id', 'image_type', 'copyright_license
 
 HAM10000 = DatasetSpec('ham10000', id_col='image_id', target_col='malignant', group_col='lesion_id',
     cat_cols=['sex', 'localization'], cont_cols=['age'], leak_cols=['dx', 'dx_type'],
-    show_cols=['age', 'sex', 'localization'])
+    show_cols=['age', 'sex', 'localization'], dx_col='dx',
+    labels=dict(mel=1, bcc=1, akiec=None, nv=0, bkl=0, df=0, vasc=0))
 
-PRESETS = {'isic2024': ISIC2024, 'ham10000': HAM10000, 'isic-archive': HAM10000.replace(name='isic-archive')}
+PAD_UFES20 = DatasetSpec('pad_ufes20', id_col='image_id', target_col='malignant', group_col='patient_id',
+    cat_cols=['sex', 'anatom_site_general', 'fitspatrick', 'itch', 'grew', 'hurt', 'changed', 'bleed', 'elevation'],
+    cont_cols=['age', 'diameter_1', 'diameter_2'], leak_cols=['diagnostic', 'biopsed'],
+    show_cols=['age', 'sex', 'anatom_site_general', 'fitspatrick'], dx_col='diagnostic',
+    labels=dict(BCC=1, SCC=1, MEL=1, ACK=0, NEV=0, SEK=0), na_values=['UNK'])
+
+PRESETS = {'isic2024': ISIC2024, 'ham10000': HAM10000, 'isic-archive': HAM10000.replace(name='isic-archive'),
+           'pad_ufes20': PAD_UFES20}
 
 def get_spec(spec) -> DatasetSpec:
     "A `DatasetSpec`, or the preset named `spec`"
     if isinstance(spec, DatasetSpec): return spec
     if spec in PRESETS: return PRESETS[spec]
     raise ValueError(f"Unknown dataset preset {spec!r}; expected one of {sorted(PRESETS)} or a DatasetSpec")
+
+# %% ../nbs/00_data.ipynb #46d3019b
+def apply_labels(df:pd.DataFrame, # the lesion table
+                 spec:DatasetSpec, # its spec (with `dx_col` and `labels`)
+                 ambiguous:str|None=None, # 'malignant', 'benign' or 'exclude' for an ambiguous diagnosis (default: the spec's)
+                 where:str='table', # name of the table in messages
+                ) -> pd.DataFrame:
+    "The table with its target set from the diagnosis by `spec.labels`; ambiguous rows set or dropped"
+    ambiguous = ifnone(ambiguous, spec.ambiguous)
+    if ambiguous not in AMBIGUOUS: raise ValueError(f"ambiguous must be one of {AMBIGUOUS}, not {ambiguous!r}")
+    if not spec.dx_col or not spec.labels or spec.dx_col not in df: return df
+    dx = df[spec.dx_col].astype(str)
+    unknown = ~dx.isin([str(k) for k in spec.labels])
+    if unknown.any():
+        raise ValueError(f"{where}: diagnosis column {spec.dx_col!r} has value(s) {list(pd.unique(dx[unknown]))[:5]} that the "
+                         f"{spec.name} label map does not know (rows {list(df.index[unknown][:5])}); known: {sorted(map(str, spec.labels))}")
+    amb = {'malignant': 1, 'benign': 0, 'exclude': -1}[ambiguous]
+    y = dx.map({str(k): (amb if v is None else int(v)) for k, v in spec.labels.items()})
+    df = df[(y >= 0).to_numpy()].copy()
+    df[spec.target_col] = y[y >= 0].astype(np.int64).to_numpy()
+    return df
+
+# %% ../nbs/00_data.ipynb #ede4d362
+def guess_spec(columns, # the table's column names
+               default:str='ham10000', # the preset when none fits (its error then names the missing columns)
+              ) -> DatasetSpec:
+    "The preset whose required columns and diagnosis column `columns` has; the most specific one when several do"
+    cols = set(columns)
+    fits = [s for k, s in PRESETS.items() if k != 'isic-archive' and set(s.required(labelled=False)) | {s.dx_col or s.id_col} <= cols]
+    return max(fits, key=lambda s: len(s.required(labelled=False))) if fits else get_spec(default)
 
 # %% ../nbs/00_data.ipynb #a06cf2d0
 def check_columns(df:pd.DataFrame, cols, where:str='table'):
@@ -174,17 +220,32 @@ def to_rgb8(img:Image.Image) -> Image.Image:
     if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'): img = img.convert('RGBA').convert('RGB')
     return img.convert('RGB')
 
-def load_image(ref:str, id=None) -> Image.Image:
-    "Decode the image at `ref` to an 8-bit RGB PIL image, raising `ImageReadError` with `id` on failure"
+def _heif_opener() -> bool:
+    "Let PIL open HEIC/HEIF photos (the iPhone's default) through `pillow-heif`, where it is installed"
+    try: import pillow_heif
+    except ImportError: return False
+    pillow_heif.register_heif_opener()
+    return True
+
+HEIF = _heif_opener()
+
+def load_image(ref:str, # where the image is: a file path or an `h5_ref`
+               id=None, # the image's id, named in errors (default: `ref`)
+               size:int|None=None, # the side the image will be resized to: large JPEGs are decoded at a reduced scale, at least twice that
+              ) -> Image.Image:
+    "Decode the image at `ref` to an upright 8-bit RGB PIL image, raising `ImageReadError` with `id` on failure"
     id = ifnone(id, ref)
     try: b = read_image_bytes(ref)
     except (OSError, KeyError) as e: raise ImageReadError(id, ref, f"cannot read: {e}") from None
     if len(b) == 0: raise ImageReadError(id, ref, "empty file")
     try:
         img = Image.open(io.BytesIO(b))
+        if size and img.format == 'JPEG': img.draft('RGB', (2 * size, 2 * size))   # DCT scaling: 1/2 .. 1/8 of the pixels to decode
         img.load()
+        img = ImageOps.exif_transpose(img)      # upright, as the phone's EXIF orientation says
     except Exception as e:
         what = 'truncated image' if 'truncat' in str(e).lower() else 'not a decodable image'
+        if not HEIF and b[4:12] in (b'ftypheic', b'ftypheix', b'ftypmif1', b'ftyphevc'): what = 'a HEIC photo; install pillow-heif to read it'
         raise ImageReadError(id, ref, f"{what} ({type(e).__name__}: {e})") from None
     return to_rgb8(img)
 
@@ -212,14 +273,22 @@ class LesionData:
     def __repr__(self): return f"LesionData({', '.join(f'{k}={v}' for k, v in self.summary().items())})"
 
 # %% ../nbs/00_data.ipynb #9f442529
-def validate_table(df:pd.DataFrame, spec:DatasetSpec, where:str, labelled:bool|None=None) -> pd.DataFrame:
-    "Check columns, ids and target of `df` against `spec`; return a cleaned copy"
+def validate_table(df:pd.DataFrame, # the table as read
+                   spec:DatasetSpec, # what its columns mean
+                   where:str, # name of the table in messages
+                   labelled:bool|None=None, # require the target column (default: if present)
+                   ambiguous:str|None=None, # what an ambiguous diagnosis becomes (default: the spec's; see `apply_labels`)
+                  ) -> pd.DataFrame:
+    "Check columns, ids and target of `df` against `spec`; return a cleaned copy with the package's label definition"
     labelled = (spec.target_col is not None and spec.target_col in df) if labelled is None else labelled
     check_columns(df, spec.required(labelled=labelled), where)
     check_unique_ids(df, spec.id_col, where)
     df = df.copy()
     df[spec.id_col] = df[spec.id_col].astype(str)
-    if labelled: df[spec.target_col] = check_binary_target(df, spec.target_col, where)
+    if spec.na_values: df[spec.inputs] = df[spec.inputs].replace(list(spec.na_values), np.nan)
+    if labelled:
+        df[spec.target_col] = check_binary_target(df, spec.target_col, where)
+        df = apply_labels(df, spec, ambiguous, where)
     if spec.group_col:
         na = df[spec.group_col].isna()
         if na.any():
@@ -268,6 +337,7 @@ def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-meta
                   verify:bool=False, # decode every image now
                   on_error:str='raise', # 'raise' or 'skip' rows whose image is missing or unreadable
                   progress:bool=True, # progress bar while verifying
+                  ambiguous:str|None=None, # what an ambiguous diagnosis becomes (default: the spec's)
                  ) -> LesionData:
     "Read an ISIC 2024 style dataset: an HDF5 file of JPEG bytes keyed by id plus a metadata CSV"
     spec = get_spec(spec)
@@ -278,7 +348,7 @@ def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-meta
     hdf5, csv = Path(hdf5), Path(csv)
     for p in (hdf5, csv):
         if not p.exists(): raise FileNotFoundError(f"{p}: no such file")
-    df = validate_table(pd.read_csv(csv, low_memory=False), spec, csv.name, labelled)
+    df = validate_table(pd.read_csv(csv, low_memory=False), spec, csv.name, labelled, ambiguous)
     keys = set(_h5_file(hdf5.resolve()).keys())
     df, skipped = _check_refs(df, spec, keys, f"{csv.name} vs {hdf5.name}", on_error)
     df['image_ref'] = [h5_ref(hdf5, k) for k in df[spec.id_col]]
@@ -288,7 +358,7 @@ def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-meta
     return LesionData(df, spec, str(hdf5.parent), skipped)
 
 # %% ../nbs/00_data.ipynb #d1369672
-IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp'}
+IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.heic', '.heif'}
 
 def index_image_folder(folder) -> dict:
     "Map file stem -> path for every image file under `folder`"
@@ -306,16 +376,19 @@ def index_image_folder(folder) -> dict:
 
 def read_image_folder(folder, # folder of image files named by id
                       csv, # metadata CSV with one row per image
-                      spec='ham10000', # `DatasetSpec` or preset name
+                      spec=None, # `DatasetSpec` or preset name (default: guessed from the CSV's columns)
                       labelled:bool|None=None, # require the target column (default: if present)
                       verify:bool=False, # decode every image now
                       on_error:str='raise', # 'raise' or 'skip' rows whose image is missing or unreadable
                       progress:bool=True, # progress bar while verifying
+                      ambiguous:str|None=None, # what an ambiguous diagnosis becomes (default: the spec's)
                      ) -> LesionData:
     "Read a folder of images plus a metadata CSV"
-    spec, csv = get_spec(spec), Path(csv)
+    csv = Path(csv)
     if not csv.exists(): raise FileNotFoundError(f"{csv}: no such file")
-    df = validate_table(pd.read_csv(csv, low_memory=False), spec, csv.name, labelled)
+    df = pd.read_csv(csv, low_memory=False)
+    spec = get_spec(spec) if spec is not None else guess_spec(df.columns)
+    df = validate_table(df, spec, csv.name, labelled, ambiguous)
     idx = index_image_folder(folder)
     df, skipped = _check_refs(df, spec, idx.keys(), f"{csv.name} vs {Path(folder).name}/", on_error)
     df['image_ref'] = [idx[k] for k in df[spec.id_col]]
@@ -338,21 +411,66 @@ def dataset_layout(path) -> tuple[str, Path, Path]:
     return 'folder', path/'images' if (path/'images').is_dir() else path, path/'metadata.csv' if (path/'metadata.csv').exists() else csvs[0]
 
 def read_lesions(path, # an ISIC 2024 folder (HDF5 + CSV), or a folder with `images/` and `metadata.csv`
-                 spec=None, # preset or `DatasetSpec` (default: isic2024 for HDF5, ham10000 otherwise)
+                 spec=None, # preset or `DatasetSpec` (default: isic2024 for HDF5, else guessed from the CSV's columns)
                  **kwargs) -> LesionData:
     "Read a lesion dataset folder in either supported layout"
     layout, images, csv = dataset_layout(path)
     if layout == 'isic2024': return read_isic2024(path, spec=spec or ISIC2024, **kwargs)
-    return read_image_folder(images, csv, spec=spec or 'ham10000', **kwargs)
+    return read_image_folder(images, csv, spec=spec, **kwargs)
 
 # %% ../nbs/00_data.ipynb #15595b43
-def find_ham10000(required:bool=True) -> Path|None:
-    "The HAM10000 folder (`images/` + `metadata.csv`): `$LESION_HAM10000`, else `shared/data/ham10000` above the cwd"
-    cands = [Path(os.environ['LESION_HAM10000'])] if os.environ.get('LESION_HAM10000') else []
-    for d in [Path.cwd(), *Path.cwd().parents]: cands += [d/'shared'/'data'/'ham10000']
+def find_shared(name:str, # folder name under `shared/data`, e.g. 'ham10000' or 'pad_ufes20'
+                required:bool=True, # raise when it is not found
+               ) -> Path|None:
+    "A dataset folder (`images/` + `metadata.csv`): `$LESION_<NAME>`, else `shared/data/<name>` above the cwd"
+    env = f"LESION_{name.upper()}"
+    cands = [Path(os.environ[env])] if os.environ.get(env) else []
+    for d in [Path.cwd(), *Path.cwd().parents]: cands += [d/'shared'/'data'/name]
     for c in cands:
         if (c/'metadata.csv').exists(): return c
-    if required: raise FileNotFoundError("HAM10000 not found: set $LESION_HAM10000 to the folder holding images/ and metadata.csv")
+    if required: raise FileNotFoundError(f"{name} not found: set ${env} to the folder holding images/ and metadata.csv")
+
+def find_ham10000(required:bool=True) -> Path|None:
+    "The HAM10000 folder: `$LESION_HAM10000`, else `shared/data/ham10000` above the cwd"
+    return find_shared('ham10000', required)
+
+# %% ../nbs/00_data.ipynb #c852a1b1
+def combine_sources(datas:list, # the `LesionData` of each source (labelled, with a group column)
+                    names:list|None=None, # a short name per source (default: each spec's name)
+                   ) -> LesionData:
+    "One lesion table from several sources: prefixed ids and groups, a `source` column, the union of the metadata"
+    names = list(names or [d.spec.name for d in datas])
+    if len(names) != len(datas) or len(set(names)) < len(names): raise ValueError(f"need one distinct name per source, got {names}")
+    cats, conts = [], []
+    for d in datas:
+        if not d.labelled or d.spec.group_col is None: raise ValueError(f"{d.source}: combining sources needs a labelled table with a group column")
+        cats += [c for c in d.spec.cat_cols if c not in cats]; conts += [c for c in d.spec.cont_cols if c not in conts]
+    both = set(cats) & set(conts)
+    if both: raise ValueError(f"column(s) {sorted(both)} are categorical in one source and continuous in another; rename one")
+    frames = []
+    for d, n in zip(datas, names):
+        s, df = d.spec, d.df
+        f = pd.DataFrame({'image_id': n + ':' + df[s.id_col].astype(str), 'target': df[s.target_col].to_numpy(),
+                          'group': n + ':' + df[s.group_col].astype(str), 'source': n, 'image_ref': df.image_ref.to_numpy()})
+        for c in s.cat_cols: f[c] = df[c].map(lambda v: str(v).lower() if pd.notna(v) else np.nan).to_numpy()
+        for c in s.cont_cols: f[c] = df[c].to_numpy(np.float64)
+        frames.append(f)
+    spec = DatasetSpec('+'.join(names), id_col='image_id', target_col='target', group_col='group', cat_cols=['source'] + cats,
+                       cont_cols=conts, leak_cols=sorted({c for d in datas for c in d.spec.leak_cols} - set(cats + conts)),
+                       show_cols=['source'] + [c for c in datas[0].spec.show_cols][:3])
+    skipped = {f'{n}:{k}': v for d, n in zip(datas, names) for k, v in d.skipped.items()}
+    return LesionData(pd.concat(frames, ignore_index=True), spec, ','.join(d.source for d in datas), skipped)
+
+def read_sources(paths, # dataset folders: a list, or one string with commas ('ham10000_dir,pad_dir')
+                 **kwargs) -> LesionData:
+    "Read one dataset folder (`read_lesions`), or several combined into one table (`combine_sources`)"
+    paths = [p.strip() for p in paths.split(',')] if isinstance(paths, str) else [str(p) for p in paths]
+    if len(paths) == 1: return read_lesions(paths[0], **kwargs)
+    if kwargs.get('spec') is not None: raise ValueError("several sources: each one's spec is guessed from its columns (give no preset)")
+    datas = [read_lesions(p, **{k: v for k, v in kwargs.items() if k != 'spec'}) for p in paths]
+    names = [d.spec.name for d in datas]
+    names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
+    return combine_sources(datas, names)
 
 # %% ../nbs/00_data.ipynb #c11e0a02
 import sys, contextlib
@@ -420,9 +538,9 @@ def check_dataset(path, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + 
                  ) -> DatasetCheck:
     "Run every check on the dataset at `path` and collect the problems, instead of stopping at the first"
     layout, images, csv = dataset_layout(path)
-    spec = get_spec(spec or ('isic2024' if layout == 'isic2024' else 'ham10000'))
     try: df = pd.read_csv(csv, low_memory=False)
     except Exception as e: raise ValueError(f"{csv}: not a readable CSV ({type(e).__name__}: {e})") from None
+    spec = get_spec(spec or ('isic2024' if layout == 'isic2024' else guess_spec(df.columns)))
     P, where = {}, csv.name
     def add(kind, msg):
         if msg: P[kind] = msg
@@ -431,6 +549,7 @@ def check_dataset(path, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + 
     idc = spec.id_col
     if idc in df: add('ids', _message(check_unique_ids, df, idc, where))
     if labelled: add('target', _message(check_binary_target, df, spec.target_col, where))
+    if labelled and spec.dx_col in df: add('diagnoses', _message(apply_labels, df, spec, None, where))
     for c in spec.cont_cols:
         if c in df: add(f'column {c}', _message(check_numeric, df, c, where))
     summary = dict(source=str(path), layout=layout, spec=spec.name, rows=len(df))
@@ -456,7 +575,7 @@ def check_dataset(path, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + 
 # %% ../nbs/00_data.ipynb #a6f80497
 @call_parse
 def check_cli(path:str, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
-              preset:str=None, # dataset preset: isic2024, ham10000, isic-archive
+              preset:str=None, # dataset preset: isic2024, ham10000, isic-archive, pad_ufes20 (default: guessed)
               verify:store_true=False, # decode every image too (slow on large sets)
               debug:store_true=False, # show the full traceback of an error
              ):

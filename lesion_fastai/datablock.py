@@ -153,7 +153,7 @@ class LesionImageGetter:
         if self.cache is not None:
             a = self.cache.get(ref)
             if a is not None: return a     # a memory-mapped view; `ToTensorImage` makes the one copy
-        return resize_square(load_image(ref, row.get(self.id_col, ref) if self.id_col else ref), self.size, self.method)
+        return resize_square(load_image(ref, row.get(self.id_col, ref) if self.id_col else ref, self.size), self.size, self.method)
 
 class ToTensorImage(Transform):
     "HWC uint8 array -> CHW uint8 `TensorImage`"
@@ -185,8 +185,17 @@ class LesionDL(TfmdDL):
                  neg_per_pos:float|None=None, # keep every positive and draw this many negatives per positive each epoch
                  target_col:str|None=None, # target column (for resampling)
                  readers:list|None=None, # one batch reader per input/target (see below); None reads item by item
+                 source_weights:dict|None=None, # several sources: rows drawn per epoch = weight x the source's rows (e.g. {'pad_ufes20': 4})
                  **kwargs):
         self.neg_per_pos, self.target_col, self.readers, self._prep = neg_per_pos, target_col, readers, None
+        self.source_weights = source_weights
+        if source_weights:
+            if neg_per_pos: raise ValueError("give either neg_per_pos or source_weights, not both")
+            src = np.asarray(dataset.items['source'] if 'source' in dataset.items else [], dtype=object)
+            unknown = set(source_weights) - set(src)
+            if unknown: raise ValueError(f"source_weights names source(s) {sorted(unknown)} that the training rows lack (they have {sorted(set(src))})")
+            self._by_src = {s: (np.flatnonzero(src == s), float(source_weights.get(s, 1.))) for s in sorted(set(src))}
+            kwargs['n'] = sum(int(round(w * len(i))) for i, w in self._by_src.values())
         if neg_per_pos:
             y = np.asarray(dataset.items[target_col])
             self._pos, self._neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -200,9 +209,18 @@ class LesionDL(TfmdDL):
         return super().new(dataset, cls, **{'readers': self.readers, **kwargs})
 
     def get_idxs(self):
+        if self.source_weights: return self._source_idxs()
         if not self.neg_per_pos: return super().get_idxs()
         neg = self.rng.sample(list(self._neg), self._n_neg)
         idxs = list(self._pos) + neg
+        return self.shuffle_fn(idxs) if self.shuffle else sorted(idxs)
+
+    def _source_idxs(self):
+        "Each source's rows, whole times its weight and a fresh random sample for the fraction (or a sample of them)"
+        idxs = []
+        for rows, w in self._by_src.values():
+            k = int(round(w * len(rows)))
+            idxs += list(rows) * (k // len(rows)) + self.rng.sample(list(rows), k % len(rows))
         return self.shuffle_fn(idxs) if self.shuffle else sorted(idxs)
 
     @property
@@ -374,6 +392,7 @@ def lesion_dataloaders(data:LesionData, # the lesion table
                        device=None, # where batches go (default: fastai's default device)
                        batched:bool=True, # read whole batches from the cache (False: item by item, fastai's way)
                        feat=None, # (len(data.df), d) array of cached teacher features, one row per table row (feature distillation)
+                       source_weights:dict|None=None, # several sources: training rows drawn per epoch = weight x the source's rows
                        **kwargs) -> DataLoaders:
     "fastai `DataLoaders` for lesion images, with or without metadata inputs"
     df = data.df
@@ -386,9 +405,9 @@ def lesion_dataloaders(data:LesionData, # the lesion table
     dblock = lesion_datablock(data.spec, valid_positions(df, valid, fold_col), size, cache, meta, soft_col, batch_tfms, batched=batched, feat=feat)
     s = data.spec   # only the columns the blocks read: row access is the per-item cost
     cols = list(dict.fromkeys(['image_ref', s.id_col, s.target_col] + (s.inputs if meta else []) + ([soft_col] if soft_col else [])
-                              + (['_row'] if feat is not None else [])))
+                              + (['_row'] if feat is not None else []) + (['source'] if source_weights else [])))
     dls = dblock.dataloaders(df[cols], bs=bs, num_workers=num_workers, device=device,
-                             dl_kwargs=[dict(neg_per_pos=neg_per_pos, target_col=data.spec.target_col), {}], **kwargs)
+                             dl_kwargs=[dict(neg_per_pos=neg_per_pos, target_col=data.spec.target_col, source_weights=source_weights), {}], **kwargs)
     dls.lesion_size, dls.lesion_feat_dim = size, None if feat is None else int(feat.shape[1])
     return dls
 

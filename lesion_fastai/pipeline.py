@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_curve
 from sklearn.calibration import calibration_curve
-from .data import LesionData, read_lesions, cli_errors
+from .data import LesionData, read_lesions, read_sources, cli_errors
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
 from .cache import ImageCache
@@ -25,14 +25,14 @@ from .cache import float_batches
 from .predict import dihedral_views
 
 # %% auto #0
-__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'check_config', 'Run', 'stack_oof', 'train_settings', 'tta_logits', 'run_pipeline',
-           'student_cost', 'report', 'run_cli']
+__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'source_weights', 'check_config', 'Run', 'stack_oof', 'train_settings',
+           'tta_logits', 'run_pipeline', 'student_cost', 'report', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #9e0cd457
 @dataclass
 class RunConfig:
     "Settings of a pipeline run"
-    data:str|None = None # dataset folder (None: the embedded synthetic ISIC 2024 set)
+    data:str|None = None # dataset folder, or several separated by commas (one run on their combined table); None: the embedded synthetic ISIC 2024 set
     preset:str|None = None # dataset preset (default by layout)
     arch:str = 'tf_efficientnet_lite0' # student backbone (phone-sized)
     teacher_arch:str|None = None # teacher backbone (default: same as the student)
@@ -66,6 +66,8 @@ class RunConfig:
     feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
     teacher_size:int|None = None # teachers' image side (None: --size); the students learn at --size from the teachers' cached out-of-fold logits, so they do not pay for it
     valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
+    source_weights:str|None = None # several sources: training rows drawn per epoch = weight x the source's rows, e.g. 'pad_ufes20=4' (others 1)
+    ambiguous:str|None = None # what an ambiguous diagnosis (HAM10000's akiec) becomes: malignant, benign or exclude (None: the spec's default)
     teacher_repeats:int = 1 # grouped K-fold splits of the pool for the out-of-fold teachers, each with its own seed: every pool image gets that many out-of-fold logits (R times the fold teachers' cost)
 
 _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack', 'ensemble'))
@@ -76,6 +78,14 @@ _CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt',
 FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.)
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
+
+def source_weights(c:RunConfig) -> dict|None:
+    "The run's `--source-weights` ('pad_ufes20=4,ham10000=0.5') as a dict, or None"
+    if not c.source_weights: return None
+    try: w = {k.strip(): float(v) for k, v in (p.split('=') for p in c.source_weights.split(','))}
+    except ValueError: raise ValueError(f"--source-weights {c.source_weights!r}: expected source=weight pairs separated by commas, e.g. pad_ufes20=4") from None
+    if any(v <= 0 for v in w.values()): raise ValueError(f"--source-weights {c.source_weights!r}: weights must be positive")
+    return w
 
 def check_config(c:RunConfig) -> RunConfig:
     "Raise a `ValueError` naming the first setting of `c` that cannot work, before anything is trained"
@@ -97,7 +107,10 @@ def check_config(c:RunConfig) -> RunConfig:
     if c.prevalence is not None and not 0 < c.prevalence < 1: bad('prevalence', 'a prevalence strictly between 0 and 1, e.g. 0.001')
     if c.neg_per_pos is not None and not c.neg_per_pos > 0: bad('neg_per_pos', 'a positive number of negatives per positive')
     if c.pos_weight is not None and not c.pos_weight > 0: bad('pos_weight', 'a positive weight')
-    if c.data is not None and not Path(c.data).exists(): raise FileNotFoundError(f"{c.data}: no such dataset folder")
+    for d in (c.data.split(',') if c.data else []):
+        if not Path(d.strip()).exists(): raise FileNotFoundError(f"{d.strip()}: no such dataset folder")
+    if c.ambiguous is not None and c.ambiguous not in ('malignant', 'benign', 'exclude'): bad('ambiguous', 'one of malignant, benign, exclude')
+    source_weights(c)
     return c
 
 # %% ../nbs/10_pipeline.ipynb #9b7872bb
@@ -150,7 +163,7 @@ def train_settings(c:RunConfig, cache, path) -> dict:
     return dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                 pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
                 num_workers=c.num_workers, path=path, degrade_p=c.degrade_p,
-                resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every)
+                resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every, source_weights=source_weights(c))
 
 def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
@@ -169,7 +182,7 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     "Run (or resume) the whole flow; return the metrics"
     run, c = Run(out, cfg), cfg
     t_start = time.time()
-    data = read_lesions(c.data or default_dataset(), spec=c.preset)
+    data = read_sources(c.data or str(default_dataset()), spec=c.preset, ambiguous=c.ambiguous)
     spec = data.spec
     add_folds(data, c.n_folds, c.seed)
     check_group_disjoint(data.df.fold, data.df[spec.group_col])
@@ -337,7 +350,7 @@ def student_cost(bundle, size:int, n:int=30) -> dict:
 def _attrs(data:LesionData, ids) -> dict:
     "Sex, age band and body site of the rows with `ids`, from whichever columns the dataset has"
     df = data.df.set_index(data.spec.id_col).loc[list(ids)]
-    out = {}
+    out = {'source': df['source'].to_numpy()} if 'source' in df and df['source'].nunique() > 1 else {}
     if 'sex' in df: out['sex'] = df['sex'].to_numpy()
     age = next((c for c in data.spec.cont_cols if 'age' in c.lower()), None)
     if age: out['age'] = age_band(df[age]).to_numpy()
@@ -444,7 +457,7 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
 
 # %% ../nbs/10_pipeline.ipynb #4e6d026c
 @call_parse
-def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ + metadata.csv (default: embedded synthetic set)
+def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ + metadata.csv, or several separated by commas (default: embedded synthetic set)
             out:str='runs/lesion', # output folder (report, models, predictions, exports)
             preset:str=None, # dataset preset: isic2024, ham10000, isic-archive (default: guessed from the folder)
             arch:str='tf_efficientnet_lite0', # student backbone (timm name)
@@ -479,6 +492,8 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
             feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
             teacher_size:int=None, # the teachers' image side, e.g. 192 or 256 for a 128 px student (default: --size); the students do not pay for it
+            source_weights:str=None, # several sources (--data A,B): training rows drawn per epoch = weight x the source's rows, e.g. pad_ufes20=4 (others 1)
+            ambiguous:str=None, # what an ambiguous diagnosis (HAM10000's akiec: actinic keratosis or Bowen's) becomes: malignant (HAM10000's own labels), benign or exclude
             teacher_repeats:int=1, # split the pool into grouped folds this many times (other seeds), a teacher per fold each time: every pool image gets that many out-of-fold logits, averaged by --soft ensemble
             valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
             restart:store_true=False, # delete the output folder's previous run first
@@ -493,7 +508,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, teacher_repeats)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, source_weights, ambiguous, teacher_repeats)
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())

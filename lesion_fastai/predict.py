@@ -108,7 +108,7 @@ class Predictor:
                 rows.append(dict(id=id, source=ref, probability=float(pr), decision='refer' if pr >= self.threshold else 'routine', error=''))
             batch.clear()
         for id, ref in (progress_bar(items, leave=False) if progress else items):
-            try: batch.append((id, ref, load_image(ref, id)))
+            try: batch.append((id, ref, load_image(ref, id, self.size)))
             except ImageReadError as e:
                 rows.append(dict(id=id, source=ref, probability=np.nan, decision='', error=e.reason))
             if len(batch) == bs: flush()

@@ -44,11 +44,21 @@ def grouped_holdout(df:pd.DataFrame, target:str, group:str, valid_pct:float=0.2,
     n_splits = max(2, int(round(1 / valid_pct)))
     return grouped_folds(df, target, group, n_splits=n_splits, seed=seed) == 0
 
-def add_folds(data:LesionData, n_splits:int=5, seed:int=42, col:str='fold') -> LesionData:
-    "Add a `col` column of grouped, stratified folds to `data.df` (in place) and return `data`"
-    s = data.spec
+def add_folds(data:LesionData, # the lesion table
+              n_splits:int=5, # number of folds
+              seed:int=42, # shuffling seed
+              col:str='fold', # the column to write
+             ) -> LesionData:
+    "Add a `col` column of grouped, stratified folds to `data.df` (in place) and return `data`; several sources: folds within each"
+    s, df = data.spec, data.df
     if s.target_col is None or s.group_col is None: raise ValueError(f"{s.name}: folds need a target and a group column")
-    data.df[col] = grouped_folds(data.df, s.target_col, s.group_col, n_splits, seed)
+    if 'source' in df and df.source.nunique() > 1:      # each source split on its own: every fold holds its share of each
+        folds = np.full(len(df), -1)
+        for src, rows in df.groupby('source', sort=True).indices.items():
+            try: folds[rows] = grouped_folds(df.iloc[rows], s.target_col, s.group_col, n_splits, seed)
+            except ValueError as e: raise ValueError(f"source {src!r}: {e}") from None
+        df[col] = folds
+    else: df[col] = grouped_folds(df, s.target_col, s.group_col, n_splits, seed)
     return data
 
 # %% ../nbs/02_splits.ipynb #cb811429

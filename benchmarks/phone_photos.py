@@ -1,0 +1,208 @@
+"""Benchmark: students for real smartphone photos (PAD-UFES-20), chosen by patient-grouped cross-validation. Not a test.
+
+Data: the shared PAD-UFES-20 part (497 smartphone photos of 404 patients, 208 malignant = BCC, SCC, MEL) in 5
+patient-grouped folds (seed 0), and HAM10000 (dermoscopy) for pre-training, lesion-grouped folds, holdout fold 0 never
+trained on. Every model: tf_efficientnet_lite0, 128 px, `fine_tune(epochs, lr)`, positives weighted 3x, the
+students with phone degradations (p 0.5), as the README's notebook recipe.
+
+Stage 1, HAM10000 pre-training (once; the image-only student of the notebook recipe, without a teacher, on the HAM10000
+pool): `ham_akiec1` with HAM10000's own labels (akiec = malignant: the HAM10000-only student of today, less its
+teacher) and `ham_noakiec` with akiec out of training (the package's label definition: actinic keratosis is not
+malignant, so HAM10000's mixed akiec is neither). Both scored on the HAM10000 holdout (HAM10000's labels) and on all
+497 phone photos (never trained on: zero-shot).
+
+Stage 2, for each seed and each PAD-UFES-20 fold (trained on the other four, scored on it):
+- `peer`: fastai's `vision_learner` fine-tune of the same backbone from ImageNet on the phone photos (what a fastai
+  user would do; same size, epochs and lr);
+- `pad_only`: the package's student from ImageNet on the phone photos (no dermoscopy);
+- `teacher`: FiLM teacher on photo + PAD-UFES-20's clinical data, its backbone from `ham_noakiec`;
+- `ship_plain`: the student from `ham_noakiec`, fine-tuned on the phone photos (the teacher's image-only self);
+- `ship_distill`: the same, distilled online from the fold's teacher (alpha 0.5, T 2);
+- `ham_akiec1` / `ham_noakiec` scored as they are (zero-shot; the same for every seed).
+Out-of-fold logits are kept per model and seed in --work/oof.csv (a killed run resumes at the next missing model);
+--summary prints the table: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals over patients
+(mean over seeds), paired differences, and the subgroups (skin type, without actinic keratoses, ink marks).
+
+Usage: python benchmarks/phone_photos.py --ham ../shared/data/ham10000 --pad ../shared/data/pad_ufes20 --seeds 0 1 2
+       python benchmarks/phone_photos.py --summary"""
+import argparse, json, time
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+from fastai.vision.all import vision_learner, Normalize
+from fastai.torch_core import set_seed
+from lesion_fastai.data import read_lesions
+from lesion_fastai.splits import add_folds
+from lesion_fastai.cache import ImageCache
+from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl, lesion_loss
+from lesion_fastai.backbones import lite0_state_dict
+from lesion_fastai.models import teacher_learner, student_learner
+from lesion_fastai.train import predict_logits
+from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_diff_ci, fmt_ci, RocAUC, PartialAUC
+
+ARCH = 'tf_efficientnet_lite0'
+def log(msg): print(f"[phone_photos] {time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+def backbone_state(sd): return {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+
+def ham_pretrain(a, work, ambiguous, pad):
+    """The notebook recipe's image-only student on the HAM10000 pool (no teacher), validated on the holdout (scored
+    once, nothing chosen on it); its state dict, holdout scores and zero-shot phone-photo logits, cached in work"""
+    name = 'ham_akiec1' if ambiguous == 'malignant' else 'ham_noakiec'
+    f = work/f"{name}_{a.size}px_e{a.ham_epochs}.pth"
+    if f.exists(): return torch.load(f, weights_only=True)
+    ham = add_folds(read_lesions(a.ham, spec='ham10000', progress=False), 5, 0)    # the folds of HAM10000's own table
+    hold = (ham.df.fold == 0).to_numpy()
+    train = ~hold & ((ham.df.dx != 'akiec').to_numpy() if ambiguous == 'exclude' else True)
+    data = ham.subset(hold | train)
+    log(f"{name}: HAM10000 pre-training on {int(train.sum())} images")
+    set_seed(0); t0 = time.time()
+    dls = lesion_dataloaders(data, (data.df.fold == 0).to_numpy(), size=a.size, bs=a.bs, cache=a.cache, meta=False)
+    dls.train.rng.seed(0)
+    s = student_learner(dls, ARCH, teacher=None, alpha=0.)
+    s.fine_tune(a.ham_epochs, a.lr)
+    z = predict_logits(s).ravel(); yh = data.df.malignant[data.df.fold == 0]
+    zp = predict_logits(s, lesion_test_dl(dls, pad.df)).ravel()
+    H = json.loads((work/'ham.json').read_text()) if (work/'ham.json').exists() else {}
+    H[name] = dict(pauc=partial_auc(yh, z), auc=roc_auc(yh, z), train_s=time.time() - t0, zero_shot_auc=roc_auc(pad.df.malignant, zp))
+    (work/'ham.json').write_text(json.dumps(H, indent=1)); np.save(work/f'{name}_pad.npy', zp)
+    log(f"{name}: HAM10000 holdout pAUC {H[name]['pauc']:.4f} AUC {H[name]['auc']:.3f}; phone photos zero-shot AUC {H[name]['zero_shot_auc']:.3f}")
+    sd = {k: v.detach().cpu() for k, v in s.model.state_dict().items()}
+    torch.save(sd, f); return sd
+
+def peer(pad, fold, a, seed):
+    "What a fastai user would do: vision_learner + fine_tune, same backbone, ImageNet weights, same budget"
+    set_seed(seed)
+    dls = lesion_dataloaders(pad, fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=False); dls.train.rng.seed(seed)
+    dls.add_tfms([Normalize.from_stats([.5] * 3, [.5] * 3)], 'after_batch')   # Lite0's statistics
+    learn = vision_learner(dls, ARCH, pretrained=False, n_out=1, loss_func=lesion_loss(), metrics=[RocAUC(), PartialAUC()])
+    learn.model[0].model.load_state_dict({k: v for k, v in lite0_state_dict().items() if not k.startswith('classifier.')})
+    learn.fine_tune(a.epochs, a.lr)
+    return predict_logits(learn).ravel()
+
+def pad_models(pad, fold, a, seed, ham_sd, todo):
+    "The fold's teacher and students (those in `todo`), each trained on the other folds: {name: validation logits}"
+    def dls():
+        set_seed(seed); d = lesion_dataloaders(pad, fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True); d.train.rng.seed(seed)
+        return d
+    out = {}
+    if 'pad_only' in todo:
+        set_seed(seed); s = student_learner(dls(), ARCH, teacher=None, alpha=0.); s.fine_tune(a.epochs, a.lr)
+        out['pad_only'] = predict_logits(s).ravel()
+    if 'ship_plain' in todo:
+        set_seed(seed); s = student_learner(dls(), ARCH, pretrained=False, teacher=None, alpha=0.); s.model.load_state_dict(ham_sd)
+        s.fine_tune(a.epochs, a.lr); out['ship_plain'] = predict_logits(s).ravel()
+    if {'teacher', 'ship_distill'} & set(todo):
+        set_seed(seed); t = teacher_learner(dls(), ARCH, pretrained=False, fusion='film'); t.model.backbone.load_state_dict(backbone_state(ham_sd))
+        t.fine_tune(a.epochs, a.lr); out['teacher'] = predict_logits(t).ravel()
+        set_seed(seed); s = student_learner(dls(), ARCH, pretrained=False, teacher=t, alpha=a.alpha, T=a.T); s.model.load_state_dict(ham_sd)
+        s.fine_tune(a.epochs, a.lr); out['ship_distill'] = predict_logits(s).ravel()
+    return out
+
+def ink_marks(data, a) -> np.ndarray:
+    "Share of strongly blue/violet pixels (surgical ink) in each image's border ring: a simple ink-colour detector"
+    cache = ImageCache.build(data.df.image_ref, a.size, a.cache, ids=data.ids, progress=False)
+    x = np.asarray(cache.array).astype(np.float32) / 255
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    ink = (b > r + 0.08) & (b > g + 0.04) & (b > 0.25)       # blue/violet: skin is red > green > blue
+    return ink.reshape(len(x), -1).mean(1)
+
+def summary(work, pad, a):
+    T = pd.read_csv(work/'oof.csv'); y, g = T.target.to_numpy(), T.patient_id.to_numpy()
+    models = {}
+    for c in T.columns:
+        if '_s' in c and c.rsplit('_s', 1)[1].isdigit(): models.setdefault(c.rsplit('_s', 1)[0], []).append(c)
+    names = dict(peer='fastai vision_learner fine-tune on the phone photos (peer)', ham_akiec1='HAM10000-only student, akiec malignant (today\'s labels; zero-shot)',
+                 ham_noakiec='HAM10000-only student, akiec out (zero-shot)', pad_only='student from ImageNet on the phone photos',
+                 ship_plain='student HAM10000 -> phone photos, plain', ship_distill='student HAM10000 -> phone photos, distilled (shipped)',
+                 teacher='teacher: photo + clinical data (FiLM)')
+    L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
+         f"out-of-fold scores pooled; intervals: 95% grouped bootstrap over patients, mean over seeds", "",
+         "| model | seeds | pAUC per seed | pAUC [95% CI] | AUC per seed | AUC [95% CI] |", "|---|---|---|---|---|---|"]
+    res = {}
+    for m in names:
+        if m not in models: continue
+        cols = models[m]; Z = T[cols].to_numpy()
+        mean_metric = lambda f: (lambda yy, zz: np.mean([f(yy, zz[:, k]) for k in range(zz.shape[1])]))
+        ci_p = bootstrap_ci(mean_metric(partial_auc), y, Z, g); ci_a = bootstrap_ci(mean_metric(roc_auc), y, Z, g)
+        res[m] = dict(pauc=[partial_auc(y, T[c]) for c in cols], auc=[roc_auc(y, T[c]) for c in cols], pauc_ci=ci_p, auc_ci=ci_a)
+        L.append(f"| {names[m]} | {len(cols)} | {', '.join(f'{v:.4f}' for v in res[m]['pauc'])} | {fmt_ci(ci_p, 4)} | "
+                 f"{', '.join(f'{v:.3f}' for v in res[m]['auc'])} | {fmt_ci(ci_a)} |")
+    L += ["", "Paired differences (same photos, seeds matched; grouped bootstrap over patients):", ""]
+    seed_of = lambda c: c.rsplit('_s', 1)[1]
+    for x, ref in [('ship_distill', 'peer'), ('ship_plain', 'peer'), ('ship_distill', 'ship_plain'), ('ship_plain', 'pad_only'),
+                   ('ship_distill', 'teacher'), ('ham_noakiec', 'ham_akiec1'), ('ship_distill', 'ham_akiec1')]:
+        if x not in models or ref not in models: continue
+        rs = {seed_of(c): c for c in models[ref]}
+        both = [c for c in models[x] if seed_of(c) in rs] or models[x]
+        B = T[[rs.get(seed_of(c), models[ref][0]) for c in both]].to_numpy()
+        dp = paired_diff_ci(partial_auc, y, T[both].to_numpy(), B, g); da = paired_diff_ci(roc_auc, y, T[both].to_numpy(), B, g)
+        L.append(f"- {x} minus {ref}: pAUC {fmt_ci(dp, 4)}, AUC {fmt_ci(da)}")
+    # subgroups: AUC per skin type, without actinic keratoses, with / without ink marks
+    meta = pad.df.set_index(pad.spec.id_col).loc[T.image_id.astype(str)]
+    ink = ink_marks(pad, a); inkd = pd.Series(ink, index=pad.df[pad.spec.id_col].to_numpy()).loc[T.image_id.astype(str)].to_numpy()
+    subs = {'skin type I-II': meta.fitspatrick.isin([1, 2]).to_numpy(), 'skin type III-VI': meta.fitspatrick.isin([3, 4, 5, 6]).to_numpy(),
+            'skin type unknown': meta.fitspatrick.isna().to_numpy(), 'without actinic keratoses': (meta.diagnostic != 'ACK').to_numpy(),
+            f'ink marks (> {a.ink:g} of pixels)': inkd > a.ink, 'no ink marks': inkd <= a.ink}
+    L += ["", "AUC by subgroup (mean over seeds; images, malignant):", "", "| model | " + " | ".join(f"{k} ({m.sum()}, {int(y[m].sum())})" for k, m in subs.items()) + " |",
+          "|---|" + "---|" * len(subs)]
+    for m in res:
+        cells = []
+        for k, msk in subs.items():
+            ok = len(np.unique(y[msk])) == 2
+            cells.append(f"{np.mean([roc_auc(y[msk], T[c].to_numpy()[msk]) for c in models[m]]):.3f}" if ok else 'n/a')
+        L.append(f"| {m} | " + " | ".join(cells) + " |")
+    L += ["", f"Ink marks: {int((inkd > a.ink).sum())} photos ({int(y[inkd > a.ink].sum())} malignant) have more than {a.ink:g} of their pixels "
+          f"ink-coloured; malignant share {y[inkd > a.ink].mean():.2f} with marks against {y[inkd <= a.ink].mean():.2f} without."]
+    if (work/'ham.json').exists():
+        H = json.loads((work/'ham.json').read_text())
+        L += ["", "HAM10000 holdout (fold 0 of the lesion-grouped folds, HAM10000's labels, 1,697 images):", ""]
+        L += [f"- {k}: pAUC {v['pauc']:.4f}, AUC {v['auc']:.3f}" for k, v in H.items()]
+    text = '\n'.join(L); print(text); (work/'summary.md').write_text(text + '\n')
+    (work/'summary.json').write_text(json.dumps(res, indent=1, default=float))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--ham', default='../shared/data/ham10000'); ap.add_argument('--pad', default='../shared/data/pad_ufes20')
+    ap.add_argument('--work', default='runs/phone_photos'); ap.add_argument('--cache', default='.cache')
+    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
+    ap.add_argument('--epochs', type=int, default=4, help='unfrozen epochs of fine_tune on the phone photos')
+    ap.add_argument('--ham-epochs', type=int, default=3, help='unfrozen epochs of the HAM10000 pre-training')
+    ap.add_argument('--lr', type=float, default=4e-3); ap.add_argument('--alpha', type=float, default=0.5); ap.add_argument('--T', type=float, default=2.)
+    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    ap.add_argument('--models', nargs='+', default=['ship_plain', 'ship_distill', 'peer', 'pad_only'])
+    ap.add_argument('--ink', type=float, default=0.01, help='share of ink-coloured pixels above which a photo counts as marked')
+    ap.add_argument('--pretrain', nargs='+', default=['exclude', 'malignant'], choices=['exclude', 'malignant'],
+                    help="HAM10000 pre-trainings to make (akiec out / akiec malignant); the shipped student starts from 'exclude'")
+    ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
+    ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
+    pad = add_folds(read_lesions(a.pad, spec='pad_ufes20', progress=False), 5, 0)
+    if a.summary: return summary(work, pad, a)
+    oof_f = work/'oof.csv'
+    T = pd.read_csv(oof_f) if oof_f.exists() else pad.df[['image_id', 'patient_id', 'malignant', 'fold']].rename(columns=dict(malignant='target'))
+    def save(col, fold, z):
+        if col not in T: T[col] = np.nan
+        T.loc[(T.fold == fold).to_numpy(), col] = z
+        T.to_csv(oof_f.with_suffix('.tmp'), index=False); oof_f.with_suffix('.tmp').replace(oof_f)
+    sds = {amb: ham_pretrain(a, work, amb, pad) for amb in a.pretrain}
+    if 'exclude' not in sds: ap.error("--pretrain must include 'exclude': the shipped student starts from it")
+    for name in ('ham_akiec1', 'ham_noakiec'):      # zero-shot: the same scores for every seed
+        if f'{name}_s0' not in T and (work/f'{name}_pad.npy').exists():
+            zp = np.load(work/f'{name}_pad.npy')
+            for f in range(5): save(f'{name}_s0', f, zp[(pad.df.fold == f).to_numpy()])
+    for seed in a.seeds:
+        for fold in a.folds:
+            done = lambda m: f'{m}_s{seed}' in T and T.loc[T.fold == fold, f'{m}_s{seed}'].notna().all()
+            todo = [m for m in a.models if not done(m)]
+            if 'ship_distill' in todo: todo.append('teacher')
+            if not todo: continue
+            t0 = time.time()
+            if 'peer' in todo: save(f'peer_s{seed}', fold, peer(pad, fold, a, seed))
+            for m, z in pad_models(pad, fold, a, seed, sds['exclude'], todo).items(): save(f'{m}_s{seed}', fold, z)
+            y = T.target[T.fold == fold]
+            log(f"seed {seed} fold {fold} ({time.time() - t0:.0f}s): " + ', '.join(f"{m} AUC {roc_auc(y, T.loc[T.fold == fold, f'{m}_s{seed}']):.3f}" for m in todo))
+    summary(work, pad, a)
+
+if __name__ == '__main__': main()
