@@ -96,15 +96,39 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
         t.fine_tune(a.epochs, a.lr); out['teacher'] = predict_logits(t).ravel()
         set_seed(seed); s = student_learner(dls(), ARCH, pretrained=False, teacher=t, alpha=a.alpha, T=a.T); s.model.load_state_dict(ham_sd)
         s.fine_tune(a.epochs, a.lr); out['ship_distill'] = predict_logits(s).ravel()
+        if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'ship_distill_s{seed}_f{fold}.pth')
     return out
 
-def ink_marks(data, a) -> np.ndarray:
-    "Share of strongly blue/violet pixels (surgical ink) in each image's border ring: a simple ink-colour detector"
-    cache = ImageCache.build(data.df.image_ref, a.size, a.cache, ids=data.ids, progress=False)
-    x = np.asarray(cache.array).astype(np.float32) / 255
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    ink = (b > r + 0.08) & (b > g + 0.04) & (b > 0.25)       # blue/violet: skin is red > green > blue
-    return ink.reshape(len(x), -1).mean(1)
+def ink_pixels(x:np.ndarray) -> np.ndarray:
+    """Surgical-ink pixels of uint8 (N, H, W, 3) images: blue/violet (skin is red > green > blue), not dark, in the ring
+    outside the centre (where pen marks are drawn around a lesion; a dark bluish lesion in the centre is not ink)"""
+    f = x.astype(np.float32) / 255; r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    h, w = x.shape[1:3]; yy, xx = np.mgrid[0:h, 0:w]
+    ring = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) > 0.3 * min(h, w)
+    return (b > r + 0.06) & (b > g + 0.03) & (b > 0.3) & ring
+
+def ink_share(x) -> np.ndarray:
+    "Share of each image's pixels that are ink"
+    return ink_pixels(x).reshape(len(x), -1).mean(1)
+
+def paint_out(x:np.ndarray) -> np.ndarray:
+    "The images with their ink pixels replaced by the median colour of the rest of the ring (the marks painted out)"
+    x, m = x.copy(), ink_pixels(x)
+    h, w = x.shape[1:3]; yy, xx = np.mgrid[0:h, 0:w]; ring = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) > 0.3 * min(h, w)
+    for i in np.flatnonzero(m.any((1, 2))):
+        x[i][m[i]] = np.median(x[i][ring & ~m[i]], 0).astype(np.uint8)
+    return x
+
+def pad_images(pad, a) -> np.ndarray:
+    return np.asarray(ImageCache.build(pad.df.image_ref, a.size, a.cache, ids=pad.ids, progress=False).array)
+
+def model_logits(sd, x, bs=64) -> np.ndarray:
+    "Logits of a saved student state dict on uint8 (N, H, W, 3) images"
+    from lesion_fastai.models import ImageModel
+    from lesion_fastai.backbones import create_backbone
+    from lesion_fastai.cache import float_batches
+    m = ImageModel(create_backbone(ARCH, pretrained=False)); m.load_state_dict(sd); m.eval()
+    with torch.no_grad(): return np.concatenate([m(torch.from_numpy(b)).numpy() for b in float_batches(x, bs)])
 
 def summary(work, pad, a):
     T = pd.read_csv(work/'oof.csv'); y, g = T.target.to_numpy(), T.patient_id.to_numpy()
@@ -114,7 +138,7 @@ def summary(work, pad, a):
     names = dict(peer='fastai vision_learner fine-tune on the phone photos (peer)', ham_akiec1='HAM10000-only student, akiec malignant (today\'s labels; zero-shot)',
                  ham_noakiec='HAM10000-only student, akiec out (zero-shot)', pad_only='student from ImageNet on the phone photos',
                  ship_plain='student HAM10000 -> phone photos, plain', ship_distill='student HAM10000 -> phone photos, distilled (shipped)',
-                 teacher='teacher: photo + clinical data (FiLM)')
+                 teacher='teacher: photo + clinical data (FiLM)', gbdt='metadata GBDT: clinical data alone (no image)')
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
          f"out-of-fold scores pooled; intervals: 95% grouped bootstrap over patients, mean over seeds", "",
          "| model | seeds | pAUC per seed | pAUC [95% CI] | AUC per seed | AUC [95% CI] |", "|---|---|---|---|---|---|"]
@@ -130,7 +154,7 @@ def summary(work, pad, a):
     L += ["", "Paired differences (same photos, seeds matched; grouped bootstrap over patients):", ""]
     seed_of = lambda c: c.rsplit('_s', 1)[1]
     for x, ref in [('ship_distill', 'peer'), ('ship_plain', 'peer'), ('ship_distill', 'ship_plain'), ('ship_plain', 'pad_only'),
-                   ('ship_distill', 'teacher'), ('ham_noakiec', 'ham_akiec1'), ('ship_distill', 'ham_akiec1')]:
+                   ('ship_distill', 'teacher'), ('teacher', 'ship_plain'), ('teacher', 'gbdt'), ('ham_noakiec', 'ham_akiec1'), ('ship_distill', 'ham_akiec1')]:
         if x not in models or ref not in models: continue
         rs = {seed_of(c): c for c in models[ref]}
         both = [c for c in models[x] if seed_of(c) in rs] or models[x]
@@ -139,7 +163,8 @@ def summary(work, pad, a):
         L.append(f"- {x} minus {ref}: pAUC {fmt_ci(dp, 4)}, AUC {fmt_ci(da)}")
     # subgroups: AUC per skin type, without actinic keratoses, with / without ink marks
     meta = pad.df.set_index(pad.spec.id_col).loc[T.image_id.astype(str)]
-    ink = ink_marks(pad, a); inkd = pd.Series(ink, index=pad.df[pad.spec.id_col].to_numpy()).loc[T.image_id.astype(str)].to_numpy()
+    X = pad_images(pad, a); pos = pd.Series(np.arange(len(pad.df)), index=pad.df[pad.spec.id_col].to_numpy()).loc[T.image_id.astype(str)].to_numpy()
+    inkd = ink_share(X)[pos]
     subs = {'skin type I-II': meta.fitspatrick.isin([1, 2]).to_numpy(), 'skin type III-VI': meta.fitspatrick.isin([3, 4, 5, 6]).to_numpy(),
             'skin type unknown': meta.fitspatrick.isna().to_numpy(), 'without actinic keratoses': (meta.diagnostic != 'ACK').to_numpy(),
             f'ink marks (> {a.ink:g} of pixels)': inkd > a.ink, 'no ink marks': inkd <= a.ink}
@@ -153,10 +178,33 @@ def summary(work, pad, a):
         L.append(f"| {m} | " + " | ".join(cells) + " |")
     L += ["", f"Ink marks: {int((inkd > a.ink).sum())} photos ({int(y[inkd > a.ink].sum())} malignant) have more than {a.ink:g} of their pixels "
           f"ink-coloured; malignant share {y[inkd > a.ink].mean():.2f} with marks against {y[inkd <= a.ink].mean():.2f} without."]
+    fold_models = sorted(work.glob('ship_distill_s*_f*.pth'))
+    if fold_models:                # the shortcut test: the marked photos again with their marks painted out, each by its fold's model
+        seed = fold_models[0].stem.split('_s')[1].split('_')[0]
+        marked = inkd > a.ink; z0, z1 = np.full(len(T), np.nan), np.full(len(T), np.nan)
+        for f in range(5):
+            mf = f'ship_distill_s{seed}_f{f}.pth'
+            if not (work/mf).exists(): continue
+            rows = np.flatnonzero((T.fold == f).to_numpy() & marked)
+            sd = torch.load(work/mf, weights_only=True)
+            z0[rows] = model_logits(sd, X[pos[rows]]); z1[rows] = model_logits(sd, paint_out(X[pos[rows]]))
+        ok = ~np.isnan(z0)
+        zc = T[f'ship_distill_s{seed}'].to_numpy().copy(); zc[ok] = z1[ok]
+        sig = lambda z: 1 / (1 + np.exp(-z))
+        L += [f"Marks painted out (shipped student, seed {seed}, each photo by its own fold's model, {int(ok.sum())} marked photos): mean probability "
+              f"{sig(z0[ok]).mean():.3f} with the marks, {sig(z1[ok]).mean():.3f} without (malignant {sig(z0[ok & (y == 1)]).mean():.3f} -> {sig(z1[ok & (y == 1)]).mean():.3f}, "
+              f"benign {sig(z0[ok & (y == 0)]).mean():.3f} -> {sig(z1[ok & (y == 0)]).mean():.3f}); AUC over all photos {roc_auc(y, T[f'ship_distill_s{seed}']):.3f} -> "
+              f"{roc_auc(y, zc):.3f} with the marked photos painted out."]
     if (work/'ham.json').exists():
         H = json.loads((work/'ham.json').read_text())
         L += ["", "HAM10000 holdout (fold 0 of the lesion-grouped folds, HAM10000's labels, 1,697 images):", ""]
         L += [f"- {k}: pAUC {v['pauc']:.4f}, AUC {v['auc']:.3f}" for k, v in H.items()]
+        if fold_models:             # the shipped students (fine-tuned on the phone photos) back on dermoscopy
+            ham = add_folds(read_lesions(a.ham, spec='ham10000', progress=False), 5, 0); hold = ham.df[ham.df.fold == 0]
+            Xh = np.asarray(ImageCache.build(hold.image_ref, a.size, a.cache, ids=hold.image_id, progress=False).array)
+            ph = [partial_auc(hold.malignant, model_logits(torch.load(f, weights_only=True), Xh)) for f in fold_models]
+            L.append(f"- shipped student (distilled, fine-tuned on the phone photos; its {len(ph)} fold models, seed {seed}): pAUC "
+                     f"{', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f})")
     text = '\n'.join(L); print(text); (work/'summary.md').write_text(text + '\n')
     (work/'summary.json').write_text(json.dumps(res, indent=1, default=float))
 
@@ -165,7 +213,7 @@ def main():
     ap.add_argument('--ham', default='../shared/data/ham10000'); ap.add_argument('--pad', default='../shared/data/pad_ufes20')
     ap.add_argument('--work', default='runs/phone_photos'); ap.add_argument('--cache', default='.cache')
     ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
-    ap.add_argument('--epochs', type=int, default=4, help='unfrozen epochs of fine_tune on the phone photos')
+    ap.add_argument('--epochs', type=int, default=3, help='unfrozen epochs of fine_tune on the phone photos')
     ap.add_argument('--ham-epochs', type=int, default=3, help='unfrozen epochs of the HAM10000 pre-training')
     ap.add_argument('--lr', type=float, default=4e-3); ap.add_argument('--alpha', type=float, default=0.5); ap.add_argument('--T', type=float, default=2.)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
@@ -174,10 +222,11 @@ def main():
     ap.add_argument('--pretrain', nargs='+', default=['exclude', 'malignant'], choices=['exclude', 'malignant'],
                     help="HAM10000 pre-trainings to make (akiec out / akiec malignant); the shipped student starts from 'exclude'")
     ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
+    ap.add_argument('--keep-seed', type=int, default=1, help="keep the shipped students of this seed (one per fold) for the ink-mark test")
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
+    work = a.work_path = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     pad = add_folds(read_lesions(a.pad, spec='pad_ufes20', progress=False), 5, 0)
     if a.summary: return summary(work, pad, a)
     oof_f = work/'oof.csv'
@@ -192,6 +241,11 @@ def main():
         if f'{name}_s0' not in T and (work/f'{name}_pad.npy').exists():
             zp = np.load(work/f'{name}_pad.npy')
             for f in range(5): save(f'{name}_s0', f, zp[(pad.df.fold == f).to_numpy()])
+    if 'gbdt_s0' not in T:          # the clinical data alone: the metadata GBDT, out of fold
+        from lesion_fastai.metamodel import oof_predict
+        from lesion_fastai.metrics import _logit
+        oof, _ = oof_predict(pad, progress=False)
+        for f in range(5): save('gbdt_s0', f, _logit(oof[(pad.df.fold == f).to_numpy()].to_numpy()))
     for seed in a.seeds:
         for fold in a.folds:
             done = lambda m: f'{m}_s{seed}' in T and T.loc[T.fold == fold, f'{m}_s{seed}'].notna().all()

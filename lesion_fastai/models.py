@@ -22,9 +22,9 @@ from .metrics import PartialAUC, RocAUC
 from .degrade import PhoneDegradeCallback
 
 # %% auto #0
-__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'teacher_learner', 'DistillationCallback',
-           'distill_loss', 'attention_map', 'attention_term', 'feature_term', 'FeatureDistillCallback',
-           'teacher_features', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
+__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'init_from', 'teacher_learner',
+           'DistillationCallback', 'distill_loss', 'attention_map', 'attention_term', 'feature_term',
+           'FeatureDistillCallback', 'teacher_features', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -82,6 +82,20 @@ class ImageModel(nn.Module):
 def lesion_splitter(m): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
 
 # %% ../nbs/08_models.ipynb #e670f5fc
+def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (student)
+              init, # a bundle path (`save_bundle`) or a state dict of either kind of model
+             ) -> list:
+    "Load the backbone of `init` into `model` (and the head too, student to student); return the parts loaded"
+    sd = init if isinstance(init, dict) else torch.load(bundle_file(init, '.pth'), map_location='cpu', weights_only=True)
+    bb = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+    if not bb: raise ValueError(f"{init if not isinstance(init, dict) else 'the state dict'}: no backbone weights (keys 'backbone.*')")
+    try: model.backbone.load_state_dict(bb)
+    except RuntimeError as e: raise ValueError(f"{init if not isinstance(init, dict) else 'the state dict'}: its backbone does not fit this model's (another arch?): {str(e)[:300]}") from None
+    head = {k[len('head.'):]: v for k, v in sd.items() if k.startswith('head.')}
+    if isinstance(model, ImageModel) and head and all(v.shape == model.head.state_dict()[k].shape for k, v in head.items() if k in model.head.state_dict()):
+        model.head.load_state_dict(head); return ['backbone', 'head']
+    return ['backbone']
+
 def _fast_train():
     "A default `FastTrain` (defined with the training entry, imported when a Learner is made)"
     from lesion_fastai.train import FastTrain
@@ -108,10 +122,12 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                     meta_dim:int=64, # size of the metadata vector
                     metrics=None, # default: ROC AUC and pAUC
                     fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
+                    init=None, # start from this bundle's (or state dict's) backbone instead of ImageNet, e.g. a student pre-trained on dermoscopy
                     **kwargs) -> Learner:
     "A fastai `Learner` for the image + metadata teacher"
     proc = _meta_proc(dls)
-    model = FusionModel(create_backbone(arch, pretrained), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
+    model = FusionModel(create_backbone(arch, pretrained and init is None), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
+    if init is not None: init_from(model, init)
     kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([_fast_train()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, **kwargs)
@@ -290,9 +306,11 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     attention_weight:float=0., # weight of spatial-attention transfer (online teacher)
                     feature_loss:str='cosine', # feature distance: 'cosine' or 'mse'
                     fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
+                    init=None, # start from this bundle (or state dict) instead of ImageNet, e.g. a student pre-trained on dermoscopy
                     metrics=None, cbs=None, **kwargs) -> Learner:
     "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
-    model = ImageModel(create_backbone(arch, pretrained))
+    model = ImageModel(create_backbone(arch, pretrained and init is None))
+    if init is not None: init_from(model, init)
     dcb = _degrade_cb(degrade)
     fcb = [FeatureDistillCallback(teacher, feature_weight, attention_weight, feature_loss)] if feature_weight or attention_weight else []
     cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or []) + ([_fast_train()] if fast else [])

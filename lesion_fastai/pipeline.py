@@ -67,6 +67,7 @@ class RunConfig:
     teacher_size:int|None = None # teachers' image side (None: --size); the students learn at --size from the teachers' cached out-of-fold logits, so they do not pay for it
     valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
     source_weights:str|None = None # several sources: training rows drawn per epoch = weight x the source's rows, e.g. 'pad_ufes20=4' (others 1)
+    init:str|None = None # start every teacher and student from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
     ambiguous:str|None = None # what an ambiguous diagnosis (HAM10000's akiec) becomes: malignant, benign or exclude (None: the spec's default)
     teacher_repeats:int = 1 # grouped K-fold splits of the pool for the out-of-fold teachers, each with its own seed: every pool image gets that many out-of-fold logits (R times the fold teachers' cost)
 
@@ -111,6 +112,7 @@ def check_config(c:RunConfig) -> RunConfig:
         if not Path(d.strip()).exists(): raise FileNotFoundError(f"{d.strip()}: no such dataset folder")
     if c.ambiguous is not None and c.ambiguous not in ('malignant', 'benign', 'exclude'): bad('ambiguous', 'one of malignant, benign, exclude')
     source_weights(c)
+    if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
     return c
 
 # %% ../nbs/10_pipeline.ipynb #9b7872bb
@@ -163,7 +165,7 @@ def train_settings(c:RunConfig, cache, path) -> dict:
     return dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                 pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
                 num_workers=c.num_workers, path=path, degrade_p=c.degrade_p,
-                resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every, source_weights=source_weights(c))
+                resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every, source_weights=source_weights(c), init=c.init)
 
 def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
@@ -493,6 +495,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
             teacher_size:int=None, # the teachers' image side, e.g. 192 or 256 for a 128 px student (default: --size); the students do not pay for it
             source_weights:str=None, # several sources (--data A,B): training rows drawn per epoch = weight x the source's rows, e.g. pad_ufes20=4 (others 1)
+            init:str=None, # start every teacher and student from this bundle instead of ImageNet, e.g. runs/ham/models/student_distilled (dermoscopy pre-training, then phone photos)
             ambiguous:str=None, # what an ambiguous diagnosis (HAM10000's akiec: actinic keratosis or Bowen's) becomes: malignant (HAM10000's own labels), benign or exclude
             teacher_repeats:int=1, # split the pool into grouped folds this many times (other seeds), a teacher per fold each time: every pool image gets that many out-of-fold logits, averaged by --soft ensemble
             valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
@@ -508,7 +511,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, source_weights, ambiguous, teacher_repeats)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, source_weights, init, ambiguous, teacher_repeats)
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())

@@ -204,6 +204,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 feature_weight:float=0., # student: weight of feature transfer from `feat`
                 valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training)
                 source_weights:dict|None=None, # several sources: training rows drawn per epoch = weight x the source's rows
+                init=None, # start from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
     if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
@@ -212,8 +213,8 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms,
                              feat=feat if kind == 'student' and feature_weight else None, source_weights=source_weights)
     dls.train.rng.seed(seed)
-    if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs)
-    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs,
+    if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs, init=init)
+    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs, init=init,
                                                     feature_weight=feature_weight if feat is not None else 0.)
     else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
     fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every)
