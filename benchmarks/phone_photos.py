@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastai.vision.all import vision_learner, Normalize
 from fastai.torch_core import set_seed
-from lesion_fastai.data import read_lesions
+from lesion_fastai.data import read_lesions, combine_sources
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl, lesion_loss
 from lesion_fastai.backbones import lite0_state_dict
 from lesion_fastai.models import teacher_learner, student_learner
 from lesion_fastai.train import predict_logits
+from lesion_fastai.phone import ink_share, paint_out
 from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_diff_ci, fmt_ci, RocAUC, PartialAUC
 
 ARCH = 'tf_efficientnet_lite0'
@@ -79,45 +80,44 @@ def peer(pad, fold, a, seed):
     learn.fine_tune(a.epochs, a.lr)
     return predict_logits(learn).ravel()
 
+# the phone-photo models: (start from, teacher to distil from or None, degradation probability, training data: the
+# phone photos alone, or 'joint' with --replay HAM10000 pool images, akiec out, the phone photos drawn --pad-weight times)
+STUDENTS = dict(ham_plain=('ham', None, 0.5, 'pad'), ham_distill=('ham', 'teacher_ham', 0.5, 'pad'), in_plain=('imagenet', None, 0.5, 'pad'),
+                in_distill=('imagenet', 'teacher_in', 0.5, 'pad'), in_distill_th=('imagenet', 'teacher_ham', 0.5, 'pad'),
+                in_clean=('imagenet', None, 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'))
+TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'))
+
+def joint_table(pad, a):
+    "The phone photos and --replay HAM10000 pool images (akiec out) in one table; the HAM10000 rows train in every fold (fold -1)"
+    ham = add_folds(read_lesions(a.ham, spec='ham10000', ambiguous='exclude', progress=False), 5, 0)
+    pool = ham.df[ham.df.fold != 0].sample(a.replay, random_state=0)
+    both = combine_sources([ham.subset(ham.df.index.isin(pool.index)), pad], ['ham10000', 'pad_ufes20'])
+    both.df['fold'] = np.r_[np.full(len(pool), -1), pad.df.fold.to_numpy()]
+    return both
+
 def pad_models(pad, fold, a, seed, ham_sd, todo):
-    "The fold's teacher and students (those in `todo`), each trained on the other folds: {name: validation logits}"
-    def dls():
-        set_seed(seed); d = lesion_dataloaders(pad, fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True); d.train.rng.seed(seed)
+    "The fold's teachers and students (those in `todo`), each trained on the other folds: {name: logits on the fold's photos}"
+    tables = dict(pad=pad)
+    if any((STUDENTS.get(m) or ('', '', 0, TEACHERS.get(m, ('', ''))[1]))[3] == 'joint' for m in todo): tables['joint'] = joint_table(pad, a)
+    def dls(data):
+        set_seed(seed)
+        w = {'pad_ufes20': a.pad_weight} if data is not pad else None
+        d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True, source_weights=w); d.train.rng.seed(seed)
         return d
-    out = {}
-    if 'pad_only' in todo:
-        set_seed(seed); s = student_learner(dls(), ARCH, teacher=None, alpha=0.); s.fine_tune(a.epochs, a.lr)
-        out['pad_only'] = predict_logits(s).ravel()
-    if 'ship_plain' in todo:
-        set_seed(seed); s = student_learner(dls(), ARCH, pretrained=False, teacher=None, alpha=0.); s.model.load_state_dict(ham_sd)
-        s.fine_tune(a.epochs, a.lr); out['ship_plain'] = predict_logits(s).ravel()
-    if {'teacher', 'ship_distill'} & set(todo):
-        set_seed(seed); t = teacher_learner(dls(), ARCH, pretrained=False, fusion='film'); t.model.backbone.load_state_dict(backbone_state(ham_sd))
-        t.fine_tune(a.epochs, a.lr); out['teacher'] = predict_logits(t).ravel()
-        set_seed(seed); s = student_learner(dls(), ARCH, pretrained=False, teacher=t, alpha=a.alpha, T=a.T); s.model.load_state_dict(ham_sd)
-        s.fine_tune(a.epochs, a.lr); out['ship_distill'] = predict_logits(s).ravel()
-        if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'ship_distill_s{seed}_f{fold}.pth')
+    init = lambda start: dict(init=ham_sd) if start == 'ham' else {}
+    out, teachers = {}, {}
+    need = {STUDENTS[m][1] for m in todo if m in STUDENTS and STUDENTS[m][1]} | {m for m in todo if m in TEACHERS}
+    for name in sorted(need):
+        start, data = TEACHERS[name]
+        set_seed(seed); t = teacher_learner(dls(data), ARCH, fusion='film', **init(start))
+        t.fine_tune(a.epochs, a.lr); out[name] = predict_logits(t).ravel(); teachers[name] = t
+    for name in [m for m in todo if m in STUDENTS]:
+        start, teacher, p, data = STUDENTS[name]
+        set_seed(seed)
+        s = student_learner(dls(data), ARCH, teacher=teachers.get(teacher), alpha=a.alpha if teacher else 0., T=a.T, degrade=p, **init(start))
+        s.fine_tune(a.epochs, a.lr); out[name] = predict_logits(s).ravel()
+        if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'{name}_s{seed}_f{fold}.pth')
     return out
-
-def ink_pixels(x:np.ndarray) -> np.ndarray:
-    """Surgical-ink pixels of uint8 (N, H, W, 3) images: blue/violet (skin is red > green > blue), not dark, in the ring
-    outside the centre (where pen marks are drawn around a lesion; a dark bluish lesion in the centre is not ink)"""
-    f = x.astype(np.float32) / 255; r, g, b = f[..., 0], f[..., 1], f[..., 2]
-    h, w = x.shape[1:3]; yy, xx = np.mgrid[0:h, 0:w]
-    ring = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) > 0.3 * min(h, w)
-    return (b > r + 0.06) & (b > g + 0.03) & (b > 0.3) & ring
-
-def ink_share(x) -> np.ndarray:
-    "Share of each image's pixels that are ink"
-    return ink_pixels(x).reshape(len(x), -1).mean(1)
-
-def paint_out(x:np.ndarray) -> np.ndarray:
-    "The images with their ink pixels replaced by the median colour of the rest of the ring (the marks painted out)"
-    x, m = x.copy(), ink_pixels(x)
-    h, w = x.shape[1:3]; yy, xx = np.mgrid[0:h, 0:w]; ring = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) > 0.3 * min(h, w)
-    for i in np.flatnonzero(m.any((1, 2))):
-        x[i][m[i]] = np.median(x[i][ring & ~m[i]], 0).astype(np.uint8)
-    return x
 
 def pad_images(pad, a) -> np.ndarray:
     return np.asarray(ImageCache.build(pad.df.image_ref, a.size, a.cache, ids=pad.ids, progress=False).array)
@@ -134,11 +134,18 @@ def summary(work, pad, a):
     T = pd.read_csv(work/'oof.csv'); y, g = T.target.to_numpy(), T.patient_id.to_numpy()
     models = {}
     for c in T.columns:
-        if '_s' in c and c.rsplit('_s', 1)[1].isdigit(): models.setdefault(c.rsplit('_s', 1)[0], []).append(c)
-    names = dict(peer='fastai vision_learner fine-tune on the phone photos (peer)', ham_akiec1='HAM10000-only student, akiec malignant (today\'s labels; zero-shot)',
-                 ham_noakiec='HAM10000-only student, akiec out (zero-shot)', pad_only='student from ImageNet on the phone photos',
-                 ship_plain='student HAM10000 -> phone photos, plain', ship_distill='student HAM10000 -> phone photos, distilled (shipped)',
-                 teacher='teacher: photo + clinical data (FiLM)', gbdt='metadata GBDT: clinical data alone (no image)')
+        if '_s' in c and c.rsplit('_s', 1)[1].isdigit() and T[c].notna().all(): models.setdefault(c.rsplit('_s', 1)[0], []).append(c)   # complete columns only
+    names = dict(peer='fastai vision_learner fine-tune on the phone photos (peer)', ham_akiec1="HAM10000-only student, akiec malignant (today's labels; zero-shot)",
+                 ham_noakiec='HAM10000-only student, akiec out (zero-shot)', in_plain='student from ImageNet on the phone photos, plain',
+                 in_distill='student from ImageNet on the phone photos, distilled from teacher_in', in_distill_th='student from ImageNet, distilled from teacher_ham',
+                 in_clean='student from ImageNet on the phone photos, no degradations', ham_plain='student HAM10000 -> phone photos, plain',
+                 ham_distill='student HAM10000 -> phone photos, distilled from teacher_ham', teacher_in='teacher from ImageNet: photo + clinical data (FiLM)',
+                 teacher_ham='teacher from HAM10000: photo + clinical data (FiLM)', gbdt='metadata GBDT: clinical data alone (no image)',
+                 joint_plain='student from ImageNet on the phone photos + HAM10000 replay, plain',
+                 joint_distill='student from ImageNet on the phone photos + HAM10000 replay, distilled from teacher_joint',
+                 teacher_joint='teacher from ImageNet on the phone photos + HAM10000 replay (FiLM)')
+    sp = a.shipped; plain = sp.replace('distill', 'plain').replace('_th', ''); tch = STUDENTS[sp][1]
+    names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
          f"out-of-fold scores pooled; intervals: 95% grouped bootstrap over patients, mean over seeds", "",
          "| model | seeds | pAUC per seed | pAUC [95% CI] | AUC per seed | AUC [95% CI] |", "|---|---|---|---|---|---|"]
@@ -153,8 +160,8 @@ def summary(work, pad, a):
                  f"{', '.join(f'{v:.3f}' for v in res[m]['auc'])} | {fmt_ci(ci_a)} |")
     L += ["", "Paired differences (same photos, seeds matched; grouped bootstrap over patients):", ""]
     seed_of = lambda c: c.rsplit('_s', 1)[1]
-    for x, ref in [('ship_distill', 'peer'), ('ship_plain', 'peer'), ('ship_distill', 'ship_plain'), ('ship_plain', 'pad_only'),
-                   ('ship_distill', 'teacher'), ('teacher', 'ship_plain'), ('teacher', 'gbdt'), ('ham_noakiec', 'ham_akiec1'), ('ship_distill', 'ham_akiec1')]:
+    for x, ref in [(sp, 'peer'), (plain, 'peer'), (sp, plain), ('ham_plain', 'in_plain'), ('in_clean', 'in_plain'), (sp, tch), (tch, plain),
+                   (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1')]:
         if x not in models or ref not in models: continue
         rs = {seed_of(c): c for c in models[ref]}
         both = [c for c in models[x] if seed_of(c) in rs] or models[x]
@@ -178,33 +185,35 @@ def summary(work, pad, a):
         L.append(f"| {m} | " + " | ".join(cells) + " |")
     L += ["", f"Ink marks: {int((inkd > a.ink).sum())} photos ({int(y[inkd > a.ink].sum())} malignant) have more than {a.ink:g} of their pixels "
           f"ink-coloured; malignant share {y[inkd > a.ink].mean():.2f} with marks against {y[inkd <= a.ink].mean():.2f} without."]
-    fold_models = sorted(work.glob('ship_distill_s*_f*.pth'))
+    fold_models = sorted(work.glob(f'{sp}_s*_f*.pth'))
     if fold_models:                # the shortcut test: the marked photos again with their marks painted out, each by its fold's model
         seed = fold_models[0].stem.split('_s')[1].split('_')[0]
         marked = inkd > a.ink; z0, z1 = np.full(len(T), np.nan), np.full(len(T), np.nan)
         for f in range(5):
-            mf = f'ship_distill_s{seed}_f{f}.pth'
+            mf = f'{sp}_s{seed}_f{f}.pth'
             if not (work/mf).exists(): continue
             rows = np.flatnonzero((T.fold == f).to_numpy() & marked)
             sd = torch.load(work/mf, weights_only=True)
             z0[rows] = model_logits(sd, X[pos[rows]]); z1[rows] = model_logits(sd, paint_out(X[pos[rows]]))
         ok = ~np.isnan(z0)
-        zc = T[f'ship_distill_s{seed}'].to_numpy().copy(); zc[ok] = z1[ok]
+        zc = T[f'{sp}_s{seed}'].to_numpy().copy(); zc[ok] = z1[ok]
         sig = lambda z: 1 / (1 + np.exp(-z))
-        L += [f"Marks painted out (shipped student, seed {seed}, each photo by its own fold's model, {int(ok.sum())} marked photos): mean probability "
+        L += [f"Marks painted out ({sp}, seed {seed}, each photo by its own fold's model, {int(ok.sum())} marked photos): mean probability "
               f"{sig(z0[ok]).mean():.3f} with the marks, {sig(z1[ok]).mean():.3f} without (malignant {sig(z0[ok & (y == 1)]).mean():.3f} -> {sig(z1[ok & (y == 1)]).mean():.3f}, "
-              f"benign {sig(z0[ok & (y == 0)]).mean():.3f} -> {sig(z1[ok & (y == 0)]).mean():.3f}); AUC over all photos {roc_auc(y, T[f'ship_distill_s{seed}']):.3f} -> "
+              f"benign {sig(z0[ok & (y == 0)]).mean():.3f} -> {sig(z1[ok & (y == 0)]).mean():.3f}); AUC over all photos {roc_auc(y, T[f'{sp}_s{seed}']):.3f} -> "
               f"{roc_auc(y, zc):.3f} with the marked photos painted out."]
     if (work/'ham.json').exists():
         H = json.loads((work/'ham.json').read_text())
         L += ["", "HAM10000 holdout (fold 0 of the lesion-grouped folds, HAM10000's labels, 1,697 images):", ""]
         L += [f"- {k}: pAUC {v['pauc']:.4f}, AUC {v['auc']:.3f}" for k, v in H.items()]
-        if fold_models:             # the shipped students (fine-tuned on the phone photos) back on dermoscopy
+        saved = {}
+        for f in sorted(work.glob('*_s*_f*.pth')): saved.setdefault(f.stem.rsplit('_s', 1)[0], []).append(f)
+        if saved:                   # the phone-photo students back on dermoscopy: each fold's model on the HAM10000 holdout
             ham = add_folds(read_lesions(a.ham, spec='ham10000', progress=False), 5, 0); hold = ham.df[ham.df.fold == 0]
             Xh = np.asarray(ImageCache.build(hold.image_ref, a.size, a.cache, ids=hold.image_id, progress=False).array)
-            ph = [partial_auc(hold.malignant, model_logits(torch.load(f, weights_only=True), Xh)) for f in fold_models]
-            L.append(f"- shipped student (distilled, fine-tuned on the phone photos; its {len(ph)} fold models, seed {seed}): pAUC "
-                     f"{', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f})")
+            for m, fs in saved.items():
+                ph = [partial_auc(hold.malignant, model_logits(torch.load(f, weights_only=True), Xh)) for f in fs]
+                L.append(f"- {m} ({len(ph)} fold models, seed {fs[0].stem.rsplit('_s', 1)[1].split('_')[0]}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f})")
     text = '\n'.join(L); print(text); (work/'summary.md').write_text(text + '\n')
     (work/'summary.json').write_text(json.dumps(res, indent=1, default=float))
 
@@ -217,10 +226,13 @@ def main():
     ap.add_argument('--ham-epochs', type=int, default=3, help='unfrozen epochs of the HAM10000 pre-training')
     ap.add_argument('--lr', type=float, default=4e-3); ap.add_argument('--alpha', type=float, default=0.5); ap.add_argument('--T', type=float, default=2.)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
-    ap.add_argument('--models', nargs='+', default=['ship_plain', 'ship_distill', 'peer', 'pad_only'])
+    ap.add_argument('--models', nargs='+', default=['in_distill', 'peer', 'in_plain'], choices=list(STUDENTS) + list(TEACHERS) + ['peer'])
+    ap.add_argument('--shipped', default='in_distill', choices=list(STUDENTS), help='the recipe that ships (chosen on these folds)')
     ap.add_argument('--ink', type=float, default=0.01, help='share of ink-coloured pixels above which a photo counts as marked')
     ap.add_argument('--pretrain', nargs='+', default=['exclude', 'malignant'], choices=['exclude', 'malignant'],
                     help="HAM10000 pre-trainings to make (akiec out / akiec malignant); the shipped student starts from 'exclude'")
+    ap.add_argument('--replay', type=int, default=2000, help="joint recipes: this many HAM10000 pool images (akiec out) train beside the phone photos")
+    ap.add_argument('--pad-weight', type=float, default=2., help='joint recipes: the phone photos are drawn this many times per epoch')
     ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
     ap.add_argument('--keep-seed', type=int, default=1, help="keep the shipped students of this seed (one per fold) for the ink-mark test")
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
@@ -250,13 +262,13 @@ def main():
         for fold in a.folds:
             done = lambda m: f'{m}_s{seed}' in T and T.loc[T.fold == fold, f'{m}_s{seed}'].notna().all()
             todo = [m for m in a.models if not done(m)]
-            if 'ship_distill' in todo: todo.append('teacher')
             if not todo: continue
             t0 = time.time()
             if 'peer' in todo: save(f'peer_s{seed}', fold, peer(pad, fold, a, seed))
             for m, z in pad_models(pad, fold, a, seed, sds['exclude'], todo).items(): save(f'{m}_s{seed}', fold, z)
             y = T.target[T.fold == fold]
-            log(f"seed {seed} fold {fold} ({time.time() - t0:.0f}s): " + ', '.join(f"{m} AUC {roc_auc(y, T.loc[T.fold == fold, f'{m}_s{seed}']):.3f}" for m in todo))
+            log(f"seed {seed} fold {fold} ({time.time() - t0:.0f}s): " + ', '.join(f"{m} AUC {roc_auc(y, T.loc[T.fold == fold, c]):.3f}"
+                for m in list(STUDENTS) + list(TEACHERS) + ['peer'] if (c := f'{m}_s{seed}') in T and T.loc[T.fold == fold, c].notna().all()))
     summary(work, pad, a)
 
 if __name__ == '__main__': main()

@@ -42,6 +42,7 @@ class DatasetSpec:
     labels:dict = field(default_factory=dict) # diagnosis -> 1 (malignant), 0 (not malignant) or None (ambiguous: see `apply_labels`)
     ambiguous:str = 'malignant' # what an ambiguous diagnosis becomes by default: 'malignant', 'benign' or 'exclude'
     na_values:list = field(default_factory=list) # values that mean "unknown" in the metadata columns (besides empty cells)
+    na_fill:dict = field(default_factory=dict) # column -> value for its missing cells, where *being missing* follows the label
 
     def __post_init__(self):
         bad = set(self.leak_cols) & set(self.inputs)
@@ -88,10 +89,10 @@ HAM10000 = DatasetSpec('ham10000', id_col='image_id', target_col='malignant', gr
     labels=dict(mel=1, bcc=1, akiec=None, nv=0, bkl=0, df=0, vasc=0))
 
 PAD_UFES20 = DatasetSpec('pad_ufes20', id_col='image_id', target_col='malignant', group_col='patient_id',
-    cat_cols=['sex', 'anatom_site_general', 'fitspatrick', 'itch', 'grew', 'hurt', 'changed', 'bleed', 'elevation'],
-    cont_cols=['age', 'diameter_1', 'diameter_2'], leak_cols=['diagnostic', 'biopsed'],
-    show_cols=['age', 'sex', 'anatom_site_general', 'fitspatrick'], dx_col='diagnostic',
-    labels=dict(BCC=1, SCC=1, MEL=1, ACK=0, NEV=0, SEK=0), na_values=['UNK'])
+    cat_cols=['anatom_site_general', 'itch', 'grew', 'hurt', 'changed', 'bleed', 'elevation'], cont_cols=['age'],
+    leak_cols=['diagnostic', 'biopsed', 'sex', 'fitspatrick', 'diameter_1', 'diameter_2'],   # the last four: recorded for biopsied lesions only
+    show_cols=['age', 'anatom_site_general', 'bleed', 'grew'], dx_col='diagnostic',
+    labels=dict(BCC=1, SCC=1, MEL=1, ACK=0, NEV=0, SEK=0), na_values=['UNK'], na_fill=dict(grew='False', changed='False'))
 
 PRESETS = {'isic2024': ISIC2024, 'ham10000': HAM10000, 'isic-archive': HAM10000.replace(name='isic-archive'),
            'pad_ufes20': PAD_UFES20}
@@ -286,6 +287,7 @@ def validate_table(df:pd.DataFrame, # the table as read
     df = df.copy()
     df[spec.id_col] = df[spec.id_col].astype(str)
     if spec.na_values: df[spec.inputs] = df[spec.inputs].replace(list(spec.na_values), np.nan)
+    for c, v in spec.na_fill.items(): df[c] = df[c].astype(object).where(df[c].notna(), v)
     if labelled:
         df[spec.target_col] = check_binary_target(df, spec.target_col, where)
         df = apply_labels(df, spec, ambiguous, where)
