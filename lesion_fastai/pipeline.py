@@ -68,6 +68,7 @@ class RunConfig:
     valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
     source_weights:str|None = None # several sources: training rows drawn per epoch = weight x the source's rows, e.g. 'pad_ufes20=4' (others 1)
     init:str|None = None # start every teacher and student from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
+    on_error:str = 'raise' # an image that is missing or does not decode: 'raise' stops the run; 'skip' leaves it out, counted and listed (skipped.csv, the report)
     ambiguous:str|None = None # what an ambiguous diagnosis (HAM10000's akiec) becomes: malignant, benign or exclude (None: the spec's default)
     teacher_repeats:int = 1 # grouped K-fold splits of the pool for the out-of-fold teachers, each with its own seed: every pool image gets that many out-of-fold logits (R times the fold teachers' cost)
 
@@ -112,6 +113,7 @@ def check_config(c:RunConfig) -> RunConfig:
         if not Path(d.strip()).exists(): raise FileNotFoundError(f"{d.strip()}: no such dataset folder")
     if c.ambiguous is not None and c.ambiguous not in ('malignant', 'benign', 'exclude'): bad('ambiguous', 'one of malignant, benign, exclude')
     source_weights(c)
+    if c.on_error not in ('raise', 'skip'): bad('on_error', 'raise or skip')
     if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
     return c
 
@@ -184,8 +186,15 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     "Run (or resume) the whole flow; return the metrics"
     run, c = Run(out, cfg), cfg
     t_start = time.time()
-    data = read_sources(c.data or str(default_dataset()), spec=c.preset, ambiguous=c.ambiguous)
+    data = read_sources(c.data or str(default_dataset()), spec=c.preset, ambiguous=c.ambiguous, on_error=c.on_error)
     spec = data.spec
+    cache = ImageCache.build(data.df.image_ref, c.size, run.out/'cache', ids=data.ids, on_error=c.on_error)
+    if cache.bad:                                  # --on-error skip: the unreadable images leave the table, listed
+        bad = data.df.image_ref.isin(cache.bad).to_numpy()
+        data = LesionData(data.df[~bad], spec, data.source, {**data.skipped, **{i: cache.meta['bad'][r] for i, r in zip(data.ids[bad], data.df.image_ref[bad])}})
+    if data.skipped:
+        pd.DataFrame({'id': list(data.skipped), 'reason': list(data.skipped.values())}).to_csv(run.out/'skipped.csv', index=False)
+        run.log(f"skipped {len(data.skipped)} image(s) that are missing or do not decode (listed in skipped.csv)")
     add_folds(data, c.n_folds, c.seed)
     check_group_disjoint(data.df.fold, data.df[spec.group_col])
     df = data.df
@@ -193,7 +202,6 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     pool_folds = [f for f in range(c.n_folds) if f != c.holdout]
     run.log(f"{data}; holdout fold {c.holdout}: {is_hold.sum()} images, {int(df[spec.target_col][is_hold].sum())} malignant")
     df[[spec.id_col, spec.group_col, 'fold']].to_csv(run.out/'folds.csv', index=False)
-    cache = ImageCache.build(df.image_ref, c.size, run.out/'cache', ids=data.ids)
     if not run.done('cache'): run.finish('cache', path=str(cache.path))
     ts = c.teacher_size or c.size                  # the teachers' side: their own cache when it differs from the students'
     tcache = cache if ts == c.size else ImageCache.build(df.image_ref, ts, run.out/'cache', ids=data.ids)
@@ -405,7 +413,9 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
     lines = [f"# lesion_fastai report", "",
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
-             f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates).", "",
+             f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates)."
+             + (f" Skipped: {len(data.skipped)} image(s) missing or unreadable, listed in `skipped.csv` (e.g. "
+                + '; '.join(f'{k}: {v}' for k, v in list(data.skipped.items())[:3]) + ")." if data.skipped else ''), "",
              f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
@@ -496,6 +506,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             teacher_size:int=None, # the teachers' image side, e.g. 192 or 256 for a 128 px student (default: --size); the students do not pay for it
             source_weights:str=None, # several sources (--data A,B): training rows drawn per epoch = weight x the source's rows, e.g. pad_ufes20=4 (others 1)
             init:str=None, # start every teacher and student from this bundle instead of ImageNet, e.g. runs/ham/models/student_distilled (dermoscopy pre-training, then phone photos)
+            on_error:str='raise', # an image that is missing or does not decode: raise (stop) or skip (leave it out, counted and listed in skipped.csv and the report)
             ambiguous:str=None, # what an ambiguous diagnosis (HAM10000's akiec: actinic keratosis or Bowen's) becomes: malignant (HAM10000's own labels), benign or exclude
             teacher_repeats:int=1, # split the pool into grouped folds this many times (other seeds), a teacher per fold each time: every pool image gets that many out-of-fold logits, averaged by --soft ensemble
             valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
@@ -511,7 +522,7 @@ def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ +
             _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
         cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
                         alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, source_weights, init, ambiguous, teacher_repeats)
+                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, source_weights, init, on_error, ambiguous, teacher_repeats)
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
         run_pipeline(cfg, out)
     print((Path(out)/'report.md').read_text())
