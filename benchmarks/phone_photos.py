@@ -1,29 +1,29 @@
 """Benchmark: students for real smartphone photos (PAD-UFES-20), chosen by patient-grouped cross-validation. Not a test.
 
 Data: the shared PAD-UFES-20 part (497 smartphone photos of 404 patients, 208 malignant = BCC, SCC, MEL) in 5
-patient-grouped folds (seed 0), and HAM10000 (dermoscopy) for pre-training, lesion-grouped folds, holdout fold 0 never
-trained on. Every model: tf_efficientnet_lite0, 128 px, `fine_tune(epochs, lr)`, positives weighted 3x, the
-students with phone degradations (p 0.5), as the README's notebook recipe.
+patient-grouped folds (seed 0); HAM10000 (dermoscopy, lesion-grouped folds, holdout fold 0 never trained on) for
+pre-training and to check what the phone-photo students keep on dermoscopy. Every model: tf_efficientnet_lite0,
+128 px (--size), `fine_tune(--epochs, 4e-3)`, positives weighted 3x, students with phone degradations (p 0.5), as the
+README's notebook recipe; the teachers see the photo and PAD-UFES-20's clinical data (age, site, itch, grew, hurt,
+changed, bleed, elevation; the columns recorded for biopsied lesions only are leaks, see `lesion_fastai.data`).
 
-Stage 1, HAM10000 pre-training (once; the image-only student of the notebook recipe, without a teacher, on the HAM10000
-pool): `ham_akiec1` with HAM10000's own labels (akiec = malignant: the HAM10000-only student of today, less its
-teacher) and `ham_noakiec` with akiec out of training (the package's label definition: actinic keratosis is not
-malignant, so HAM10000's mixed akiec is neither). Both scored on the HAM10000 holdout (HAM10000's labels) and on all
-497 phone photos (never trained on: zero-shot).
+Stage 1, HAM10000 pre-training (once): the image-only student of the notebook recipe on the HAM10000 pool, akiec out
+of training (`ham_noakiec`, --pretrain exclude) and/or with HAM10000's own labels (`ham_akiec1`, --pretrain
+malignant); scored on the HAM10000 holdout and on all 497 phone photos (zero-shot).
 
-Stage 2, for each seed and each PAD-UFES-20 fold (trained on the other four, scored on it):
-- `peer`: fastai's `vision_learner` fine-tune of the same backbone from ImageNet on the phone photos (what a fastai
-  user would do; same size, epochs and lr);
-- `pad_only`: the package's student from ImageNet on the phone photos (no dermoscopy);
-- `teacher`: FiLM teacher on photo + PAD-UFES-20's clinical data, its backbone from `ham_noakiec`;
-- `ship_plain`: the student from `ham_noakiec`, fine-tuned on the phone photos (the teacher's image-only self);
-- `ship_distill`: the same, distilled online from the fold's teacher (alpha 0.5, T 2);
-- `ham_akiec1` / `ham_noakiec` scored as they are (zero-shot; the same for every seed).
-Out-of-fold logits are kept per model and seed in --work/oof.csv (a killed run resumes at the next missing model);
---summary prints the table: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals over patients
-(mean over seeds), paired differences, and the subgroups (skin type, without actinic keratoses, ink marks).
+Stage 2, for each seed and PAD-UFES-20 fold (trained on the other four folds, scored on it), the models of --models:
+- `peer`: fastai's `vision_learner` fine-tune of the same backbone from ImageNet (what a fastai user would do);
+- students (`STUDENTS`: start, teacher, degradations, data): `in_plain` / `in_distill` from ImageNet (plain / distilled
+  online from `teacher_in`, alpha 0.5, T 2), `in_clean` (no degradations), `ham_plain` / `ham_distill` from `ham_noakiec`,
+  `joint_*` with --replay HAM10000 pool images beside the phone photos (drawn --pad-weight times per epoch);
+- teachers (`TEACHERS`): trained when a student needs one, or on their own.
+Out-of-fold logits per model and seed go to --work/oof.csv (a killed run resumes at the next missing model); the
+students of --keep-seed are kept (one per fold) for the ink-mark test and the HAM10000 holdout. --summary (also
+run at the end) prints and writes summary.md: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals
+over patients (mean over seeds), paired differences, subgroups (skin type, without actinic keratoses, ink marks),
+the marks painted out, and the kept students on the HAM10000 holdout.
 
-Usage: python benchmarks/phone_photos.py --ham ../shared/data/ham10000 --pad ../shared/data/pad_ufes20 --seeds 0 1 2
+Usage: python benchmarks/phone_photos.py --pretrain exclude --seeds 0 1 2 --models in_distill_clean peer in_clean in_distill in_plain
        python benchmarks/phone_photos.py --summary"""
 import argparse, json, time
 from pathlib import Path
@@ -84,7 +84,7 @@ def peer(pad, fold, a, seed):
 # phone photos alone, or 'joint' with --replay HAM10000 pool images, akiec out, the phone photos drawn --pad-weight times)
 STUDENTS = dict(ham_plain=('ham', None, 0.5, 'pad'), ham_distill=('ham', 'teacher_ham', 0.5, 'pad'), in_plain=('imagenet', None, 0.5, 'pad'),
                 in_distill=('imagenet', 'teacher_in', 0.5, 'pad'), in_distill_th=('imagenet', 'teacher_ham', 0.5, 'pad'),
-                in_clean=('imagenet', None, 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'))
+                in_clean=('imagenet', None, 0., 'pad'), in_distill_clean=('imagenet', 'teacher_in', 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'))
 TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'))
 
 def joint_table(pad, a):
@@ -101,7 +101,7 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
     if any((STUDENTS.get(m) or ('', '', 0, TEACHERS.get(m, ('', ''))[1]))[3] == 'joint' for m in todo): tables['joint'] = joint_table(pad, a)
     def dls(data):
         set_seed(seed)
-        w = {'pad_ufes20': a.pad_weight} if data is not pad else None
+        w = {'pad_ufes20': a.pad_weight} if data == 'joint' else None
         d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True, source_weights=w); d.train.rng.seed(seed)
         return d
     init = lambda start: dict(init=ham_sd) if start == 'ham' else {}
@@ -138,13 +138,14 @@ def summary(work, pad, a):
     names = dict(peer='fastai vision_learner fine-tune on the phone photos (peer)', ham_akiec1="HAM10000-only student, akiec malignant (today's labels; zero-shot)",
                  ham_noakiec='HAM10000-only student, akiec out (zero-shot)', in_plain='student from ImageNet on the phone photos, plain',
                  in_distill='student from ImageNet on the phone photos, distilled from teacher_in', in_distill_th='student from ImageNet, distilled from teacher_ham',
-                 in_clean='student from ImageNet on the phone photos, no degradations', ham_plain='student HAM10000 -> phone photos, plain',
+                 in_clean='student from ImageNet on the phone photos, plain, no degradations',
+                 in_distill_clean='student from ImageNet on the phone photos, distilled from teacher_in, no degradations', ham_plain='student HAM10000 -> phone photos, plain',
                  ham_distill='student HAM10000 -> phone photos, distilled from teacher_ham', teacher_in='teacher from ImageNet: photo + clinical data (FiLM)',
                  teacher_ham='teacher from HAM10000: photo + clinical data (FiLM)', gbdt='metadata GBDT: clinical data alone (no image)',
                  joint_plain='student from ImageNet on the phone photos + HAM10000 replay, plain',
                  joint_distill='student from ImageNet on the phone photos + HAM10000 replay, distilled from teacher_joint',
                  teacher_joint='teacher from ImageNet on the phone photos + HAM10000 replay (FiLM)')
-    sp = a.shipped; plain = sp.replace('distill', 'plain').replace('_th', ''); tch = STUDENTS[sp][1]
+    sp = a.shipped; plain = {'in_distill_clean': 'in_clean'}.get(sp, sp.replace('distill', 'plain').replace('_th', '')); tch = STUDENTS[sp][1]
     names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
          f"out-of-fold scores pooled; intervals: 95% grouped bootstrap over patients, mean over seeds", "",
@@ -160,8 +161,12 @@ def summary(work, pad, a):
                  f"{', '.join(f'{v:.3f}' for v in res[m]['auc'])} | {fmt_ci(ci_a)} |")
     L += ["", "Paired differences (same photos, seeds matched; grouped bootstrap over patients):", ""]
     seed_of = lambda c: c.rsplit('_s', 1)[1]
-    for x, ref in [(sp, 'peer'), (plain, 'peer'), (sp, plain), ('ham_plain', 'in_plain'), ('in_clean', 'in_plain'), (sp, tch), (tch, plain),
+    seen = set()
+    for x, ref in [(sp, 'peer'), (plain, 'peer'), (sp, plain), ('ham_plain', 'in_plain'), ('in_clean', 'in_plain'), ('in_distill_clean', 'in_distill'),
+                   ('in_distill_clean', 'peer'), ('in_distill_clean', 'in_clean'), (sp, tch), (tch, plain),
                    (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1')]:
+        if (x, ref) in seen or x == ref: continue
+        seen.add((x, ref))
         if x not in models or ref not in models: continue
         rs = {seed_of(c): c for c in models[ref]}
         both = [c for c in models[x] if seed_of(c) in rs] or models[x]
@@ -226,9 +231,9 @@ def main():
     ap.add_argument('--ham-epochs', type=int, default=3, help='unfrozen epochs of the HAM10000 pre-training')
     ap.add_argument('--lr', type=float, default=4e-3); ap.add_argument('--alpha', type=float, default=0.5); ap.add_argument('--T', type=float, default=2.)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
-    ap.add_argument('--models', nargs='+', default=['in_distill', 'peer', 'in_plain'], choices=list(STUDENTS) + list(TEACHERS) + ['peer'])
-    ap.add_argument('--shipped', default='in_distill', choices=list(STUDENTS), help='the recipe that ships (chosen on these folds)')
-    ap.add_argument('--ink', type=float, default=0.01, help='share of ink-coloured pixels above which a photo counts as marked')
+    ap.add_argument('--models', nargs='+', default=['in_distill_clean', 'peer', 'in_clean'], choices=list(STUDENTS) + list(TEACHERS) + ['peer'])
+    ap.add_argument('--shipped', default='in_distill_clean', choices=list(STUDENTS), help='the recipe that ships (chosen on these folds)')
+    ap.add_argument('--ink', type=float, default=0.005, help='share of ink-coloured pixels above which a photo counts as marked')
     ap.add_argument('--pretrain', nargs='+', default=['exclude', 'malignant'], choices=['exclude', 'malignant'],
                     help="HAM10000 pre-trainings to make (akiec out / akiec malignant); the shipped student starts from 'exclude'")
     ap.add_argument('--replay', type=int, default=2000, help="joint recipes: this many HAM10000 pool images (akiec out) train beside the phone photos")

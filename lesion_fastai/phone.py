@@ -19,10 +19,13 @@ def _ring(h:int, w:int, inner:float=0.3) -> np.ndarray:
 
 def ink_mask(x:np.ndarray, # uint8 images, (N, H, W, 3)
             ) -> np.ndarray:
-    "Boolean (N, H, W) mask of skin-marker ink: blue/violet pixels, not dark, in the ring around the lesion"
+    "Boolean (N, H, W) mask of skin-marker ink: blue/violet pixels, not dark, bluer than the photo's own cast, in the ring around the lesion"
     f = np.asarray(x, dtype=np.float32) / 255; r, g, b = f[..., 0], f[..., 1], f[..., 2]
-    return (b > r + 0.06) & (b > g + 0.03) & (b > 0.3) & _ring(*f.shape[1:3])
+    ring = _ring(*f.shape[1:3])
+    cast = np.median((b - r)[:, ring], 1)[:, None, None]      # how blue the skin around the lesion is in this light
+    return (b > r + 0.06) & (b > g + 0.03) & (b > 0.3) & (b - r > cast + 0.1) & ring
 
+# %% ../nbs/16_phone.ipynb #64672225
 def ink_share(x:np.ndarray) -> np.ndarray:
     "Share of each image's pixels that are ink (`ink_mask`)"
     return ink_mask(x).reshape(len(x), -1).mean(1)
