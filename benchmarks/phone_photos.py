@@ -163,7 +163,7 @@ def summary(work, pad, a):
     seed_of = lambda c: c.rsplit('_s', 1)[1]
     seen = set()
     for x, ref in [(sp, 'peer'), (plain, 'peer'), (sp, plain), ('ham_plain', 'in_plain'), ('in_clean', 'in_plain'), ('in_distill_clean', 'in_distill'),
-                   ('in_distill_clean', 'peer'), ('in_distill_clean', 'in_clean'), (sp, tch), (tch, plain),
+                   ('in_distill_clean', 'peer'), ('in_distill_clean', 'in_clean'), ('in_distill', 'in_plain'), ('in_distill', 'peer'), (sp, tch), (tch, plain),
                    (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1')]:
         if (x, ref) in seen or x == ref: continue
         seen.add((x, ref))
