@@ -459,7 +459,7 @@ def combine_sources(datas:list, # the `LesionData` of each source (labelled, wit
         frames.append(f)
     spec = DatasetSpec('+'.join(names), id_col='image_id', target_col='target', group_col='group', cat_cols=['source'] + cats,
                        cont_cols=conts, leak_cols=sorted({c for d in datas for c in d.spec.leak_cols} - set(cats + conts)),
-                       show_cols=['source'] + [c for c in datas[0].spec.show_cols][:3])
+                       show_cols=['source'] + list(datas[0].spec.show_cols[:3]))
     skipped = {f'{n}:{k}': v for d, n in zip(datas, names) for k, v in d.skipped.items()}
     return LesionData(pd.concat(frames, ignore_index=True), spec, ','.join(d.source for d in datas), skipped)
 
