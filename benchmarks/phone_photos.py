@@ -43,7 +43,6 @@ from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_dif
 ARCH = 'tf_efficientnet_lite0'
 def log(msg): print(f"[phone_photos] {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
-def backbone_state(sd): return {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
 
 def ham_pretrain(a, work, ambiguous, pad):
     """The notebook recipe's image-only student on the HAM10000 pool (no teacher), validated on the holdout (scored
