@@ -16,7 +16,8 @@ from sklearn.metrics import roc_auc_score
 from lesion_fastai.data import read_lesions
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
-from lesion_fastai.train import train_model, TrainClock
+from lesion_fastai.train import train_model
+from lesion_fastai.callbacks import TrainClockCallback
 from lesion_fastai.metrics import partial_auc
 
 def main():
@@ -34,7 +35,7 @@ def main():
     data = add_folds(read_lesions(a.data, spec='ham10000', progress=False), 5, 0)
     data = data if a.valid_fold == 0 else data.subset((data.df.fold != 0).to_numpy())   # model selection never sees the holdout
     cache = ImageCache.build(data.df.image_ref, a.size, a.cache, ids=data.ids, progress=False)
-    clock = TrainClock(); t0 = time.time()
+    clock = TrainClockCallback(); t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         learn, logits = train_model(data, a.valid_fold, 'student', size=a.size, bs=a.bs, epochs=a.epochs,
                                     freeze_epochs=a.freeze_epochs, lr=a.lr, seed=a.seed, cache=cache, path=tmp,

@@ -82,13 +82,14 @@ def inner_student(a, out):
     from lesion_fastai.cache import ImageCache
     from lesion_fastai.datablock import lesion_dataloaders
     from lesion_fastai.models import student_learner
-    from lesion_fastai.train import fit_learner, TrainClock
+    from lesion_fastai.train import fit_learner
+    from lesion_fastai.callbacks import TrainClockCallback
     from lesion_fastai.metrics import partial_auc
     torch.set_num_threads(os.cpu_count())
     d = _data(out)
     cache = ImageCache.build(d.df.image_ref, a.size, out/'cache', progress=False)   # the one the cache step built
     dls = lesion_dataloaders(d, valid=0, size=a.size, bs=a.bs, cache=cache, meta=False, neg_per_pos=a.neg_per_pos)
-    clock = TrainClock()
+    clock = TrainClockCallback()
     learn = student_learner(dls, path=out, cbs=[clock])
     with learn.no_bar(): fit_learner(learn, epochs=1, freeze_epochs=0, lr=2e-3)
     print(json.dumps(dict(train_images=clock.images['train'], train_s=round(clock.seconds['train'], 1),

@@ -32,7 +32,8 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders
 from lesion_fastai.models import teacher_learner, student_learner
-from lesion_fastai.train import TrainClock, predict_logits
+from lesion_fastai.train import predict_logits
+from lesion_fastai.callbacks import TrainClockCallback
 from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci, fmt_ci
 
 VARIANTS = dict(plain=dict(teacher=False, alpha=0.), logit=dict(), feat=dict(feature_weight=1.),
@@ -115,7 +116,7 @@ def main():
         print(json.dumps(r), flush=True)
         with open(a.log, 'a') as f: f.write(json.dumps(r) + '\n')
     tname = f'teacher_f{a.valid_fold}_s{ts}_{a.size}px_e{a.epochs}' + ('' if (a.lr, a.pos_weight) == (ap.get_default('lr'), ap.get_default('pos_weight')) else f'_lr{a.lr:g}_pw{a.pos_weight}')
-    set_seed(ts); clock, t0 = TrainClock(), time.time()
+    set_seed(ts); clock, t0 = TrainClockCallback(), time.time()
     teacher = teacher_learner(dls(ts), 'tf_efficientnet_lite0', fusion='film', pos_weight=a.pos_weight, path=work, cbs=[clock])
     if (work/'models'/f'{tname}.pth').exists():
         teacher.load(tname); print(f"teacher: {tname} reused")
@@ -124,7 +125,7 @@ def main():
     else: teacher.fine_tune(a.epochs, a.lr); teacher.save(tname); score('teacher', teacher, clock, t0, a.epochs, ts)
     for v in a.variants:
         kw = dict(VARIANTS[v]); use_t = kw.pop('teacher', True)
-        set_seed(a.seed); clock, t0 = TrainClock(), time.time()
+        set_seed(a.seed); clock, t0 = TrainClockCallback(), time.time()
         s = student_learner(dls(a.seed), 'tf_efficientnet_lite0', teacher=teacher if use_t else None, pos_weight=a.pos_weight, path=work, cbs=[clock], **kw)
         se = a.student_epochs or a.epochs
         s.fine_tune(se, a.lr)

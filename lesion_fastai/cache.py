@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
-from .data import load_image, ImageReadError, read_lesions, cli_errors
+from .data import load_image, ImageReadError, read_lesions
+from .cli import cli_errors
 
 # %% auto #0
 __all__ = ['resize_square', 'float_batches', 'ImageCache', 'cache_cli']

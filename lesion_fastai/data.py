@@ -14,15 +14,15 @@ from PIL import Image, ImageFile, ImageOps
 from fastcore.script import call_parse, store_true
 from fastcore.basics import ifnone
 from fastprogress.fastprogress import progress_bar
+from .cli import cli_errors
 
 # %% auto #0
 __all__ = ['AMBIGUOUS', 'ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PAD_UFES20', 'PRESETS', 'H5_SEP', 'HEIF', 'IMAGE_EXTS',
-           'USER_ERRORS', 'DatasetSpec', 'get_spec', 'apply_labels', 'guess_spec', 'check_columns',
-           'check_binary_target', 'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError',
-           'to_rgb8', 'load_image', 'LesionData', 'validate_table', 'verify_images', 'read_isic2024',
-           'index_image_folder', 'read_image_folder', 'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000',
-           'combine_sources', 'read_sources', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'DatasetCheck',
-           'check_dataset', 'check_cli']
+           'DatasetSpec', 'get_spec', 'apply_labels', 'guess_spec', 'check_columns', 'check_binary_target',
+           'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError', 'to_rgb8', 'load_image',
+           'LesionData', 'validate_table', 'verify_images', 'read_isic2024', 'index_image_folder', 'read_image_folder',
+           'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000', 'combine_sources', 'read_sources',
+           'DatasetCheck', 'check_dataset', 'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
 AMBIGUOUS = ('malignant', 'benign', 'exclude')
@@ -202,6 +202,7 @@ def read_image_bytes(ref:str) -> bytes:
 # %% ../nbs/00_data.ipynb #130ca1ba
 class ImageReadError(Exception):
     "An image that could not be read, with its id and reference"
+    user_error = True   # `cli_errors` prints it as one `error:` line
     def __init__(self, id, ref, reason):
         self.id, self.ref, self.reason = id, ref, reason
         super().__init__(f"image {id!r} ({ref}): {reason}")
@@ -473,43 +474,6 @@ def read_sources(paths, # dataset folders: a list, or one string with commas ('h
     names = [d.spec.name for d in datas]
     names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
     return combine_sources(datas, names)
-
-# %% ../nbs/00_data.ipynb #c11e0a02
-import sys, contextlib
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, ImportError, ImageReadError)
-
-@contextlib.contextmanager
-def cli_errors(debug:bool=False, # re-raise with the traceback instead
-              ):
-    "Turn a user error into one line `error: ...` on stderr and exit status 2"
-    try: yield
-    except USER_ERRORS as e:
-        if debug: raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {' '.join(str(msg).split())}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
-
-# %% ../nbs/00_data.ipynb #cli00002
-def cli_outcome(f, # a `call_parse` command function
-                **kwargs, # its options, by name
-               ) -> tuple[int, str, str]:
-    "`(exit status, stdout, stderr)` of the command `f` called with `kwargs` in this process"
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: f(**kwargs); code = 0
-        except SystemExit as e: code = e.code if isinstance(e.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
-
-def assert_cli_error(f, # a `call_parse` command function
-                     contains:str, # text the error line must hold
-                     **kwargs, # its options, by name
-                    ):
-    "Check that `f(**kwargs)` fails as a user error should: exit status 2 and one line `error: ...` on stderr"
-    code, _, err = cli_outcome(f, **kwargs)
-    assert code == 2, f"exit status {code}, expected 2; stderr: {err[-500:]}"
-    assert err.startswith('error: ') and err.count('\n') == 1, f"expected one line 'error: ...', got {err[-500:]!r}"
-    assert contains in err, f"{contains!r} not in {err!r}"
-    return err
 
 # %% ../nbs/00_data.ipynb #ck000001
 @dataclass

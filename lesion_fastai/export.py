@@ -14,7 +14,7 @@ from fastai.callback.core import Callback
 from fastai.torch_core import trainable_params
 from sklearn.metrics import roc_auc_score
 from .models import load_bundle, bundle_file
-from .data import cli_errors
+from .cli import cli_errors
 from .cache import float_batches
 from .metrics import partial_auc, bootstrap_ci, spec_at_sens, threshold_for_sens, fmt_ci
 

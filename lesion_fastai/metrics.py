@@ -196,15 +196,15 @@ def brier(y_true, p, prevalence:float|None=None) -> float:
     return float(np.sum(w * (p - y) ** 2) / np.sum(w))
 
 def crossfit_calibration(y_true, y_score, groups=None, logits:bool=True, prevalence:float|None=None,
-                         n_splits:int=5, seed:int=0) -> dict:
+                         n_folds:int=5, seed:int=0) -> dict:
     "Platt scaling + prior shift evaluated honestly: each fold is recalibrated by a fit on the others (grouped)"
     from sklearn.model_selection import GroupKFold
     y, s = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
     g = np.arange(len(y)) if groups is None else np.asarray(groups)
     ps = float(y.mean()); prev = ps if prevalence is None else prevalence
     out = np.empty(len(y))
-    n_splits = max(2, min(n_splits, len(np.unique(g[y == 1])), len(np.unique(g))))
-    for tr, te in GroupKFold(n_splits).split(s, y, g):
+    n_folds = max(2, min(n_folds, len(np.unique(g[y == 1])), len(np.unique(g))))
+    for tr, te in GroupKFold(n_folds).split(s, y, g):
         ab = platt_fit(y[tr], s[tr], logits) if 0 < y[tr].sum() < len(tr) else (1., 0.)
         out[te] = recalibrate(s[te], ab, logits, prev, ps)
     raw = _expit(s) if logits else s

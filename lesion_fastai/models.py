@@ -20,6 +20,7 @@ from .backbones import create_backbone, LesionBackbone
 from .datablock import lesion_loss
 from .metrics import PartialAUC, RocAUC
 from .degrade import PhoneDegradeCallback
+from .callbacks import FastTrainCallback
 
 # %% auto #0
 __all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'init_from', 'teacher_learner',
@@ -96,11 +97,6 @@ def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (stud
         model.head.load_state_dict(head); return ['backbone', 'head']
     return ['backbone']
 
-def _fast_train():
-    "A default `FastTrain` (defined with the training entry, imported when a Learner is made)"
-    from lesion_fastai.train import FastTrain
-    return FastTrain()
-
 def _meta_proc(dls):
     "The fitted `MetaProcessor` of multimodal DataLoaders"
     for tl in dls.train_ds.tls:
@@ -121,14 +117,14 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                     pos_weight:float|None=POS_WEIGHT, # weight of positives in the loss; None: unweighted
                     meta_dim:int=64, # size of the metadata vector
                     metrics=None, # default: ROC AUC and pAUC
-                    fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
+                    fast:bool=True, # `FastTrainCallback` in every fit: channels-last, bf16 on a GPU
                     init=None, # start from this bundle's (or state dict's) backbone instead of ImageNet, e.g. a student pre-trained on dermoscopy
                     **kwargs) -> Learner:
     "A fastai `Learner` for the image + metadata teacher"
     proc = _meta_proc(dls)
     model = FusionModel(create_backbone(arch, pretrained and init is None), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
     if init is not None: init_from(model, init)
-    kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([_fast_train()] if fast else [])
+    kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, **kwargs)
     learn.lesion_cfg = dict(kind='teacher', arch=arch, fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
@@ -305,7 +301,7 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     feature_weight:float=0., # weight of feature transfer (`FeatureDistillCallback`)
                     attention_weight:float=0., # weight of spatial-attention transfer (online teacher)
                     feature_loss:str='cosine', # feature distance: 'cosine' or 'mse'
-                    fast:bool=True, # `FastTrain` in every fit: channels-last, bf16 on a GPU
+                    fast:bool=True, # `FastTrainCallback` in every fit: channels-last, bf16 on a GPU
                     init=None, # start from this bundle (or state dict) instead of ImageNet, e.g. a student pre-trained on dermoscopy
                     metrics=None, cbs=None, **kwargs) -> Learner:
     "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
@@ -313,7 +309,7 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
     if init is not None: init_from(model, init)
     dcb = _degrade_cb(degrade)
     fcb = [FeatureDistillCallback(teacher, feature_weight, attention_weight, feature_loss)] if feature_weight or attention_weight else []
-    cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or []) + ([_fast_train()] if fast else [])
+    cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
     learn.lesion_cfg = dict(kind='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,

@@ -12,7 +12,8 @@ from pathlib import Path
 from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_curve
 from sklearn.calibration import calibration_curve
-from .data import LesionData, read_lesions, read_sources, cli_errors
+from .data import LesionData, read_lesions, read_sources
+from .cli import cli_errors
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
 from .cache import ImageCache

@@ -12,7 +12,8 @@ from PIL import Image
 from fastcore.script import call_parse, store_true
 from fastcore.basics import ifnone
 from fastprogress.fastprogress import progress_bar
-from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8, cli_errors
+from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8
+from .cli import cli_errors
 from .cache import resize_square
 from .export import load_runtime
 from .models import load_bundle, bundle_file

@@ -10,7 +10,8 @@ import numpy as np, pandas as pd
 from pathlib import Path
 from sklearn.model_selection import StratifiedGroupKFold
 from fastcore.script import call_parse, store_true
-from .data import LesionData, read_lesions, cli_errors
+from .data import LesionData, read_lesions
+from .cli import cli_errors
 
 # %% auto #0
 __all__ = ['grouped_folds', 'check_group_disjoint', 'grouped_holdout', 'add_folds', 'folds_cli']
@@ -19,17 +20,18 @@ __all__ = ['grouped_folds', 'check_group_disjoint', 'grouped_holdout', 'add_fold
 def grouped_folds(df:pd.DataFrame, # the lesion table
                   target:str, # binary target column
                   group:str, # group column (patient or lesion)
-                  n_splits:int=5, # number of folds
+                  n_folds:int=5, # number of folds
                   seed:int=42, # shuffling seed; the same seed gives the same folds
                  ) -> np.ndarray:
-    "Fold number (0..n_splits-1) of each row: stratified by `target`, no group in two folds"
+    "Fold number (0..n_folds-1) of each row: stratified by `target`, no group in two folds"
+    if not (isinstance(n_folds, (int, np.integer)) and n_folds >= 2): raise ValueError(f"n_folds must be a whole number, 2 or more, not {n_folds!r}")
     y, g = df[target].to_numpy(), df[group].astype(str).to_numpy()
     pos_groups = len(np.unique(g[y == 1]))
-    if pos_groups < n_splits:
+    if pos_groups < n_folds:
         raise ValueError(f"only {pos_groups} group(s) in {group!r} have a positive {target!r}; "
-                         f"need at least n_splits={n_splits} for every fold to have one")
+                         f"need at least n_folds={n_folds} for every fold to have one")
     folds = np.full(len(df), -1)
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for i, (_, val) in enumerate(cv.split(np.zeros(len(df)), y, g)): folds[val] = i
     return folds
 
@@ -41,11 +43,11 @@ def check_group_disjoint(folds, groups):
 # %% ../nbs/02_splits.ipynb #6e0b9561
 def grouped_holdout(df:pd.DataFrame, target:str, group:str, valid_pct:float=0.2, seed:int=42) -> np.ndarray:
     "Boolean mask of validation rows: about `valid_pct` of the groups, stratified, no group on both sides"
-    n_splits = max(2, int(round(1 / valid_pct)))
-    return grouped_folds(df, target, group, n_splits=n_splits, seed=seed) == 0
+    n_folds = max(2, int(round(1 / valid_pct)))
+    return grouped_folds(df, target, group, n_folds=n_folds, seed=seed) == 0
 
 def add_folds(data:LesionData, # the lesion table
-              n_splits:int=5, # number of folds
+              n_folds:int=5, # number of folds
               seed:int=42, # shuffling seed
               col:str='fold', # the column to write
              ) -> LesionData:
@@ -55,10 +57,10 @@ def add_folds(data:LesionData, # the lesion table
     if 'source' in df and df.source.nunique() > 1:      # each source split on its own: every fold holds its share of each
         folds = np.full(len(df), -1)
         for src, rows in df.groupby('source', sort=True).indices.items():
-            try: folds[rows] = grouped_folds(df.iloc[rows], s.target_col, s.group_col, n_splits, seed)
+            try: folds[rows] = grouped_folds(df.iloc[rows], s.target_col, s.group_col, n_folds, seed)
             except ValueError as e: raise ValueError(f"source {src!r}: {e}") from None
         df[col] = folds
-    else: df[col] = grouped_folds(df, s.target_col, s.group_col, n_splits, seed)
+    else: df[col] = grouped_folds(df, s.target_col, s.group_col, n_folds, seed)
     return data
 
 # %% ../nbs/02_splits.ipynb #cb811429
@@ -66,12 +68,12 @@ def add_folds(data:LesionData, # the lesion table
 def folds_cli(path:str, # dataset folder (ISIC 2024 or images/ + metadata.csv)
               out:str='folds.csv', # output CSV of id,fold
               preset:str=None, # dataset preset
-              n_splits:int=5, # number of folds
+              n_folds:int=5, # number of folds
               seed:int=42, # seed of the fold assignment
               debug:store_true=False, # show the full traceback of an error
              ):
     "Write grouped, stratified folds of a dataset to a CSV"
     with cli_errors(debug):
-        data = add_folds(read_lesions(path, spec=preset), n_splits, seed)
+        data = add_folds(read_lesions(path, spec=preset), n_folds, seed)
         data.df[[data.spec.id_col, 'fold']].to_csv(out, index=False)
     print(pd.crosstab(data.df.fold, data.df[data.spec.target_col]))

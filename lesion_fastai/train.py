@@ -6,132 +6,37 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/train.html.md"""
 
 # %% ../nbs/09_train.ipynb #c9c4e0a0
 from __future__ import annotations
-import os, json, time, numpy as np, pandas as pd, torch
+import json, time, numpy as np, pandas as pd, torch
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from fastcore.basics import noop
-from fastai.learner import Learner, save_model
-from fastai.callback.core import Callback
+from fastai.learner import Learner
 import fastai.callback.schedule  # fine_tune, fit_one_cycle, lr_find on Learner
 from fastai.torch_core import set_seed
 from fastai.distributed import rank_distrib, num_distrib
-from .data import LesionData, read_lesions, cli_errors
+from .data import LesionData, read_lesions
+from .cli import cli_errors
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
+from .callbacks import FastTrainCallback, EpochCheckpointCallback, ProgressiveResizeCallback, ValidEveryCallback
 
 # %% auto #0
-__all__ = ['FastTrain', 'ProgressiveResize', 'TrainClock', 'EpochCheckpoint', 'fit_learner', 'predict_logits', 'ValidEvery',
-           'train_model', 'train_cli']
-
-# %% ../nbs/09_train.ipynb #434b4246
-from fastai.distributed import DistributedDL
-
-def _broadcast(self, t, rank):
-    "Broadcast `t` from `rank`: as a CUDA tensor for NCCL, a CPU tensor for gloo"
-    dev = 'cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu'
-    t = torch.LongTensor(t).to(dev)
-    torch.distributed.broadcast(t, rank)
-    return t.cpu().tolist()
-
-DistributedDL._broadcast = _broadcast
-
-# %% ../nbs/09_train.ipynb #fast0002
-class FastTrain(Callback):
-    "For one fit: channels-last weights, bf16 autocast on a GPU with bf16, optionally `torch.compile`; plain model after"
-    order = -1   # before the other callbacks touch the model
-    def __init__(self, channels_last:bool=True, # channels-last weights (faster convolutions on CPU and GPU)
-                 bf16:bool|None=None, # bf16 mixed precision (None: on a CUDA GPU that supports it)
-                 compile:bool=False, # `torch.compile` the model's forward
-                ):
-        if bf16 is None: bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        if bf16 and not torch.cuda.is_available(): raise ValueError("bf16 training needs a CUDA GPU with bf16 support")
-        self.channels_last, self.bf16, self.torch_compile = channels_last, bf16, compile   # not `compile`: the Learner has one
-
-    def _models(self):
-        "The trained model and an online teacher's, if a callback holds one"
-        return [self.learn.model] + [cb.teacher for cb in self.learn.cbs if isinstance(getattr(cb, 'teacher', None), torch.nn.Module)]
-
-    def before_fit(self):
-        if self.channels_last:
-            for m in self._models(): m.to(memory_format=torch.channels_last)
-        if self.torch_compile: self.learn.model.compile()
-        if self.bf16 and not hasattr(self.learn, 'mixed_precision'):
-            from fastai.callback.fp16 import MixedPrecision
-            self._mp = MixedPrecision('bf16'); self.learn.add_cb(self._mp); self._mp.before_fit()
-
-    def after_fit(self):
-        if self.channels_last:
-            for m in self._models(): m.to(memory_format=torch.contiguous_format)
-        if self.torch_compile: self.learn.model._compiled_call_impl = None
-        if getattr(self, '_mp', None) is not None: self.learn.remove_cb(self._mp); self._mp = None
-
-# %% ../nbs/09_train.ipynb #prog0002
-import torch.nn.functional as F
-
-class ProgressiveResize(Callback):
-    "Train on downscaled batches: from `start` px at the beginning of a fit up to the full size at fraction `pct`"
-    order = 3   # after the online teacher (1) and the phone degradations (2) have read the full-size batch
-    def __init__(self, start:int, # image side at the start of the fit
-                 pct:float=0.5, # fraction of the fit after which batches are full size
-                 step:int=16, # sizes are multiples of this
-                ):
-        if not (isinstance(start, int) and start >= step): raise ValueError(f"start must be an integer of at least {step} px, not {start!r}")
-        if not 0 < pct <= 1: raise ValueError(f"pct must be in (0, 1], not {pct!r}")
-        self.start, self.pct, self.step = start, pct, step
-
-    def size_at(self, pct_train:float, full:int) -> int:
-        "Image side at fraction `pct_train` of the fit, for full-size images of side `full`"
-        s = self.start + (full - self.start) * min(1., pct_train / self.pct)
-        return int(min(full, max(self.step, round(s / self.step) * self.step)))
-
-    def before_batch(self):
-        if not self.training: return
-        x = self.learn.xb[0]; s = self.size_at(self.pct_train, x.shape[-1])
-        if s < x.shape[-1]:
-            y = F.interpolate(x.as_subclass(torch.Tensor), size=(s, s), mode='bilinear', antialias=True, align_corners=False)
-            self.learn.xb = (y.as_subclass(type(x)), *self.learn.xb[1:])
-
-# %% ../nbs/09_train.ipynb #clock001
-class TrainClock(Callback):
-    "Wall seconds and images in training and in validation, summed over a fit (or several: it is not reset)"
-    order = 0
-    def __init__(self): self.seconds, self.images = dict(train=0., valid=0.), dict(train=0, valid=0)
-    def before_train(self): self._t0 = time.perf_counter()
-    def after_train(self): self.seconds['train'] += time.perf_counter() - self._t0
-    def before_validate(self): self._t0 = time.perf_counter()
-    def after_validate(self): self.seconds['valid'] += time.perf_counter() - self._t0
-    def after_batch(self): self.images['train' if self.training else 'valid'] += len(self.learn.yb[0]) if self.learn.yb else 0
-    def rates(self) -> dict:
-        "Images per second in training and in validation"
-        return {k: self.images[k] / self.seconds[k] if self.seconds[k] else float('nan') for k in self.seconds}
+__all__ = ['fit_learner', 'predict_logits', 'train_model', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #dd56000c
-class EpochCheckpoint(Callback):
-    "After each epoch, save model and optimiser to `models/{fname}.pth` and the progress to `models/{fname}.json`"
-    order = 70   # after the Recorder has logged the epoch
-    def __init__(self, fname:str, phase:str): self.fname, self.phase = fname, phase
-    def after_epoch(self):
-        if rank_distrib() != 0: return
-        d = self.learn.path/self.learn.model_dir; d.mkdir(parents=True, exist_ok=True)
-        tmp = d/f'{self.fname}.tmp.pth'
-        save_model(tmp, self.learn.model, self.learn.opt, with_opt=True)
-        os.replace(tmp, d/f'{self.fname}.pth')               # a kill mid-save leaves the previous checkpoint whole
-        (d/f'{self.fname}.json.tmp').write_text(json.dumps(dict(phase=self.phase, epoch=self.epoch + 1, n_epoch=self.n_epoch)))
-        os.replace(d/f'{self.fname}.json.tmp', d/f'{self.fname}.json')
-
 def fit_learner(learn:Learner, # a teacher or student `Learner`
                 epochs:int=3, # unfrozen epochs
                 lr:float=2e-3, # base learning rate (one-cycle)
                 freeze_epochs:int=1, # epochs with a frozen backbone first
                 checkpoint:str|None=None, # name of the resumable checkpoint in `learn.path/models` (None: none)
                 resume:bool=True, # continue from the checkpoint's last finished epoch when there is one
-                channels_last:bool=True, # channels-last weights while training (`FastTrain`)
+                channels_last:bool=True, # channels-last weights while training (`FastTrainCallback`)
                 bf16:bool|None=None, # bf16 autocast (None: on a CUDA GPU with bf16)
                 compile:bool=False, # `torch.compile` the model while training
                 resize_from:int|None=None, # progressive resizing: start each phase at this image side (None: full size throughout)
                 resize_pct:float=0.5, # ... and reach the full size after this fraction of the phase
-                valid_every:int=1, # validate every n-th epoch and after the last one of each phase (0: never; `ValidEvery`)
+                valid_every:int=1, # validate every n-th epoch and after the last one of each phase (0: never; `ValidEveryCallback`)
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
@@ -149,10 +54,10 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             start = prog['epoch'] if i == done else 0
             if start >= n: continue
             own = getattr(learn, 'fast_train', None)   # the learners come with one (fastai names callbacks by class)
-            if own is not None: own.channels_last, own.bf16, own.torch_compile = channels_last, FastTrain(channels_last, bf16).bf16, compile
-            cbs = ([] if own is not None else [FastTrain(channels_last, bf16, compile)]) + ([EpochCheckpoint(checkpoint, phase)] if checkpoint else [])
-            if resize_from: cbs.append(ProgressiveResize(resize_from, resize_pct))
-            if valid_every != 1: cbs.append(ValidEvery(valid_every))
+            if own is not None: own.configure(channels_last, bf16, compile)
+            cbs = ([] if own is not None else [FastTrainCallback(channels_last, bf16, compile)]) + ([EpochCheckpointCallback(checkpoint, phase)] if checkpoint else [])
+            if resize_from: cbs.append(ProgressiveResizeCallback(resize_from, resize_pct))
+            if valid_every != 1: cbs.append(ValidEveryCallback(valid_every))
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
@@ -160,29 +65,6 @@ def predict_logits(learn:Learner, dl=None) -> np.ndarray:
     "Raw logits of `learn.model` on `dl` (default: the validation set), in the DataLoader's order"
     preds, _ = learn.get_preds(dl=dl if dl is not None else learn.dls.valid, act=noop)
     return preds.float().numpy()
-
-# %% ../nbs/09_train.ipynb #valid002
-from fastai.callback.core import CancelValidException
-
-class ValidEvery(Callback):
-    "Validate only every `n`-th epoch and after the last epoch of a fit (`n=0`: never during the fit)"
-    order = 5                      # before the Recorder (50) and the progress bar (60) start a validation pass
-    def __init__(self, n:int=1): # validate after every n-th epoch and the last (0: never during the fit)
-        if not (isinstance(n, int) and n >= 0): raise ValueError(f"valid_every must be a whole number of epochs, 0 or more, not {n!r}")
-        self.n, self._trained = n, False
-    # only the validation that follows a training pass is skipped: `get_preds` and `validate` also send
-    # `before_fit` and `before_epoch` (fastai's `validation_context`), but never `before_train`
-    def before_epoch(self): self._trained = False
-    def before_train(self): self._trained = True
-    def skips(self, epoch:int, n_epoch:int) -> bool:
-        "Whether the validation after `epoch` (0-based) of `n_epoch` is skipped"
-        return self.n == 0 or ((epoch + 1) % self.n != 0 and epoch + 1 != n_epoch)
-    def before_validate(self):
-        if self._trained and self.skips(self.epoch, self.n_epoch): raise CancelValidException()
-    def after_validate(self):      # keep the recorder's row as wide as its column names (it added nothing: cancelled)
-        rec = getattr(self.learn, 'recorder', None)
-        if rec is not None and getattr(rec, 'cancel_valid', False) and rec.valid_metrics:
-            rec.log += [float('nan')] * (1 + len(rec.metrics))
 
 # %% ../nbs/09_train.ipynb #53a13c84
 def train_model(data:LesionData, # lesion table (with folds when `valid` is a fold number)
@@ -199,7 +81,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
                 compile:bool=False, # `torch.compile` the model while training (channels-last and bf16 are automatic)
                 resize_from:int|None=None, # progressive resizing from this side to `size` over the first half of each phase
-                cbs:list|None=None, # more callbacks for the Learner (e.g. a `TrainClock`)
+                cbs:list|None=None, # more callbacks for the Learner (e.g. a `TrainClockCallback`)
                 feat=None, # student: cached teacher features, one row per table row (`teacher_features`)
                 feature_weight:float=0., # student: weight of feature transfer from `feat`
                 valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training)

@@ -12,7 +12,8 @@ from dataclasses import fields
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 from sklearn.metrics import roc_auc_score
-from .data import LesionData, read_lesions, cli_errors
+from .data import LesionData, read_lesions
+from .cli import cli_errors
 from .splits import add_folds
 from .synth import default_dataset
 from .cache import ImageCache
