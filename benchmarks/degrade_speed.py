@@ -6,11 +6,11 @@ kernel launch on a GPU).
 """
 import argparse, time, torch
 from torch.profiler import profile, ProfilerActivity
-from lesion_fastai.degrade import random_degrade, degrade, _check_kinds
+from lesion_fastai.degrade import random_degrade, degrade, check_kinds
 
 def per_image(x, p=0.5, severity=(1., 5.), kinds=None):
     "The former sampler: the same draws, then `degrade` image by image"
-    kinds = _check_kinds(kinds); n = x.shape[0]
+    kinds = check_kinds(kinds); n = x.shape[0]
     hit = torch.nonzero(torch.rand(n) < p).flatten().tolist()
     which, sev = torch.multinomial(torch.ones(len(kinds)), n, replacement=True), severity[0] + torch.rand(n) * (severity[1] - severity[0])
     y = x.clone()

@@ -22,7 +22,7 @@ from lesion_fastai.datablock import lesion_dataloaders, lesion_loss
 from lesion_fastai.backbones import lite0_state_dict
 from lesion_fastai.metrics import partial_auc, RocAUC, PartialAUC, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.train import train_model, fit_learner, predict_logits
-from lesion_fastai.pipeline import RunConfig, run_pipeline, _soft_targets, stack_oof
+from lesion_fastai.pipeline import RunConfig, run_pipeline, soft_targets, stack_oof
 
 def vision_learner_baseline(data, valid, cfg, cache, seed):
     "What a fastai user would do: vision_learner + fine_tune, same backbone and weights, same budget"
@@ -72,12 +72,12 @@ def main():
     is_hold = (data.df.fold == cfg.holdout).to_numpy()
     P = pd.read_csv(out/'pipeline'/'predictions.csv')
     data.df['soft'] = np.nan
-    data.df.loc[~is_hold, 'soft'] = _soft_targets(P[~is_hold], cfg.soft)
+    data.df.loc[~is_hold, 'soft'] = soft_targets(P[~is_hold], cfg.soft)
     if 'stack' in a.extra_soft and 'stack_oof' not in P:   # the run stacks only when its own soft source is the stack
         P['stack_oof'] = stack_oof(data, P.teacher_oof, [f for f in range(cfg.n_folds) if f != cfg.holdout], cfg.seed)
     for src in a.extra_soft:
         data.df[f'soft_{src}'] = np.nan
-        data.df.loc[~is_hold, f'soft_{src}'] = _soft_targets(P[~is_hold], src)
+        data.df.loc[~is_hold, f'soft_{src}'] = soft_targets(P[~is_hold], src)
     cache = ImageCache.build(data.df.image_ref, cfg.size, out/'pipeline'/'cache', ids=data.ids)
     H = P[is_hold].reset_index(drop=True)
     sf = out/'seeds.csv'

@@ -36,7 +36,7 @@ from lesion_fastai.data import read_lesions
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl
-from lesion_fastai.models import teacher_learner, _meta_proc, lesion_splitter
+from lesion_fastai.models import teacher_learner, meta_processor, lesion_splitter
 from lesion_fastai.backbones import create_backbone
 from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci
 
@@ -94,7 +94,7 @@ def cnn_probe(data, cache, proc, work, size, epochs, lr, seed=0):
     its draws is measured on pool fold 1. Its distributions for the holdout, in the teacher's codes and normalisation."""
     pool = data.subset((data.df.fold != 0).to_numpy())
     set_seed(seed); d = lesion_dataloaders(pool, 1, size=size, bs=64, cache=cache, meta=True); d.train.rng.seed(seed)
-    p2 = _meta_proc(d); n_cat = [len(p2.vocab[c]) for c in p2.cat_cols]
+    p2 = meta_processor(d); n_cat = [len(p2.vocab[c]) for c in p2.cat_cols]
     learn = Learner(d, MetaFromImage(create_backbone('tf_efficientnet_lite0', True), n_cat), loss_func=lambda o, c, x: meta_loss(o, c, x, n_cat),
                     splitter=lesion_splitter, cbs=[MetaTargets()], path=work)
     name = f'meta_from_image_{size}px_e{epochs}_s{seed}'
@@ -170,7 +170,7 @@ def main():
     cache = ImageCache.build(data.df.image_ref, a.size, a.cache, ids=data.ids, progress=False)
     set_seed(0); dls = lesion_dataloaders(data, 0, size=a.size, bs=128, cache=cache, meta=True)
     teacher = teacher_learner(dls, 'tf_efficientnet_lite0', fusion='film', path=work); teacher.load(a.teacher)
-    M, proc = teacher.model.eval(), _meta_proc(dls)
+    M, proc = teacher.model.eval(), meta_processor(dls)
     is_valid = (data.df.fold == 0).to_numpy()
     pool_dl = lesion_test_dl(dls, data.df[~is_valid])
     y, g = data.df.malignant[is_valid].to_numpy(), data.df.lesion_id[is_valid].to_numpy()

@@ -259,9 +259,9 @@ def main():
             for f in range(5): save(f'{name}_s0', f, zp[(pad.df.fold == f).to_numpy()])
     if 'gbdt_s0' not in T:          # the clinical data alone: the metadata GBDT, out of fold
         from lesion_fastai.metamodel import oof_predict
-        from lesion_fastai.metrics import _logit
+        from lesion_fastai.metrics import logit
         oof, _ = oof_predict(pad, progress=False)
-        for f in range(5): save('gbdt_s0', f, _logit(oof[(pad.df.fold == f).to_numpy()].to_numpy()))
+        for f in range(5): save('gbdt_s0', f, logit(oof[(pad.df.fold == f).to_numpy()].to_numpy()))
     for seed in a.seeds:
         for fold in a.folds:
             done = lambda m: f'{m}_s{seed}' in T and T.loc[T.fold == fold, f'{m}_s{seed}'].notna().all()

@@ -6,10 +6,10 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/cli.html.md"""
 
 # %% ../nbs/17_cli.ipynb #4d1638c1
 from __future__ import annotations
-import io, sys, contextlib
+import io, sys, contextlib, inspect, typing, dataclasses
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'is_user_error', 'cli_errors', 'cli_outcome', 'assert_cli_error']
+__all__ = ['USER_ERRORS', 'is_user_error', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'config_options']
 
 # %% ../nbs/17_cli.ipynb #c11e0a02
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, ImportError)
@@ -50,3 +50,17 @@ def assert_cli_error(f, # a `call_parse` command function
     assert err.startswith('error: ') and err.count('\n') == 1, f"expected one line 'error: ...', got {err[-500:]!r}"
     assert contains in err, f"{contains!r} not in {err!r}"
     return err
+
+# %% ../nbs/17_cli.ipynb #97297460
+def config_options(cfg_cls, # a dataclass whose fields (with docments) become options
+                   but=(), # fields the command declares itself (e.g. as `--no-...` flags)
+                  ):
+    "Decorator: the fields of `cfg_cls` as keyword options of a `call_parse` command that takes them as `**kwargs`"
+    def _inner(f):
+        hints, sig = typing.get_type_hints(cfg_cls), inspect.signature(f, eval_str=True)
+        ps = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+        ps += [inspect.Parameter(fl.name, inspect.Parameter.KEYWORD_ONLY, default=fl.default, annotation=hints[fl.name])
+               for fl in dataclasses.fields(cfg_cls) if fl.name not in but and fl.name not in sig.parameters]
+        f.__signature__, f.__delwrap__ = sig.replace(parameters=ps), cfg_cls   # fastcore's docments follows `__delwrap__`
+        return f
+    return _inner

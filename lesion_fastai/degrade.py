@@ -14,7 +14,7 @@ from fastai.vision.augment import RandTransform
 
 # %% auto #0
 __all__ = ['DEGRADATIONS', 'jpeg', 'defocus', 'motion', 'lowres', 'noise', 'color_cast', 'exposure', 'jitter', 'degrade',
-           'random_degrade', 'PhoneDegradeCallback', 'PhoneDegrade', 'robustness', 'plot_robustness']
+           'random_degrade', 'check_kinds', 'PhoneDegradeCallback', 'PhoneDegrade', 'robustness', 'plot_robustness']
 
 # %% ../nbs/11_degrade.ipynb #686bc7e4
 def _lerp(sev, lo, hi):
@@ -140,7 +140,7 @@ def random_degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
                    weights=None, # relative frequency of each kind (default: equal)
                   ) -> torch.Tensor:
     "Degrade each image with probability `p` by one random kind at its own random severity"
-    kinds = _check_kinds(kinds)
+    kinds = check_kinds(kinds)
     n, typ = x.shape[0], type(x)
     w = torch.ones(len(kinds)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
     if len(w) != len(kinds): raise ValueError(f"{len(w)} weights for {len(kinds)} kinds {kinds}")
@@ -152,7 +152,7 @@ def random_degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
         if len(idx): y[idx.to(y.device)] = DEGRADATIONS[k](y[idx.to(y.device)].float(), sev[idx]).to(y.dtype)
     return y.as_subclass(typ) if typ is not torch.Tensor else y
 
-def _check_kinds(kinds):
+def check_kinds(kinds):
     kinds = list(kinds or DEGRADATIONS)
     bad = set(kinds) - set(DEGRADATIONS)
     if bad: raise ValueError(f"unknown degradations {sorted(bad)}; expected some of {list(DEGRADATIONS)}")
@@ -170,7 +170,7 @@ class PhoneDegradeCallback(Callback):
                  weights=None, # relative frequency of each kind
                  ramp:float=0., # fraction of training over which the top severity rises from `severity[0]`
                 ):
-        self.p, self.severity, self.kinds, self.weights, self.ramp = p, tuple(float(s) for s in severity), _check_kinds(kinds), weights, ramp
+        self.p, self.severity, self.kinds, self.weights, self.ramp = p, tuple(float(s) for s in severity), check_kinds(kinds), weights, ramp
         if not 1 <= self.severity[0] <= self.severity[1] <= 5: raise ValueError(f"severity must be a range within [1, 5], not {severity}")
         if not 0 <= p <= 1: raise ValueError(f"p must be in [0, 1], not {p}")
 
@@ -195,7 +195,7 @@ class PhoneDegrade(RandTransform):
     split_idx, order = 0, 90
     def __init__(self, p:float=0.5, max_severity:float=5., kinds=None):
         super().__init__(p=1.)
-        self.p_each, self.max_severity, self.kinds = p, max_severity, _check_kinds(kinds)
+        self.p_each, self.max_severity, self.kinds = p, max_severity, check_kinds(kinds)
     def encodes(self, x:TensorImage): return random_degrade(x, self.p_each, (1., self.max_severity), self.kinds)
 
 # %% ../nbs/11_degrade.ipynb #75949a13

@@ -6,307 +6,81 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/export.html.md"""
 
 # %% ../nbs/12_export.ipynb #2f10ac06
 from __future__ import annotations
-import io, json, time, warnings, logging, contextlib, os, importlib.util, numpy as np, pandas as pd, torch
+import json, numpy as np, pandas as pd, torch
 from pathlib import Path
 from torch import nn
 from fastcore.script import call_parse, store_true
-from fastai.callback.core import Callback
-from fastai.torch_core import trainable_params
 from sklearn.metrics import roc_auc_score
 from .models import load_bundle, bundle_file
 from .cli import cli_errors
-from .cache import float_batches
-from .metrics import partial_auc, bootstrap_ci, spec_at_sens, threshold_for_sens, fmt_ci
+from .cache import float_batches, ImageCache
+from .metrics import partial_auc, operating_point
+from .runtimes import FORMATS, ProbModel, quiet_toolchains, export_program, example_input, available_formats, require_format, load_runtime, latency_ms
+from .quantize import quantize_ptq, load_int8
 
 # %% auto #0
-__all__ = ['FORMATS', 'FLOAT_LAYERS', 'FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'operating_point', 'ProbModel',
-           'export_program', 'available_formats', 'require_format', 'export_onnx', 'export_pt2', 'export_pte',
-           'export_tflite', 'export_tflite_int8', 'export_torchscript', 'quantize_ptq', 'QATCallback',
-           'layer_sensitivity', 'load_runtime', 'latency_ms', 'check_file', 'check_exports', 'quantize_onnx_int8',
-           'passes', 'export_student', 'qat_finetune', 'save_int8', 'load_int8', 'export_run', 'export_table',
-           'export_cli']
-
-# %% ../nbs/12_export.ipynb #796d7a1c
-def operating_point(y, p, sens:float=0.95, groups=None, n_boot:int=1000, seed:int=0) -> dict:
-    "Threshold reaching sensitivity `sens` on `(y, p)`, with achieved sensitivity and specificity (bootstrap CI)"
-    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
-    th = threshold_for_sens(y, p, sens)
-    pred = p >= th
-    spec = lambda a, b: float(((b < th) & (a == 0)).sum() / max((a == 0).sum(), 1))
-    sen = lambda a, b: float(((b >= th) & (a == 1)).sum() / max((a == 1).sum(), 1))
-    return dict(threshold=th, target_sensitivity=sens, sensitivity=sen(y, p), specificity=spec(y, p),
-                specificity_ci=list(bootstrap_ci(spec, y, p, groups, n_boot, seed=seed)[1:]),
-                sensitivity_ci=list(bootstrap_ci(sen, y, p, groups, n_boot, seed=seed)[1:]),
-                referral_rate=float(pred.mean()), n=int(len(y)), positives=int(y.sum()))
-
-# %% ../nbs/12_export.ipynb #f41fd166
-class ProbModel(nn.Module):
-    "Wrap a logit model so that its output is the probability of malignancy"
-    def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, image): return torch.sigmoid(self.model(image))
-
-def _c_fflush():
-    "Flush the C library's stdio buffers (native code's log lines)"
-    try:
-        import ctypes; ctypes.CDLL(None).fflush(None)
-    except Exception: pass
-
-@contextlib.contextmanager
-def _quiet(fd:bool=False):
-    "Silence the export toolchains' warnings and log lines (with `fd`: also C++ prints to stderr)"
-    logs = [logging.getLogger(n) for n in ('torch', 'torch.utils._pytree', 'torch._export', 'torchao', 'executorch', '')]
-    levels = [l.level for l in logs]
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        for l in logs: l.setLevel(logging.ERROR)
-        if fd: saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY); os.dup2(null, 2)
-        try:
-            if not fd: yield
-            else:   # native log lines may also come through Python's sys.stderr (pybind's stream redirect)
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()): yield
-        finally:
-            if fd:
-                _c_fflush()           # C stdio buffers written inside the block go to /dev/null, not to the next cell
-                os.dup2(saved, 2); os.close(saved); os.close(null)
-            for l, v in zip(logs, levels): l.setLevel(v)
-
-def export_program(model:nn.Module, # a student (image -> logit), `ProbModel`, or teacher (image, cat, cont -> logit)
-                   *example:torch.Tensor, # example inputs, batch of at least 2
-                   max_batch:int=256, # largest batch the program accepts (1: static shapes, batch of one)
-                  ) -> torch.export.ExportedProgram:
-    "`torch.export` of `model` in eval mode, with a dynamic batch dimension on every input"
-    dyn = None if max_batch == 1 else tuple({0: torch.export.Dim('batch', min=1, max=max_batch)} for _ in example)
-    model.eval()                 # not chained: exported models' `eval` (torchao) returns None
-    with _quiet(): return torch.export.export(model, tuple(example), dynamic_shapes=dyn)
+__all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
+           'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8', 'passes',
+           'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
-FORMATS = dict(  # name: (file, precision, runtime)
-    pte=('student.pte', 'float32', 'ExecuTorch (XNNPACK)'), pte_int8=('student_int8.pte', 'int8', 'ExecuTorch (XNNPACK)'),
-    tflite=('student.tflite', 'float32', 'LiteRT'), tflite_int8=('student_int8.tflite', 'int8', 'LiteRT'),
-    onnx=('student.onnx', 'float32', 'ONNX Runtime'), onnx_int8=('student_int8.onnx', 'int8', 'ONNX Runtime'),
-    pt2=('student.pt2', 'float32', 'PyTorch (torch.export)'), torchscript=('student.ts', 'float32', 'PyTorch (TorchScript)'))
-_NEEDS = dict(pte=['executorch'], tflite=['litert_torch', 'ai_edge_litert'], onnx=['onnx', 'onnxruntime'])
-_ON_REQUEST = ('onnx_int8', 'torchscript')
-_INSTALL = dict(pte="pip install executorch", tflite="pip install 'lesion_fastai[mobile]' (litert-torch)", onnx="pip install onnx onnxruntime")
-
-def _family(fmt): return fmt.split('_')[0]
-
-def available_formats(on_request:bool=False) -> list:
-    "Formats whose packages are installed (with `on_request`: also onnx_int8 and torchscript)"
-    ok = lambda f: all(importlib.util.find_spec(m) is not None for m in _NEEDS.get(_family(f), []))
-    return [f for f in FORMATS if ok(f) and (on_request or f not in _ON_REQUEST)]
-
-def require_format(fmt:str):
-    "Raise a clear error when `fmt` is unknown or its packages are missing"
-    if fmt not in FORMATS: raise ValueError(f"unknown export format {fmt!r}; expected some of {list(FORMATS)}")
-    missing = [m for m in _NEEDS.get(_family(fmt), []) if importlib.util.find_spec(m) is None]
-    if missing: raise ImportError(f"format {fmt!r} needs {', '.join(missing)}: {_INSTALL[_family(fmt)]}")
-
-def _example(size, n=2): return torch.rand(n, 3, size, size)
-
 def export_onnx(model:nn.Module, path, size:int, opset:int=17) -> Path:
     "ONNX: input 'image' (N,3,size,size) in [0,1], output 'prob' (N,), dynamic batch"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet():
-        torch.onnx.export(ProbModel(model).eval(), _example(size, 1), str(path), input_names=['image'], output_names=['prob'],
+    with quiet_toolchains():
+        torch.onnx.export(ProbModel(model).eval(), example_input(size, 1), str(path), input_names=['image'], output_names=['prob'],
                           dynamic_axes={'image': {0: 'batch'}, 'prob': {0: 'batch'}}, opset_version=opset, dynamo=False)
     return path
 
 def export_pt2(model:nn.Module, path, size:int) -> Path:
     "The `torch.export` program of the student with its sigmoid (`torch.export.load(path).module()` runs it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(export_program(ProbModel(model), _example(size)), str(path))
+    torch.export.save(export_program(ProbModel(model), example_input(size)), str(path))
     return path
 
 def export_pte(model:nn.Module, path, size:int) -> Path:
     "ExecuTorch program lowered to XNNPACK; `model` is a float student or a PT2E-quantised one (image -> logit)"
     require_format('pte')
-    with _quiet(fd=True):
+    with quiet_toolchains(fd=True):
         from executorch.exir import to_edge_transform_and_lower
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    ep = export_program(ProbModel(model).eval(), _example(size, 1), max_batch=1)   # batch 1, as in the app: static shapes
-    with _quiet(fd=True): path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    ep = export_program(ProbModel(model).eval(), example_input(size, 1), max_batch=1)   # batch 1, as in the app: static shapes
+    with quiet_toolchains(fd=True): path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
     return path
 
 def export_tflite(model:nn.Module, path, size:int) -> Path:
     "LiteRT flatbuffer through `litert-torch`; `model` is a float student or a PT2E-quantised one"
     require_format('tflite')
-    with _quiet(fd=True): import litert_torch
+    with quiet_toolchains(fd=True): import litert_torch
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet(fd=True): litert_torch.convert(ProbModel(model).eval(), (_example(size, 1),)).export(str(path))
+    with quiet_toolchains(fd=True): litert_torch.convert(ProbModel(model).eval(), (example_input(size, 1),)).export(str(path))
     return path
 
 def export_tflite_int8(model:nn.Module, path, size:int, calib_images) -> Path:
     "LiteRT int8: post-training quantisation with litert-torch's own PT2E quantizer, calibrated on `calib_images`"
     require_format('tflite')
-    with _quiet(fd=True):
+    with quiet_toolchains(fd=True):
         import litert_torch
         from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
         from litert_torch.quantize.quant_config import QuantConfig
         from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, convert_pt2e
         q = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-        g = prepare_pt2e(export_program(ProbModel(model), _example(size, 1), max_batch=1).module(), q)
+        g = prepare_pt2e(export_program(ProbModel(model), example_input(size, 1), max_batch=1).module(), q)
         with torch.no_grad():
             for b in float_batches(calib_images, 1): g(torch.from_numpy(b))
         g = convert_pt2e(g, fold_quantize=False)
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        litert_torch.convert(g, (_example(size, 1),), quant_config=QuantConfig(pt2e_quantizer=q)).export(str(path))
+        litert_torch.convert(g, (example_input(size, 1),), quant_config=QuantConfig(pt2e_quantizer=q)).export(str(path))
     return path
 
 def export_torchscript(model:nn.Module, path, size:int) -> Path:
     "Traced TorchScript (deprecated by PyTorch; on request only)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet(), torch.no_grad(): torch.jit.trace(ProbModel(model).eval(), _example(size, 1)).save(str(path))
+    with quiet_toolchains(), torch.no_grad(): torch.jit.trace(ProbModel(model).eval(), example_input(size, 1)).save(str(path))
     return path
 
-# %% ../nbs/12_export.ipynb #0b029cdc
-FLOAT_LAYERS = ('conv_stem', 'blocks.0.0', 'head')  # kept in float by default: first convolution, first block, classifier
-
-def _in_module(path:str, name:str) -> bool:
-    "Whether module `path` ('backbone.body.conv_stem') is, or is inside, a module called `name` ('conv_stem', 'body.conv_stem')"
-    return f'.{path}.'.find(f'.{name}.') >= 0
-
-def _quantizer(qat:bool=False, skip=FLOAT_LAYERS):
-    "XNNPACK int8 quantizer (symmetric, per-channel weights), leaving the modules named in `skip` in float"
-    with _quiet(): from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
-    def keep(n):
-        st = n.meta.get('nn_module_stack') or {}
-        path = list(st.values())[-1][0] if st else ''
-        return not any(_in_module(path, s) for s in skip or ())
-    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)).set_filter_function(keep)
-
-def quantize_ptq(model:nn.Module, # float student (image -> logit)
-                 calib_images, # uint8 (N,H,W,3) training images, a few hundred
-                 skip=FLOAT_LAYERS, # modules kept in float (names or dotted path ends)
-                ) -> torch.fx.GraphModule:
-    "Post-training int8 quantisation (PT2E, XNNPACK quantizer) calibrated on `calib_images`: a module image -> logit"
-    require_format('pte')
-    size = np.asarray(calib_images).shape[1]
-    with _quiet():
-        from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, convert_pt2e
-        g = prepare_pt2e(export_program(model, _example(size)).module(), _quantizer(False, skip))
-        with torch.no_grad():
-            for b in float_batches(calib_images, 32): g(torch.from_numpy(b))
-        from torchao.quantization.pt2e import allow_exported_model_train_eval
-        return allow_exported_model_train_eval(convert_pt2e(g))        # so that `.eval()` works on it
-
-class QATCallback(Callback):
-    "Quantisation-aware training (PT2E, XNNPACK int8): trains the fake-quantised twin; after fit, `learn.model` is the int8 model"
-    order = -20  # before TrainEvalCallback, whose `model.train()` then reaches the twin
-    def __init__(self, size:int, # image side
-                 skip=FLOAT_LAYERS, # module-path parts kept in float
-                ):
-        self.size, self.skip = size, skip
-
-    def prepare(self, learn):
-        "Swap `learn.model` for its fake-quantised twin, with a fresh optimiser (done at `before_fit` unless done before)"
-        require_format('pte')
-        self.float_model, self.learn = learn.model, learn
-        dev = next(self.float_model.parameters()).device
-        with _quiet():
-            from torchao.quantization.pt2e import allow_exported_model_train_eval
-            from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
-            g = export_program(self.float_model, _example(self.size).to(dev)).module()
-            g = prepare_qat_pt2e(g, _quantizer(True, self.skip))
-        learn.model = allow_exported_model_train_eval(g).to(dev)
-        learn.splitter = trainable_params                 # the twin has no `backbone` attribute: one parameter group
-        learn.opt, self.prepared = None, True
-
-    def before_fit(self):
-        if getattr(self, 'prepared', False): return
-        lr = self.learn.opt.hypers[-1]['lr']              # `fit` set it on the float model's optimiser
-        self.prepare(self.learn); self.learn.create_opt(); self.learn.opt.set_hyper('lr', lr)
-
-    def after_fit(self):
-        self.learn.model.eval()
-        with _quiet():
-            from torchao.quantization.pt2e import allow_exported_model_train_eval
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
-            self.learn.model = allow_exported_model_train_eval(convert_pt2e(self.learn.model))  # validates and predicts in fastai
-
-def layer_sensitivity(model:nn.Module, # float student (image -> logit)
-                      calib_images, # uint8 (N,H,W,3) training images
-                      images, # uint8 (N,H,W,3) images to measure on
-                      layers=None, # module names (default: every Conv2d and Linear not in `skip`)
-                      skip=FLOAT_LAYERS, # modules in float in every variant
-                     ) -> pd.DataFrame:
-    "What keeping each layer in float buys: the int8 (PTQ) model's mean |logit change| falls from the baseline's by `gain`"
-    layers = layers or [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and not any(_in_module(n, s) for s in skip)]
-    def err(q):
-        with torch.no_grad():
-            return float(np.mean([(q(x) - model(x)).abs().mean().item() for x in map(torch.from_numpy, float_batches(images, 64))]))
-    model.eval()
-    base = err(quantize_ptq(model, calib_images, skip))
-    rows = [dict(layer=n, error=(e := err(quantize_ptq(model, calib_images, tuple(skip) + (n,)))), gain=base - e) for n in layers]
-    return pd.DataFrame(rows).assign(baseline=base).sort_values('gain', ascending=False).reset_index(drop=True)
-
 # %% ../nbs/12_export.ipynb #dc4fbe8f
-def _torch_fn(m):
-    def f(x):
-        with torch.no_grad(): return m(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().reshape(-1)
-    return f
-
-def _pte_runtime(path, threads):
-    require_format('pte')
-    with _quiet(fd=True):           # the runtime's C++ log lines (CPU probing, thread pool) go to the process's stderr
-        from executorch.runtime import Runtime
-        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-        _unsafe_reset_threadpool(threads)
-        method = Runtime.get().load_program(str(path)).load_method('forward')
-    x1 = lambda xi: method.execute([torch.from_numpy(xi[None])])[0].numpy().reshape(-1).copy()   # one image per call
-    first = [True]
-    def f(x):
-        # contiguous: ExecuTorch reads the input's memory as dense NCHW, whatever its strides
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if not first[0]: return np.concatenate([x1(xi) for xi in x])
-        first[0] = False
-        with _quiet(fd=True): return np.concatenate([x1(xi) for xi in x])   # lazy set-up logs of the first run only
-    return f
-
-def _tflite_runtime(path, threads):
-    require_format('tflite')
-    from ai_edge_litert.interpreter import Interpreter
-    with _quiet(fd=True): it = Interpreter(model_path=str(path), num_threads=threads); it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    def f(x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        res = []
-        for xi in x:               # the flatbuffer has a fixed batch of 1
-            it.set_tensor(inp['index'], xi[None]); it.invoke(); res.append(it.get_tensor(out['index']).reshape(-1))
-        return np.concatenate(res)
-    return f
-
-def load_runtime(path, threads:int=1):
-    "A function float (N,3,H,W) in [0,1] -> probabilities (N,) for a .pte, .tflite, .onnx, .pt2, .ts file or a bundle path"
-    path = Path(path)
-    if path.suffix == '.onnx':
-        require_format('onnx')
-        import onnxruntime as ort
-        so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-        return lambda x: sess.run(None, {'image': np.asarray(x, dtype=np.float32)})[0].reshape(-1)
-    if path.suffix == '.pte': return _pte_runtime(path, threads)
-    if path.suffix == '.tflite': return _tflite_runtime(path, threads)
-    if path.suffix == '.pt2':
-        with _quiet(): return _torch_fn(torch.export.load(str(path)).module())
-    if path.suffix in ('.ts', '.pt'):
-        with _quiet(): return _torch_fn(torch.jit.load(str(path)).eval())
-    if not bundle_file(path, '.json').exists():
-        raise FileNotFoundError(f"{path}: not a model file (.pte, .tflite, .onnx, .pt2, .ts) nor a bundle (.json + .pth)")
-    return _torch_fn(ProbModel(load_bundle(path)[0]).eval())
-
-def latency_ms(fn, size:int, n:int=50, threads:int=1) -> float:
-    "Mean milliseconds per image at batch 1 on `threads` CPU threads"
-    old = torch.get_num_threads(); torch.set_num_threads(threads)
-    try:
-        x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
-        for _ in range(5): fn(x)
-        t0 = time.perf_counter()
-        for _ in range(n): fn(x)
-        return (time.perf_counter() - t0) / n * 1000
-    finally: torch.set_num_threads(old)
-
 def _file(p):
     p = Path(p)
     return p if p.suffix in ('.pte', '.tflite', '.onnx', '.pt2', '.ts', '.pt') else bundle_file(p, '.pth')
@@ -347,14 +121,14 @@ def quantize_onnx_int8(model:nn.Module, path, size:int, calib_images) -> Path:
     path = Path(path)
     fp32, pre = path.with_suffix('.fp32.onnx'), path.with_suffix('.pre.onnx')
     export_onnx(model, fp32, size)
-    with _quiet(): quant_pre_process(str(fp32), str(pre))
+    with quiet_toolchains(): quant_pre_process(str(fp32), str(pre))
     nodes = onnx.load(str(pre)).graph.node
     convs = [n.name for n in nodes if n.op_type == 'Conv']
     keep = convs[:1] + [n.name for n in nodes if n.op_type in ('Gemm', 'MatMul', 'Sigmoid')]
     class Reader(CalibrationDataReader):
         def __init__(self): self.it = ({'image': b} for b in float_batches(calib_images, 16))
         def get_next(self): return next(self.it, None)
-    with _quiet():
+    with quiet_toolchains():
         quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, nodes_to_exclude=keep,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     fp32.unlink(); pre.unlink()
@@ -419,32 +193,8 @@ def export_student(bundle, # path of a student saved by `save_bundle` (without e
     (out/'export_report.json').write_text(json.dumps(report, indent=1))
     return report
 
-# %% ../nbs/12_export.ipynb #a964924f
-def qat_finetune(learn, # a trained student `Learner`
-                 epochs:int=1, # epochs of quantisation-aware fine-tuning
-                 lr:float=1e-4, # peak learning rate (one-cycle), well below the training one
-                 skip=FLOAT_LAYERS, # module-path parts kept in float
-                ) -> torch.fx.GraphModule:
-    "Quantisation-aware fine-tuning of a trained student (its callbacks included); returns the int8 model (image -> logit)"
-    cb = QATCallback(learn.lesion_cfg['size'], skip)
-    cb.prepare(learn)              # before `fit_one_cycle` reads the optimiser's parameter groups for its schedule
-    learn.fit_one_cycle(epochs, lr, cbs=cb)
-    return learn.model
-
-def save_int8(model:nn.Module, path, size:int) -> Path:
-    "Save a PT2E int8 student as a `torch.export` program; `torch.export.load(path).module()` gives it back"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet(): torch.export.save(export_program(model, _example(size)), str(path))
-    return path
-
-def load_int8(path) -> nn.Module:
-    "The int8 student saved by `save_int8`"
-    with _quiet():
-        from torchao.quantization.pt2e import allow_exported_model_train_eval
-        return allow_exported_model_train_eval(torch.export.load(str(path)).module())
-
 # %% ../nbs/12_export.ipynb #10458e5b
-def _formats(s:str|None):
+def parse_formats(s:str|None):
     "Parse a comma-separated list of formats ('all' or None: every installed one)"
     if s is None or s.strip() in ('', 'all'): return None
     fs = [f.strip() for f in s.split(',') if f.strip()]
@@ -456,7 +206,6 @@ def export_run(run_dir, # a `lesion-run` output folder
                formats=None, # list of formats (default: every installed one)
                sens:float=0.95, n_calib:int=256, n_boot:int=1000) -> dict:
     "Export a pipeline run's student, calibrating on its training pool and checking on its holdout"
-    from lesion_fastai.cache import ImageCache
     run_dir = Path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
     if not bundle_file(run_dir/'models'/model, '.json').exists(): raise FileNotFoundError(f"{run_dir/'models'/model}: no such student in this run")
@@ -487,7 +236,7 @@ def export_cli(run:str, # a `lesion-run` output folder
                debug:store_true=False, # show the full traceback of an error
               ):
     "Export a trained student for phones (ExecuTorch, LiteRT, ONNX; float32 and int8) with its JSON sidecar, and check every file"
-    with cli_errors(debug): rep = export_run(run, model, _formats(formats), sens)
+    with cli_errors(debug): rep = export_run(run, model, parse_formats(formats), sens)
     print(export_table(rep).to_string())
     op = rep['operating_point']
     print(f"recommended: {rep['recommended']}; threshold {op['threshold']:.4f}: sensitivity {op['sensitivity']:.3f}, "

@@ -8,10 +8,11 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/metamodel.html.md"""
 from __future__ import annotations
 import numpy as np, pandas as pd
 from fastprogress.fastprogress import progress_bar
+from .metrics import logit
 from .data import LesionData, DatasetSpec
 
 # %% auto #0
-__all__ = ['LGB_PARAMS', 'lesion_features', 'patient_context', 'MetaGBDT', 'oof_predict']
+__all__ = ['LGB_PARAMS', 'lesion_features', 'patient_context', 'MetaGBDT', 'oof_predict', 'soft_targets', 'stack_oof']
 
 # %% ../nbs/07_metamodel.ipynb #ff10e7ba
 def _has(df, *cols): return all(c in df for c in cols)
@@ -107,3 +108,25 @@ def oof_predict(data:LesionData, # table with a fold column
         oof[df[fold_col] == f] = m.predict(df[df[fold_col] == f])
         models.append(m)
     return oof, models
+
+# %% ../nbs/07_metamodel.ipynb #315cb321
+def soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
+    "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, the stack (as a logit) or the teachers' ensemble"
+    if how == 'teacher': return pool.teacher_oof.to_numpy()
+    if how == 'gbdt': return logit(pool.gbdt_oof)              # GBDTs give probabilities
+    if how == 'blend': return (pool.teacher_oof.to_numpy() + logit(pool.gbdt_oof)) / 2
+    if how == 'stack': return logit(pool.stack_oof)
+    if how == 'ensemble':                          # the mean logit of each image's out-of-fold teachers, one per repeated split
+        cols = ['teacher_oof'] + [k for k in pool if k.startswith('teacher_oof_r')]
+        if len(cols) < 2: raise ValueError("soft 'ensemble' needs the out-of-fold teachers of two or more pool splits (--teacher-repeats)")
+        return pool[cols].mean(axis=1, skipna=False).to_numpy()
+    raise ValueError(f"soft must be teacher, gbdt, blend, stack or ensemble, not {how!r}")
+
+def stack_oof(data:LesionData, # the lesion table, with the run's folds
+              teacher_oof, # the teachers' out-of-fold logit of each row (NaN on the holdout)
+              pool_folds, # the folds of the pool
+              seed:int=42):
+    "The ISIC 2024 winners' stack, out-of-fold over the pool: a GBDT on metadata + the teachers' out-of-fold logit (+ patient context); probabilities"
+    st = LesionData(data.df.assign(teacher_oof=np.asarray(teacher_oof)), data.spec, data.source)
+    oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(data.spec, seed=seed, extra_cols=['teacher_oof']), progress=False)
+    return oof.to_numpy()

@@ -12,8 +12,8 @@ from fastai.metrics import skm_to_fastai, ActivationType
 
 # %% auto #0
 __all__ = ['roc_points', 'roc_auc', 'partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens',
-           'bootstrap_ci', 'fmt_ci', 'paired_diff_ci', 'evaluate', 'age_band', 'subgroup_table', 'platt_fit',
-           'recalibrate', 'brier', 'crossfit_calibration', 'PartialAUC', 'RocAUC']
+           'operating_point', 'bootstrap_ci', 'fmt_ci', 'paired_diff_ci', 'evaluate', 'age_band', 'subgroup_table',
+           'logit', 'expit', 'platt_fit', 'recalibrate', 'brier', 'crossfit_calibration', 'PartialAUC', 'RocAUC']
 
 # %% ../nbs/05_metrics.ipynb #roc00002
 def roc_points(y_true, # binary labels, 1 = positive
@@ -75,6 +75,19 @@ def threshold_for_sens(y_true, y_score, sens:float=0.95) -> float:
     s = np.sort(np.asarray(y_score)[np.asarray(y_true) == 1])[::-1]
     k = int(np.ceil(sens * len(s))) - 1
     return float(s[max(k, 0)])
+
+# %% ../nbs/05_metrics.ipynb #796d7a1c
+def operating_point(y, p, sens:float=0.95, groups=None, n_boot:int=1000, seed:int=0) -> dict:
+    "Threshold reaching sensitivity `sens` on `(y, p)`, with achieved sensitivity and specificity (bootstrap CI)"
+    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
+    th = threshold_for_sens(y, p, sens)
+    pred = p >= th
+    spec = lambda a, b: float(((b < th) & (a == 0)).sum() / max((a == 0).sum(), 1))
+    sen = lambda a, b: float(((b >= th) & (a == 1)).sum() / max((a == 1).sum(), 1))
+    return dict(threshold=th, target_sensitivity=sens, sensitivity=sen(y, p), specificity=spec(y, p),
+                specificity_ci=list(bootstrap_ci(spec, y, p, groups, n_boot, seed=seed)[1:]),
+                sensitivity_ci=list(bootstrap_ci(sen, y, p, groups, n_boot, seed=seed)[1:]),
+                referral_rate=float(pred.mean()), n=int(len(y)), positives=int(y.sum()))
 
 # %% ../nbs/05_metrics.ipynb #12e88a81
 def bootstrap_ci(metric, # function (y_true, y_score) -> float
@@ -171,22 +184,22 @@ def subgroup_table(y_true, y_score, # labels and scores of one model
     return pd.DataFrame(rows)
 
 # %% ../nbs/05_metrics.ipynb #cal00002
-def _logit(p): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
-def _expit(x): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
+def logit(p): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
+def expit(x): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 def platt_fit(y_true, y_score, logits:bool=True) -> tuple[float, float]:
     "`(a, b)` with P(malignant) = sigmoid(a * logit + b), fitted by (nearly unpenalised) logistic regression"
     from sklearn.linear_model import LogisticRegression
-    x = np.asarray(y_score, dtype=np.float64) if logits else _logit(y_score)
+    x = np.asarray(y_score, dtype=np.float64) if logits else logit(y_score)
     lr = LogisticRegression(C=1e4, max_iter=1000).fit(x[:, None], np.asarray(y_true))
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 def recalibrate(y_score, ab:tuple, logits:bool=True, prevalence:float|None=None, train_prevalence:float|None=None) -> np.ndarray:
     "Probabilities after Platt scaling `ab` and, when `prevalence` is given, a prior shift from `train_prevalence` to it"
-    x = np.asarray(y_score, dtype=np.float64) if logits else _logit(y_score)
+    x = np.asarray(y_score, dtype=np.float64) if logits else logit(y_score)
     z = ab[0] * x + ab[1]
-    if prevalence is not None: z = z + _logit(prevalence) - _logit(train_prevalence)
-    return _expit(z)
+    if prevalence is not None: z = z + logit(prevalence) - logit(train_prevalence)
+    return expit(z)
 
 def brier(y_true, p, prevalence:float|None=None) -> float:
     "Brier score; with `prevalence`, reweighted to that prevalence (importance weights for a change of prior)"
@@ -207,7 +220,7 @@ def crossfit_calibration(y_true, y_score, groups=None, logits:bool=True, prevale
     for tr, te in GroupKFold(n_folds).split(s, y, g):
         ab = platt_fit(y[tr], s[tr], logits) if 0 < y[tr].sum() < len(tr) else (1., 0.)
         out[te] = recalibrate(s[te], ab, logits, prev, ps)
-    raw = _expit(s) if logits else s
+    raw = expit(s) if logits else s
     shifted = recalibrate(s, (1., 0.), logits, prev, ps)   # the prior shift alone
     ab = platt_fit(y, s, logits)
     return dict(a=ab[0], b=ab[1], train_prevalence=ps, prevalence=prev, brier_before=brier(y, raw, prev),

@@ -23,9 +23,10 @@ from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback
 
 # %% auto #0
-__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'init_from', 'teacher_learner',
-           'DistillationCallback', 'distill_loss', 'attention_map', 'attention_term', 'feature_term',
-           'FeatureDistillCallback', 'teacher_features', 'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
+__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'init_from', 'meta_processor',
+           'teacher_learner', 'DistillationCallback', 'distill_loss', 'attention_map', 'attention_term', 'feature_term',
+           'head_in_features', 'FeatureDistillCallback', 'teacher_features', 'student_learner', 'bundle_file',
+           'save_bundle', 'load_bundle']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -97,7 +98,7 @@ def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (stud
         model.head.load_state_dict(head); return ['backbone', 'head']
     return ['backbone']
 
-def _meta_proc(dls):
+def meta_processor(dls):
     "The fitted `MetaProcessor` of multimodal DataLoaders"
     for tl in dls.train_ds.tls:
         for f in tl.tfms.fs:
@@ -121,7 +122,7 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                     init=None, # start from this bundle's (or state dict's) backbone instead of ImageNet, e.g. a student pre-trained on dermoscopy
                     **kwargs) -> Learner:
     "A fastai `Learner` for the image + metadata teacher"
-    proc = _meta_proc(dls)
+    proc = meta_processor(dls)
     model = FusionModel(create_backbone(arch, pretrained and init is None), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
     if init is not None: init_from(model, init)
     kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([FastTrainCallback()] if fast else [])
@@ -196,7 +197,7 @@ def _pool_of(m):
     if p is None: raise ValueError(f"{m.backbone.arch} has no `global_pool` module: no feature map for attention transfer")
     return p
 
-def _head_in(m) -> int:
+def head_in_features(m) -> int:
     "Width of the features a model's head reads (the fused features of a teacher)"
     return next(l for l in m.head.modules() if isinstance(l, nn.Linear)).in_features
 
@@ -231,9 +232,9 @@ class FeatureDistillCallback(Callback):
     def after_create(self):
         "The projection, part of the student's parameters (so the optimiser trains it), drawn from its own seed"
         if not self.fw: return
-        d_t = self.teacher_dim or (_head_in(self.teacher) if self.teacher is not None else getattr(self.learn.dls, 'lesion_feat_dim', None))
+        d_t = self.teacher_dim or (head_in_features(self.teacher) if self.teacher is not None else getattr(self.learn.dls, 'lesion_feat_dim', None))
         if not d_t: raise ValueError("cached teacher features: pass `teacher_dim` or DataLoaders made with `lesion_dataloaders(feat=...)`")
-        d_s = _head_in(self.learn.model)
+        d_s = head_in_features(self.learn.model)
         proj = nn.utils.skip_init(nn.Linear, d_s, d_t)     # no draw from the global generator: seeds stay comparable
         g = torch.Generator().manual_seed(0)
         with torch.no_grad(): proj.weight.copy_(torch.randn(d_t, d_s, generator=g) / d_s ** 0.5); proj.bias.zero_()

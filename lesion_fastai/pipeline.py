@@ -6,187 +6,49 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import json, time, os, numpy as np, pandas as pd, torch
-from dataclasses import dataclass, asdict, fields, replace
+import time, shutil, numpy as np, pandas as pd, torch
+from dataclasses import dataclass, replace
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from sklearn.metrics import roc_curve
-from sklearn.calibration import calibration_curve
-from .data import LesionData, read_lesions, read_sources
-from .cli import cli_errors
+from .cli import cli_errors, config_options
+from .data import LesionData, read_sources
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
-from .cache import ImageCache
-from .metamodel import MetaGBDT, oof_predict
+from .cache import ImageCache, float_batches
+from .metamodel import MetaGBDT, oof_predict, soft_targets, stack_oof
 from .train import train_model, predict_logits
 from .datablock import lesion_test_dl
-from .models import save_bundle, load_bundle, bundle_file, teacher_features, _head_in
-from .metrics import evaluate, paired_diff_ci, partial_auc, roc_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, _logit, _expit
-from .cache import float_batches
-from .predict import dihedral_views
+from .models import save_bundle, load_bundle, teacher_features, head_in_features
+from .degrade import robustness
+from .runtimes import load_runtime, available_formats
+from .quantize import qat_finetune, save_int8
+from .export import export_run, parse_formats
+from .predict import tta_logits
+from .config import RunConfig, Run, FAST_CPU, train_settings
+from .report import report
 
 # %% auto #0
-__all__ = ['FAST_CPU', 'MODELS', 'RunConfig', 'source_weights', 'check_config', 'Run', 'stack_oof', 'train_settings',
-           'tta_logits', 'run_pipeline', 'student_cost', 'report', 'run_cli']
-
-# %% ../nbs/10_pipeline.ipynb #9e0cd457
-@dataclass
-class RunConfig:
-    "Settings of a pipeline run"
-    data:str|None = None # dataset folder, or several separated by commas (one run on their combined table); None: the embedded synthetic ISIC 2024 set
-    preset:str|None = None # dataset preset (default by layout)
-    arch:str = 'tf_efficientnet_lite0' # student backbone (phone-sized)
-    teacher_arch:str|None = None # teacher backbone (default: same as the student)
-    fusion:str = 'film' # teacher fusion: concat, film, metablock
-    size:int = 64 # image side in pixels
-    bs:int = 32 # batch size
-    epochs:int = 2 # unfrozen epochs per model
-    freeze_epochs:int = 1 # frozen-backbone epochs first
-    lr:float = 1e-2 # base learning rate (1e-2 suits the small demo set; the HAM10000 benchmarks use 2e-3)
-    n_folds:int = 5 # grouped folds
-    holdout:int = 0 # fold kept for the final evaluation
-    alpha:float = 0.5 # distillation weight
-    T:float = 2.0 # distillation temperature
-    soft:str = 'teacher' # soft targets: teacher, gbdt, blend, stack or ensemble (the mean of --teacher-repeats out-of-fold teachers)
-    neg_per_pos:float|None = None # resample negatives per positive each epoch (None: all)
-    pos_weight:float|None = None # weight of positives in the loss
-    seed:int = 42 # seed for folds and training
-    pretrained:bool = True # ImageNet weights
-    n_boot:int = 1000 # bootstrap replicates for the intervals
-    num_workers:int = 0 # DataLoader workers
-    degrade_p:float = 0.5 # students: probability of a phone-quality degradation per training image (0: clean photos only)
-    robustness:bool = True # evaluate the students under degradations
-    export:bool = True # export the distilled student (ExecuTorch, LiteRT, ONNX; float32 and int8) with its operating point
-    sens:float = 0.95 # target sensitivity of the triage operating point
-    qat_epochs:int = 0 # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation, float first/last layers)
-    formats:str|None = None # export formats, comma-separated (None: every installed one)
-    prevalence:float|None = None # deployment prevalence for the recalibrated probabilities (None: the holdout's own)
-    tta:bool = True # also score the students with test-time augmentation (mean logit over 8 flips and rotations)
-    resize_from:int|None = None # progressive resizing: each training phase starts at this image side (None: full size throughout)
-    compile:bool = False # `torch.compile` the models while training
-    feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
-    teacher_size:int|None = None # teachers' image side (None: --size); the students learn at --size from the teachers' cached out-of-fold logits, so they do not pay for it
-    valid_every:int = 1 # validate every n-th epoch and after the last of each phase (0: never during training; the out-of-fold predictions are made after training either way)
-    source_weights:str|None = None # several sources: training rows drawn per epoch = weight x the source's rows, e.g. 'pad_ufes20=4' (others 1)
-    init:str|None = None # start every teacher and student from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
-    on_error:str = 'raise' # an image that is missing or does not decode: 'raise' stops the run; 'skip' leaves it out, counted and listed (skipped.csv, the report)
-    ambiguous:str|None = None # what an ambiguous diagnosis (HAM10000's akiec) becomes: malignant, benign or exclude (None: the spec's default)
-    teacher_repeats:int = 1 # grouped K-fold splits of the pool for the out-of-fold teachers, each with its own seed: every pool image gets that many out-of-fold logits (R times the fold teachers' cost)
-
-_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack', 'ensemble'))
-# `lesion-run --fast-cpu`: the CPU recipe for real images (benchmarks/cpu_recipe.py, results in benchmarks/results/cpu_recipe.md):
-# progressive resizing from 96 px chosen on pool fold 1 of HAM10000 (same pAUC as full size with one epoch more in the
-# same time), the number of epochs by the time budget (about 10 minutes of training per model on 2 cores for ~6,800
-# images), then lr 4e-3 and positives weighted 3x, each better than the former recipe on pool folds 1 and 2 and best together
-FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.)
-_RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
-               n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
-
-def source_weights(c:RunConfig) -> dict|None:
-    "The run's `--source-weights` ('pad_ufes20=4,ham10000=0.5') as a dict, or None"
-    if not c.source_weights: return None
-    try: w = {k.strip(): float(v) for k, v in (p.split('=') for p in c.source_weights.split(','))}
-    except ValueError: raise ValueError(f"--source-weights {c.source_weights!r}: expected source=weight pairs separated by commas, e.g. pad_ufes20=4") from None
-    if any(v <= 0 for v in w.values()): raise ValueError(f"--source-weights {c.source_weights!r}: weights must be positive")
-    return w
-
-def check_config(c:RunConfig) -> RunConfig:
-    "Raise a `ValueError` naming the first setting of `c` that cannot work, before anything is trained"
-    def bad(name, want): raise ValueError(f"--{name.replace('_', '-')} {getattr(c, name)!r}: expected {want}")
-    for k, opts in _CHOICES.items():
-        if getattr(c, k) not in opts: bad(k, 'one of ' + ', '.join(opts))
-    for k, (lo, hi) in _RANGES.items():
-        if not lo <= getattr(c, k) <= hi: bad(k, f"an integer from {lo} to {hi}")
-    if not 0 <= c.holdout < c.n_folds: bad('holdout', f"a fold number from 0 to {c.n_folds - 1} (--n-folds {c.n_folds})")
-    if not c.lr > 0: bad('lr', 'a positive learning rate')
-    if not c.feature_weight >= 0: bad('feature_weight', 'a weight of 0 or more')
-    if c.resize_from is not None and not 16 <= c.resize_from <= c.size: bad('resize_from', f'an image side from 16 to --size {c.size}')
-    if c.teacher_size is not None and not 16 <= c.teacher_size <= 2048: bad('teacher_size', 'an image side from 16 to 2048')
-    if c.soft == 'ensemble' and c.teacher_repeats < 2: bad('teacher_repeats', '2 or more with --soft ensemble (the mean of that many out-of-fold teachers per pool image)')
-    if not 0 <= c.alpha <= 1: bad('alpha', 'a weight from 0 to 1')
-    if not c.T > 0: bad('T', 'a positive temperature')
-    if not 0 <= c.degrade_p <= 1: bad('degrade_p', 'a probability from 0 to 1')
-    if not 0 < c.sens < 1: bad('sens', 'a sensitivity strictly between 0 and 1')
-    if c.prevalence is not None and not 0 < c.prevalence < 1: bad('prevalence', 'a prevalence strictly between 0 and 1, e.g. 0.001')
-    if c.neg_per_pos is not None and not c.neg_per_pos > 0: bad('neg_per_pos', 'a positive number of negatives per positive')
-    if c.pos_weight is not None and not c.pos_weight > 0: bad('pos_weight', 'a positive weight')
-    for d in (c.data.split(',') if c.data else []):
-        if not Path(d.strip()).exists(): raise FileNotFoundError(f"{d.strip()}: no such dataset folder")
-    if c.ambiguous is not None and c.ambiguous not in ('malignant', 'benign', 'exclude'): bad('ambiguous', 'one of malignant, benign, exclude')
-    source_weights(c)
-    if c.on_error not in ('raise', 'skip'): bad('on_error', 'raise or skip')
-    if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
-    return c
-
-# %% ../nbs/10_pipeline.ipynb #9b7872bb
-class Run:
-    "A pipeline run in folder `out`: its config, its finished steps and its files"
-    def __init__(self, out, cfg:RunConfig):
-        self.out, self.cfg = Path(out), check_config(cfg)
-        self.out.mkdir(parents=True, exist_ok=True)
-        cf = self.out/'config.json'
-        if cf.exists():
-            old = json.loads(cf.read_text())
-            defaults = {f.name: f.default for f in fields(RunConfig)}   # a setting added since the run was made: its default
-            diff = {k: (old.get(k, defaults[k]), v) for k, v in asdict(cfg).items() if old.get(k, defaults[k]) != v}
-            if diff: raise ValueError(f"{self.out} holds a run with other settings {diff}; use another --out or --restart")
-        cf.write_text(json.dumps(asdict(cfg), indent=1))
-        sf = self.out/'state.json'
-        self.state = json.loads(sf.read_text()) if sf.exists() else {}
-
-    def done(self, step): return step in self.state
-    def finish(self, step, **info):
-        self.state[step] = dict(info, finished=time.strftime('%Y-%m-%d %H:%M:%S'))
-        tmp = self.out/'state.json.tmp'; tmp.write_text(json.dumps(self.state, indent=1)); tmp.replace(self.out/'state.json')
-        for f in (self.out/'models').glob(f'ck_{step}.*'): f.unlink()   # the step's resumable checkpoint is no longer needed
-    def log(self, msg): print(f"[lesion-run] {msg}", flush=True)
+__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'step_students', 'step_robustness',
+           'step_tta', 'step_export', 'run_pipeline', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
-def _soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
-    "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, the stack (as a logit) or the teachers' ensemble"
-    if how == 'teacher': return pool.teacher_oof.to_numpy()
-    if how == 'gbdt': return _logit(pool.gbdt_oof)              # GBDTs give probabilities
-    if how == 'blend': return (pool.teacher_oof.to_numpy() + _logit(pool.gbdt_oof)) / 2
-    if how == 'stack': return _logit(pool.stack_oof)
-    if how == 'ensemble':                          # the mean logit of each image's out-of-fold teachers, one per repeated split
-        cols = ['teacher_oof'] + [k for k in pool if k.startswith('teacher_oof_r')]
-        if len(cols) < 2: raise ValueError("soft 'ensemble' needs the out-of-fold teachers of two or more pool splits (--teacher-repeats)")
-        return pool[cols].mean(axis=1, skipna=False).to_numpy()
-    raise ValueError(f"soft must be teacher, gbdt, blend, stack or ensemble, not {how!r}")
+@dataclass
+class RunData:
+    "What the steps of a run share: the run, its table with folds, the image caches, the predictions so far and the training settings"
+    run:Run; data:LesionData; cache:ImageCache; tcache:ImageCache; is_hold:np.ndarray; pool_folds:list; P:pd.DataFrame; common:dict; tcommon:dict
+    @property
+    def cfg(self): return self.run.cfg
+    @property
+    def pool(self): return self.data.subset(~self.is_hold)
+    @property
+    def hold_images(self): return np.asarray(self.cache.array[np.flatnonzero(self.is_hold)])
+    def save_preds(self): self.P.to_csv(self.run.out/'predictions.csv', index=False)
 
-def stack_oof(data:LesionData, # the lesion table, with the run's folds
-              teacher_oof, # the teachers' out-of-fold logit of each row (NaN on the holdout)
-              pool_folds, # the folds of the pool
-              seed:int=42):
-    "The ISIC 2024 winners' stack, out-of-fold over the pool: a GBDT on metadata + the teachers' out-of-fold logit (+ patient context); probabilities"
-    st = LesionData(data.df.assign(teacher_oof=np.asarray(teacher_oof)), data.spec, data.source)
-    oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(data.spec, seed=seed, extra_cols=['teacher_oof']), progress=False)
-    return oof.to_numpy()
-
-def train_settings(c:RunConfig, cache, path) -> dict:
-    "The `train_model` settings the models of run `c` share (the students' as they are; the teachers' with their own size)"
-    return dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
-                pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
-                num_workers=c.num_workers, path=path, degrade_p=c.degrade_p,
-                resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every, source_weights=source_weights(c), init=c.init)
-
-def _wants_int8(c:RunConfig) -> bool:
-    "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
-    from lesion_fastai.export import _formats, available_formats
-    return bool({'pte_int8', 'tflite_int8'} & set(_formats(c.formats) or available_formats()))
-
-def tta_logits(model, images, bs:int=64) -> np.ndarray:
-    "Mean logit of `model` over the 8 flips and 90-degree rotations of uint8 (N, H, W, 3) `images`"
-    out = []
-    with torch.no_grad():
-        for x in float_batches(images, bs):
-            out.append(np.mean([model(torch.from_numpy(v)).numpy() for v in dihedral_views(x)], 0))
-    return np.concatenate(out)
-
-def run_pipeline(cfg:RunConfig, out) -> dict:
-    "Run (or resume) the whole flow; return the metrics"
+def prepare_run(cfg:RunConfig, # the run's settings
+                out, # its output folder
+               ) -> RunData:
+    "Read the data, build the image cache (leaving out unreadable images with `on_error='skip'`), draw the folds, load the predictions so far"
     run, c = Run(out, cfg), cfg
-    t_start = time.time()
     data = read_sources(c.data or str(default_dataset()), spec=c.preset, ambiguous=c.ambiguous, on_error=c.on_error)
     spec = data.spec
     cache = ImageCache.build(data.df.image_ref, c.size, run.out/'cache', ids=data.ids, on_error=c.on_error)
@@ -200,7 +62,6 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     check_group_disjoint(data.df.fold, data.df[spec.group_col])
     df = data.df
     is_hold = (df.fold == c.holdout).to_numpy()
-    pool_folds = [f for f in range(c.n_folds) if f != c.holdout]
     run.log(f"{data}; holdout fold {c.holdout}: {is_hold.sum()} images, {int(df[spec.target_col][is_hold].sum())} malignant")
     df[[spec.id_col, spec.group_col, 'fold']].to_csv(run.out/'folds.csv', index=False)
     if not run.done('cache'): run.finish('cache', path=str(cache.path))
@@ -208,322 +69,180 @@ def run_pipeline(cfg:RunConfig, out) -> dict:
     tcache = cache if ts == c.size else ImageCache.build(df.image_ref, ts, run.out/'cache', ids=data.ids)
     common = train_settings(c, cache, run.out)
     t_from = min(ts, max(16, round(c.resize_from * ts / c.size))) if c.resize_from else None   # the same fraction of the teachers' side
-    tcommon = dict(common, size=ts, cache=tcache, resize_from=t_from)
     preds_f = run.out/'predictions.csv'
     P = pd.read_csv(preds_f) if preds_f.exists() else pd.DataFrame({spec.id_col: df[spec.id_col], 'group': df[spec.group_col],
                                                                     'fold': df.fold, 'target': df[spec.target_col]})
-    def save_preds(): P.to_csv(preds_f, index=False)
-    times = run.state.get('times', {})
+    return RunData(run, data, cache, tcache, is_hold, [f for f in range(c.n_folds) if f != c.holdout], P, common,
+                   dict(common, size=ts, cache=tcache, resize_from=t_from))
 
-    # 2. metadata GBDT
-    if not run.done('gbdt'):
-        run.log("metadata GBDT: out-of-fold over the pool, then the whole pool -> holdout")
-        t0 = time.time()
-        oof, _ = oof_predict(data, folds=pool_folds)
-        m = MetaGBDT(spec, seed=c.seed).fit(df[~is_hold])
-        P['gbdt_oof'] = oof.to_numpy()
-        P['gbdt'] = np.where(is_hold, m.predict(df), np.nan)
-        save_preds(); run.finish('gbdt', seconds=time.time() - t0)
+# %% ../nbs/10_pipeline.ipynb #76f21a66
+def step_gbdt(rd:RunData):
+    "2. The metadata GBDT: out-of-fold over the pool, then the whole pool -> holdout"
+    run, df = rd.run, rd.data.df
+    if run.done('gbdt'): return
+    run.log("metadata GBDT: out-of-fold over the pool, then the whole pool -> holdout")
+    t0 = time.time()
+    oof, _ = oof_predict(rd.data, folds=rd.pool_folds)
+    m = MetaGBDT(rd.data.spec, seed=rd.cfg.seed).fit(df[~rd.is_hold])
+    rd.P['gbdt_oof'] = oof.to_numpy()
+    rd.P['gbdt'] = np.where(rd.is_hold, m.predict(df), np.nan)
+    rd.save_preds(); run.finish('gbdt', seconds=time.time() - t0)
 
-    # 3. teachers: one per pool fold (out-of-fold logits), then the whole pool
-    pool = data.subset(~is_hold)
-    targ = c.teacher_arch or c.arch
-    for f in pool_folds:
+# %% ../nbs/10_pipeline.ipynb #c66ae4f9
+def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, rows):
+    "Train the teacher that does not see `fold` of `pool`: its out-of-fold logits into `oof_col` at `rows`, its holdout logits into `step`"
+    run, c, P = rd.run, rd.cfg, rd.P
+    t0 = time.time()
+    learn, logits = train_model(pool, fold, 'teacher', c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **rd.tcommon)
+    P.loc[rows, oof_col] = logits
+    P.loc[rd.is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, rd.data.subset(rd.is_hold)))   # for the fold ensemble
+    return learn, t0
+
+def step_teachers(rd:RunData):
+    "3. The teachers: one per pool fold (out-of-fold logits), then one on the whole pool -> holdout; with `teacher_repeats`, more pool splits"
+    run, c, df, P = rd.run, rd.cfg, rd.data.df, rd.P
+    for f in rd.pool_folds:
         step = f'teacher_fold{f}'
         if run.done(step): continue
         run.log(f"teacher for fold {f} (trained on the other pool folds)")
-        t0 = time.time()
-        learn, logits = train_model(pool, f, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **tcommon)
-        P.loc[(P.fold == f).to_numpy(), 'teacher_oof'] = logits
-        P.loc[is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, data.subset(is_hold)))   # for the fold ensemble
+        learn, t0 = _fold_teacher(rd, rd.pool, f, step, 'teacher_oof', (P.fold == f).to_numpy())
         if c.feature_weight:                       # the fold teacher's fused features of its out-of-fold rows, cached
             ff = run.out/'teacher_feat.npy'
-            arr = np.load(ff, mmap_mode='r+') if ff.exists() else np.lib.format.open_memmap(ff, 'w+', np.float32, (len(df), _head_in(learn.model)))
+            arr = np.load(ff, mmap_mode='r+') if ff.exists() else np.lib.format.open_memmap(ff, 'w+', np.float32, (len(df), head_in_features(learn.model)))
             arr[np.flatnonzero((df.fold == f).to_numpy())] = teacher_features(learn, learn.dls.valid); arr.flush(); del arr
-        save_preds(); run.finish(step, seconds=time.time() - t0)
+        rd.save_preds(); run.finish(step, seconds=time.time() - t0)
     if not run.done('teacher'):
         run.log("teacher on the whole pool -> holdout")
         t0 = time.time()
-        learn, logits = train_model(data, is_hold, 'teacher', targ, fusion=c.fusion, checkpoint='ck_teacher', **tcommon)
-        P.loc[is_hold, 'teacher'] = logits
+        learn, logits = train_model(rd.data, rd.is_hold, 'teacher', c.teacher_arch or c.arch, fusion=c.fusion, checkpoint='ck_teacher', **rd.tcommon)
+        P.loc[rd.is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')
-        save_preds(); run.finish('teacher', seconds=time.time() - t0)
-
+        rd.save_preds(); run.finish('teacher', seconds=time.time() - t0)
     # repeated splits (--teacher-repeats R): the pool split R - 1 more times into grouped folds with other seeds, a teacher
     # per fold again, so that every pool image gets R out-of-fold logits (their mean is --soft ensemble's target)
-    rep_cols = []
+    rep_cols, spec = [], rd.data.spec
     for r in range(1, c.teacher_repeats):
         rf = np.full(len(df), -1)
-        rf[~is_hold] = grouped_folds(pool.df, spec.target_col, spec.group_col, len(pool_folds), c.seed + r)
-        rpool = LesionData(pool.df.assign(fold=rf[~is_hold]), spec, data.source)
+        rf[~rd.is_hold] = grouped_folds(rd.pool.df, spec.target_col, spec.group_col, len(rd.pool_folds), c.seed + r)
+        rpool = LesionData(rd.pool.df.assign(fold=rf[~rd.is_hold]), spec, rd.data.source)
         P[f'fold_r{r}'] = rf                      # kept beside the predictions (-1: the holdout)
-        for k in range(len(pool_folds)):
+        for k in range(len(rd.pool_folds)):
             step = f'teacher_r{r}_fold{k}'; rep_cols.append(step)
             if run.done(step): continue
             run.log(f"teacher for fold {k} of pool split {r + 1}/{c.teacher_repeats} (seed {c.seed + r})")
-            t0 = time.time()
-            learn, logits = train_model(rpool, k, 'teacher', targ, fusion=c.fusion, checkpoint=f'ck_{step}', **tcommon)
-            P.loc[rf == k, f'teacher_oof_r{r}'] = logits
-            P.loc[is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, data.subset(is_hold)))
-            save_preds(); run.finish(step, seconds=time.time() - t0)
-
-    fold_cols = [f'teacher_fold{f}' for f in pool_folds] + rep_cols
+            _, t0 = _fold_teacher(rd, rpool, k, step, f'teacher_oof_r{r}', rf == k)
+            rd.save_preds(); run.finish(step, seconds=time.time() - t0)
+    fold_cols = [f'teacher_fold{f}' for f in rd.pool_folds] + rep_cols
     if all(k in P for k in fold_cols):             # the fold teachers' mean logit on the holdout (absent in runs made before it)
         P['teacher_folds'] = P[fold_cols].mean(axis=1, skipna=False)
 
-    # stacking (--soft stack): the ISIC 2024 winners' last stage, a GBDT on metadata + the teacher's out-of-fold logit
-    # (+ patient context over both), itself out-of-fold over the pool, as the distilled student's soft target
-    if c.soft == 'stack' and not run.done('stack'):
-        run.log("stack: GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool")
-        t0 = time.time()
-        P['stack_oof'] = stack_oof(data, P.teacher_oof, pool_folds, c.seed)
-        save_preds(); run.finish('stack', seconds=time.time() - t0)
+# %% ../nbs/10_pipeline.ipynb #796c26d4
+def step_stack(rd:RunData):
+    "With `soft='stack'`: the ISIC 2024 winners' last stage, a GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool"
+    if rd.cfg.soft != 'stack' or rd.run.done('stack'): return
+    rd.run.log("stack: GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool")
+    t0 = time.time()
+    rd.P['stack_oof'] = stack_oof(rd.data, rd.P.teacher_oof, rd.pool_folds, rd.cfg.seed)
+    rd.save_preds(); rd.run.finish('stack', seconds=time.time() - t0)
 
-    # 4-5. students, distilled and plain, same budget
+# %% ../nbs/10_pipeline.ipynb #58250b0f
+def _wants_int8(c:RunConfig) -> bool:
+    "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
+    return bool({'pte_int8', 'tflite_int8'} & set(parse_formats(c.formats) or available_formats()))
+
+def step_students(rd:RunData):
+    "4-5. The students, distilled and plain, with the same budget (and the distilled one's QAT int8 model with `qat_epochs`)"
+    run, c, df, P, is_hold = rd.run, rd.cfg, rd.data.df, rd.P, rd.is_hold
     for name, alpha in (('student_distilled', c.alpha), ('student_plain', 0.)):
         if run.done(name): continue
         run.log(f"{name.replace('_', ' ')} (alpha={alpha}, soft targets: {c.soft if alpha else 'none'})")
         t0 = time.time()
-        d = LesionData(df.copy(), spec, data.source)
+        d = LesionData(df.copy(), rd.data.spec, rd.data.source)
         d.df['soft'] = np.nan
-        d.df.loc[~is_hold, 'soft'] = _soft_targets(P[~is_hold], c.soft)
+        d.df.loc[~is_hold, 'soft'] = soft_targets(P[~is_hold], c.soft)
         fw = c.feature_weight if alpha else 0.
         learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T,
                                     checkpoint=f'ck_{name}', feature_weight=fw,
-                                    feat=np.load(run.out/'teacher_feat.npy', mmap_mode='r') if fw else None, **common)
+                                    feat=np.load(run.out/'teacher_feat.npy', mmap_mode='r') if fw else None, **rd.common)
         P.loc[is_hold, name] = logits
         save_bundle(learn, run.out/'models'/name)
         if name == 'student_distilled' and c.export and c.qat_epochs and _wants_int8(c):
             run.log(f"quantisation-aware fine-tuning of the distilled student ({c.qat_epochs} epoch(s), for its int8 files)")
-            from lesion_fastai.export import qat_finetune, save_int8
             save_int8(qat_finetune(learn, c.qat_epochs, c.lr / 20), run.out/'models'/f'{name}_int8.pt2', c.size)
-        save_preds(); run.finish(name, seconds=time.time() - t0)
+        rd.save_preds(); run.finish(name, seconds=time.time() - t0)
 
-    # 6. robustness of the students and export of the distilled one
-    hold_imgs = np.asarray(cache.array[np.flatnonzero(is_hold)])
-    if c.robustness and not run.done('robustness'):
-        run.log("robustness: the students on the holdout under each degradation (severities 1, 3, 5)")
-        from lesion_fastai.degrade import robustness
-        from lesion_fastai.export import load_runtime
-        t0 = time.time(); tabs = []
-        for name in ('student_plain', 'student_distilled'):
-            t = robustness(load_runtime(run.out/'models'/name, threads=torch.get_num_threads()), hold_imgs, df[spec.target_col][is_hold].values, seed=c.seed)
-            tabs.append(t.assign(model=name))
-        pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
-        run.finish('robustness', seconds=time.time() - t0)
-    if c.tta and not run.done('tta'):
-        run.log("test-time augmentation: the students on the holdout, mean logit over 8 flips and rotations")
-        t0 = time.time()
-        for name in ('student_distilled', 'student_plain'):
-            P.loc[is_hold, f'{name}_tta'] = tta_logits(load_bundle(run.out/'models'/name)[0], hold_imgs)
-        save_preds(); run.finish('tta', seconds=time.time() - t0)
-    if c.export and not run.done('export'):
-        from lesion_fastai.export import export_run, _formats
-        fmts = _formats(c.formats)
-        run.log(f"export: {', '.join(fmts) if fmts else 'every installed format'}, checked on the holdout; operating point")
-        t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot)
-        run.finish('export', seconds=time.time() - t0)
+# %% ../nbs/10_pipeline.ipynb #5cca6a37
+def step_robustness(rd:RunData):
+    "6a. Both students on the holdout under each degradation"
+    run, c = rd.run, rd.cfg
+    if not c.robustness or run.done('robustness'): return
+    run.log("robustness: the students on the holdout under each degradation (severities 1, 3, 5)")
+    t0 = time.time(); tabs = []
+    y = rd.data.df[rd.data.spec.target_col][rd.is_hold].values
+    for name in ('student_plain', 'student_distilled'):
+        t = robustness(load_runtime(run.out/'models'/name, threads=torch.get_num_threads()), rd.hold_images, y, seed=c.seed)
+        tabs.append(t.assign(model=name))
+    pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
+    run.finish('robustness', seconds=time.time() - t0)
 
-    # 7. evaluation and report
-    run.log("evaluating on the holdout")
-    metrics = report(run, P[is_hold].reset_index(drop=True), data)
-    run.log(f"done in {time.time() - t_start:.0f}s; report: {run.out/'report.md'}")
-    return metrics
+def step_tta(rd:RunData):
+    "6b. Both students on the holdout with test-time augmentation (mean logit over the 8 flips and rotations)"
+    run = rd.run
+    if not rd.cfg.tta or run.done('tta'): return
+    run.log("test-time augmentation: the students on the holdout, mean logit over 8 flips and rotations")
+    t0 = time.time(); ims = rd.hold_images
+    for name in ('student_distilled', 'student_plain'):
+        model = load_bundle(run.out/'models'/name)[0]
+        def fn(x):
+            with torch.no_grad(): return model(torch.from_numpy(x)).numpy()
+        rd.P.loc[rd.is_hold, f'{name}_tta'] = np.concatenate([tta_logits(fn, x) for x in float_batches(ims, 64)])
+    rd.save_preds(); run.finish('tta', seconds=time.time() - t0)
 
-# %% ../nbs/10_pipeline.ipynb #f2588aaf
-MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
-          'teacher_folds': 'teacher, fold ensemble (mean logit of the fold teachers; that many times the cost)',
-          'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)',
-          'student_plain_tta': 'student, plain, TTA x8 (8x the cost)', 'student_distilled_tta': 'student, distilled, TTA x8 (8x the cost)'}
+def step_export(rd:RunData):
+    "6c. The distilled student in every requested format, checked on the holdout, with the triage operating point"
+    run, c = rd.run, rd.cfg
+    if not c.export or run.done('export'): return
+    fmts = parse_formats(c.formats)
+    run.log(f"export: {', '.join(fmts) if fmts else 'every installed format'}, checked on the holdout; operating point")
+    t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot)
+    run.finish('export', seconds=time.time() - t0)
 
-def _md_table(df:pd.DataFrame) -> str:
-    "A markdown table of `df` (no extra dependency)"
-    cols = [str(c) for c in df.columns]
-    rows = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    rows += ['| ' + ' | '.join(str(v) for v in r) + ' |' for r in df.itertuples(index=False)]
-    return '\n'.join(rows)
+# %% ../nbs/10_pipeline.ipynb #ef49be05
+STEPS = (step_gbdt, step_teachers, step_stack, step_students, step_robustness, step_tta, step_export)
 
-def student_cost(bundle, size:int, n:int=30) -> dict:
-    "Parameters, weight-file size and single-thread CPU latency (ms/image, batch 1) of a saved student"
-    model, cfg = load_bundle(bundle)
-    nthreads = torch.get_num_threads(); torch.set_num_threads(1)
-    try:
-        x = torch.rand(1, 3, size, size)
-        with torch.no_grad():
-            for _ in range(5): model(x)
-            t0 = time.perf_counter()
-            for _ in range(n): model(x)
-            ms = (time.perf_counter() - t0) / n * 1000
-    finally: torch.set_num_threads(nthreads)
-    return dict(params_m=sum(p.numel() for p in model.parameters()) / 1e6,
-                file_mb=bundle_file(bundle, '.pth').stat().st_size / 1e6, cpu_ms_1thread=ms)
-
-def _attrs(data:LesionData, ids) -> dict:
-    "Sex, age band and body site of the rows with `ids`, from whichever columns the dataset has"
-    df = data.df.set_index(data.spec.id_col).loc[list(ids)]
-    out = {'source': df['source'].to_numpy()} if 'source' in df and df['source'].nunique() > 1 else {}
-    if 'sex' in df: out['sex'] = df['sex'].to_numpy()
-    age = next((c for c in data.spec.cont_cols if 'age' in c.lower()), None)
-    if age: out['age'] = age_band(df[age]).to_numpy()
-    site = next((c for c in ('anatom_site_general', 'localization', 'site') if c in df), None)
-    if site: out['site'] = df[site].to_numpy()
-    return out
-
-def _subgroups(H:pd.DataFrame, data:LesionData, p, c:RunConfig) -> pd.DataFrame:
-    "The subgroup table of scores `p` on the holdout rows `H`"
-    return subgroup_table(H.target, p, _attrs(data, H[data.spec.id_col].astype(str)), H.group, c.n_boot, c.seed)
-
-def _calibration(H:pd.DataFrame, probs:dict, c:RunConfig) -> pd.DataFrame:
-    "Brier before and after recalibration (cross-fitted on the holdout) for each model, at the deployment prevalence"
-    rows = []
-    for k, p in probs.items():
-        r = crossfit_calibration(H.target, _logit(p), H.group, prevalence=c.prevalence, seed=c.seed)
-        ref = r['prevalence'] * (1 - r['prevalence'])          # Brier of always answering the prevalence
-        rows.append(dict(model=MODELS[k], prevalence=r['prevalence'], brier_raw=f"{r['brier_before']:.4g}",
-                         brier_prior_shift=f"{r['brier_prior_only']:.4g}", brier_recalibrated=f"{r['brier_after']:.4g}",
-                         skill_recalibrated=f"{1 - r['brier_after'] / ref:.3f}", platt_a=round(r['a'], 3), platt_b=round(r['b'], 3)))
-    return pd.DataFrame(rows)
-
-def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
-    "Write metrics.json, roc.png, calibration.png and report.md for holdout predictions `H`"
-    import matplotlib; matplotlib.use('Agg', force=False)
-    import matplotlib.pyplot as plt
-    c, y, g = run.cfg, H.target.to_numpy(), H.group.to_numpy()
-    probs = {k: (H[k].to_numpy() if k == 'gbdt' else _expit(H[k])) for k in MODELS if k in H}
-    res = {k: evaluate(y, p, groups=g, n_boot=c.n_boot, seed=c.seed) for k, p in probs.items()}
-    diff = {m: paired_diff_ci(f, y, probs['student_distilled'], probs['student_plain'], g, c.n_boot, seed=c.seed)
-            for m, f in (('pauc', partial_auc), ('auc', roc_auc))}
-    cost = student_cost(run.out/'models'/'student_distilled', c.size)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for k, p in probs.items():
-        fpr, tpr, _ = roc_curve(y, p); ax.plot(fpr, tpr, label=f"{MODELS[k]} (pAUC {res[k]['pauc'][0]:.3f})")
-    ax.axhspan(0.8, 1.0, color='grey', alpha=0.12, label='TPR >= 0.8 (pAUC region)')
-    ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.set_xlabel('false positive rate'); ax.set_ylabel('true positive rate')
-    ax.set_title('ROC on the holdout'); ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
-    fig.savefig(run.out/'roc.png', dpi=110); plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for k, p in probs.items():
-        fr, mp = calibration_curve(y, p, n_bins=8, strategy='quantile'); ax.plot(mp, fr, 'o-', ms=3, label=MODELS[k])
-    ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.set_xlabel('mean predicted probability'); ax.set_ylabel('fraction malignant')
-    ax.set_title('Calibration on the holdout'); ax.legend(fontsize=7); fig.tight_layout()
-    fig.savefig(run.out/'calibration.png', dpi=110); plt.close(fig)
-    secs = {k: run.state.get(k, {}).get('seconds') for k in MODELS}
-    secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
-    secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
-    spec_k = [k for k in res['gbdt'] if k.startswith('spec@')][0]
-    lines = [f"# lesion_fastai report", "",
-             f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
-             f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
-             f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates)."
-             + (f" Skipped: {len(data.skipped)} image(s) missing or unreadable, listed in `skipped.csv` (e.g. "
-                + '; '.join(f'{k}: {v}' for k, v in list(data.skipped.items())[:3]) + ")." if data.skipped else ''), "",
-             f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
-             f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
-             f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
-             f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", "",
-             f"| model | pAUC (max 0.2) | AUC | {spec_k.replace('spec@sens', 'specificity at sensitivity ')}% | training s |",
-             "|---|---|---|---|---|"]
-    for k in probs:
-        lines.append(f"| {MODELS[k]} | {fmt_ci(res[k]['pauc'])} | {fmt_ci(res[k]['auc'])} | {fmt_ci(res[k][spec_k])} | "
-                     + (f"{secs[k]:.0f}" if secs.get(k) else '-') + ' |')
-    if (run.out/'robustness.csv').exists():
-        from lesion_fastai.degrade import plot_robustness
-        R = pd.read_csv(run.out/'robustness.csv')
-        plot_robustness({MODELS[k]: g for k, g in R.groupby('model', sort=False)}, 'pauc', run.out/'robustness.png')
-        wide = R.pivot_table(index=['kind', 'severity'], columns='model', values='pauc', sort=False).round(4)
-        lines += ["", "Robustness (pAUC on the holdout under each degradation; severity 0 = clean):", "",
-                  _md_table(wide.reset_index()), "", "![Robustness](robustness.png)"]
-    if (run.out/'export'/'export_report.json').exists():
-        ex = json.loads((run.out/'export'/'export_report.json').read_text())
-        lines += ["", f"Exports of the distilled student ({c.size}px input; checked on the holdout; latency per image at batch 1 on "
-                  "one CPU thread; max diff = largest probability difference from PyTorch; a float file passes at max diff <= 0.01, "
-                  "an int8 file at pAUC >= PyTorch's - 0.002):", "",
-                  "| format | file | MB | ms/image | max diff | pAUC | AUC | passes |", "|---|---|---|---|---|---|---|---|"]
-        for k, e in ex['exports'].items():
-            if 'error' in e: lines.append(f"| {k} | failed: {e['error'][:80]} | | | | | | no |"); continue
-            lines.append(f"| {k} | {e['file']} | {e['size_mb']:.1f} | {e['latency_ms_1thread']:.1f} | {e['max_abs_diff']:.2g} | "
-                         f"{e.get('pauc', float('nan')):.4f} | {e.get('auc', float('nan')):.3f} | {'yes' if e.get('passes', True) else 'no'} |")
-        op = ex['operating_point']
-        lines += ["", f"Triage operating point (chosen on the holdout for sensitivity {op['target_sensitivity']:.0%}): threshold "
-                  f"{op['threshold']:.4f}; sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f} "
-                  f"[{op['specificity_ci'][0]:.3f}, {op['specificity_ci'][1]:.3f}], referral rate {op['referral_rate']:.2f}. "
-                  f"Recommended file: `export/{ex.get('recommended') and ex['exports'][ex['recommended']]['file']}`."]
-    sub_t, cal_t = _subgroups(H, data, probs['student_distilled'], c), _calibration(H, probs, c)
-    lines += ["", "Subgroups (the distilled student on the holdout; pAUC and AUC with 95% grouped-bootstrap intervals; "
-              "blank where a subgroup lacks one class):", "", _md_table(sub_t)]
-    prev = cal_t.prevalence.iloc[0]
-    lines += ["", f"Calibration at a deployment prevalence of {prev:.4g}{' (the holdout' + chr(39) + 's own; set --prevalence)' if c.prevalence is None else ''}: "
-              "Platt scaling of each model's logit, cross-fitted over 5 patient-grouped folds of the holdout so that no "
-              "prediction is recalibrated by a fit that saw it, then a prior shift to that prevalence; Brier scores "
-              "reweighted to it (lower is better; skill = 1 - Brier / Brier of always answering the prevalence, higher is better):", "", _md_table(cal_t.drop(columns=['prevalence']))]
-    lines += ["", f"Distilled minus plain student (paired): pAUC {fmt_ci(diff['pauc'], 4)}, AUC {fmt_ci(diff['auc'], 4)}.", "",
-              f"Student (what ships): {cost['params_m']:.2f} M parameters, {cost['file_mb']:.1f} MB state dict, "
-              f"{cost['cpu_ms_1thread']:.1f} ms per {c.size}px image on one CPU thread (PyTorch eager, batch 1).", "",
-              "![ROC](roc.png) ![Calibration](calibration.png)", "",
-              "Models: `models/*.pth` (state dicts, `torch.load(weights_only=True)`) with `models/*.json` (how to rebuild: "
-              "`lesion_fastai.models.load_bundle`). Holdout and out-of-fold predictions: `predictions.csv`."]
-    (run.out/'report.md').write_text('\n'.join(lines) + '\n')
-    metrics = dict(models=res, distilled_minus_plain=diff, student=cost, seconds=secs,
-                   subgroups=sub_t.to_dict('records'), calibration=cal_t.to_dict('records'))
-    (run.out/'metrics.json').write_text(json.dumps(metrics, indent=1))
+def run_pipeline(cfg:RunConfig, # the run's settings
+                 out, # its output folder (a rerun resumes there)
+                ) -> dict:
+    "Run (or resume) the whole flow, step by step (`STEPS`), then write the report; return the metrics"
+    t_start = time.time()
+    rd = prepare_run(cfg, out)
+    for step in STEPS: step(rd)
+    rd.run.log("evaluating on the holdout")
+    metrics = report(rd.run, rd.P[rd.is_hold].reset_index(drop=True), rd.data)
+    rd.run.log(f"done in {time.time() - t_start:.0f}s; report: {rd.run.out/'report.md'}")
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #4e6d026c
+_FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta')   # settings that default to on: a --no-... flag
+
 @call_parse
-def run_cli(data:str=None, # dataset folder: ISIC 2024 (HDF5 + CSV) or images/ + metadata.csv, or several separated by commas (default: embedded synthetic set)
-            out:str='runs/lesion', # output folder (report, models, predictions, exports)
-            preset:str=None, # dataset preset: isic2024, ham10000, isic-archive (default: guessed from the folder)
-            arch:str='tf_efficientnet_lite0', # student backbone (timm name)
-            teacher_arch:str=None, # teacher backbone (default: as the student)
-            fusion:str='film', # teacher fusion of image and metadata: concat, film, metablock
-            size:int=64, # image side in pixels
-            bs:int=32, # batch size
-            epochs:int=2, # unfrozen epochs per model
-            freeze_epochs:int=1, # epochs with a frozen backbone first
-            lr:float=1e-2, # base learning rate, one-cycle (1e-2 suits the demo set; the HAM10000 benchmarks use 2e-3)
-            n_folds:int=5, # grouped cross-validation folds
-            holdout:int=0, # fold kept for the final evaluation (never trained or tuned on)
-            alpha:float=0.5, # weight of the distillation term
-            T:float=2.0, # distillation temperature
-            soft:str='teacher', # soft targets for the student (out-of-fold): teacher, gbdt, blend, stack (a GBDT on metadata + the teacher's logit + patient context), or ensemble (the mean of --teacher-repeats out-of-fold teachers)
-            neg_per_pos:float=None, # resample this many negatives per positive each epoch (default: all images)
-            pos_weight:float=None, # weight of the positive class in the loss
-            seed:int=42, # seed for folds and training
+@config_options(RunConfig, but=[*_FLAGS, 'compile'])
+def run_cli(out:str='runs/lesion', # output folder (report, models, predictions, exports)
             no_pretrained:store_true=False, # start from random weights instead of ImageNet
-            n_boot:int=1000, # bootstrap replicates for the confidence intervals
-            num_workers:int=0, # DataLoader worker processes
-            degrade_p:float=0.5, # students: probability of a phone-quality degradation per training image (0: clean photos only)
-            qat_epochs:int=0, # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation with the first conv, first block and head in float, which kept pAUC on HAM10000)
-            formats:str=None, # export formats, comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
             no_robustness:store_true=False, # skip the robustness evaluation
             no_export:store_true=False, # skip the export
             no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
-            sens:float=0.95, # target sensitivity of the triage operating point
-            prevalence:float=None, # deployment prevalence for the recalibrated probabilities in the report, e.g. 0.001 (default: the holdout's own)
-            resize_from:int=None, # progressive resizing: start each training phase at this image side, full size from half-way (default: full size throughout)
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            feature_weight:float=0., # distilled student: weight of feature transfer from the out-of-fold teachers' features (0: logits only)
-            teacher_size:int=None, # the teachers' image side, e.g. 192 or 256 for a 128 px student (default: --size); the students do not pay for it
-            source_weights:str=None, # several sources (--data A,B): training rows drawn per epoch = weight x the source's rows, e.g. pad_ufes20=4 (others 1)
-            init:str=None, # start every teacher and student from this bundle instead of ImageNet, e.g. runs/ham/models/student_distilled (dermoscopy pre-training, then phone photos)
-            on_error:str='raise', # an image that is missing or does not decode: raise (stop) or skip (leave it out, counted and listed in skipped.csv and the report)
-            ambiguous:str=None, # what an ambiguous diagnosis (HAM10000's akiec: actinic keratosis or Bowen's) becomes: malignant (HAM10000's own labels), benign or exclude
-            teacher_repeats:int=1, # split the pool into grouped folds this many times (other seeds), a teacher per fold each time: every pool image gets that many out-of-fold logits, averaged by --soft ensemble
-            valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training: at ISIC 2024 size a validation pass costs twice a training epoch; the report is the same)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
+            **kwargs, # every other setting of `RunConfig`, by name
            ):
     "Run the whole lesion_fastai pipeline (folds, GBDT, teachers, students, robustness, export) and write a report"
-    import shutil
     with cli_errors(debug):
         if restart and Path(out).exists(): shutil.rmtree(out)
-        if formats is not None:
-            from lesion_fastai.export import _formats
-            _formats(formats)                          # fail now on an unknown or uninstalled format, not after training
-        cfg = RunConfig(data, preset, arch, teacher_arch, fusion, size, bs, epochs, freeze_epochs, lr, n_folds, holdout,
-                        alpha, T, soft, neg_per_pos, pos_weight, seed, not no_pretrained, n_boot, num_workers, degrade_p,
-                        not no_robustness, not no_export, sens, qat_epochs, formats, prevalence, not no_tta, resize_from, compile, feature_weight, teacher_size, valid_every, source_weights, init, on_error, ambiguous, teacher_repeats)
+        if kwargs.get('formats') is not None: parse_formats(kwargs['formats'])   # fail now on an unknown or uninstalled format, not after training
+        flags = {k: not v for k, v in dict(pretrained=no_pretrained, robustness=no_robustness, export=no_export, tta=no_tta).items()}
+        cfg = RunConfig(**kwargs, **flags, compile=compile)
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
         run_pipeline(cfg, out)
-    print((Path(out)/'report.md').read_text())

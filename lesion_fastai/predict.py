@@ -15,13 +15,13 @@ from fastprogress.fastprogress import progress_bar
 from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8
 from .cli import cli_errors
 from .cache import resize_square
-from .export import load_runtime
+from .runtimes import load_runtime
 from .models import load_bundle, bundle_file
-from .metrics import _logit
+from .metrics import logit
 
 # %% auto #0
-__all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'list_inputs', 'dihedral_views', 'Predictor', 'predict_cli', 'gradcam',
-           'overlay', 'TriageApp']
+__all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli',
+           'gradcam', 'overlay', 'TriageApp']
 
 # %% ../nbs/13_predict.ipynb #3f433534
 def list_inputs(inputs) -> list[tuple[str, str]]:
@@ -59,6 +59,12 @@ def dihedral_views(x:np.ndarray) -> list[np.ndarray]:
     "The 8 flips and 90-degree rotations of a float (N, 3, H, W) batch, each contiguous"
     return [np.ascontiguousarray(np.rot90(x[..., ::-1] if f else x, k, axes=(2, 3))) for k, f in TTA_VIEWS]
 
+def tta_logits(fn, # a float (N, 3, H, W) batch -> logits (N,), e.g. a student under `torch.no_grad`
+               x:np.ndarray, # float (N, 3, H, W) batch in [0, 1]
+              ) -> np.ndarray:
+    "Test-time augmentation: the mean logit of `fn` over the 8 flips and 90-degree rotations of `x`"
+    return np.mean([np.asarray(fn(v)).reshape(len(x)) for v in dihedral_views(x)], 0)
+
 class Predictor:
     "Triage predictions from an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
     def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
@@ -94,7 +100,7 @@ class Predictor:
         "Probabilities for a list of PIL images"
         x = np.stack([self.preprocess(i) for i in imgs])
         if not self.tta: return np.asarray(self.run(x), dtype=np.float64)
-        z = np.mean([_logit(self.run(v)) for v in dihedral_views(x)], 0)     # the mean logit over the 8 views
+        z = tta_logits(lambda v: logit(self.run(v)), x)     # the mean logit over the 8 views
         return 1 / (1 + np.exp(-z))
 
     def predict(self, inputs, # files, folders and/or HDF5 files

@@ -19,7 +19,7 @@ from .synth import default_dataset
 from .cache import ImageCache
 from .metrics import partial_auc
 from .train import train_model
-from .pipeline import RunConfig, _CHOICES, _soft_targets, stack_oof, train_settings
+from .pipeline import RunConfig, RUN_CHOICES, soft_targets, stack_oof, train_settings
 
 # %% auto #0
 __all__ = ['load_run', 'candidates', 'tune_distillation', 'tune_cli']
@@ -95,7 +95,7 @@ def tune_distillation(out, # a lesion-run output folder whose teachers are train
     is_pool = (data.df.fold != c.holdout).to_numpy()
     sources = {k['soft'] for k in cands if k['alpha']}
     if 'stack' in sources and 'stack_oof' not in P: P['stack_oof'] = stack_oof(data, P.teacher_oof, pool_folds, c.seed)
-    softs = {s: _soft_targets(P[is_pool], s) for s in sources}      # raises for a source the run lacks (e.g. ensemble)
+    softs = {s: soft_targets(P[is_pool], s) for s in sources}      # raises for a source the run lacks (e.g. ensemble)
     feat = None
     if any(k['feature_weight'] for k in cands):
         ff = out/'teacher_feat.npy'
@@ -152,7 +152,7 @@ def tune_cli(run:str, # output folder of a lesion-run whose teachers are trained
     with cli_errors(debug):
         srcs = tuple(soft.split(','))
         for s in srcs:
-            if s not in _CHOICES['soft']: raise ValueError(f"--soft {s!r}: expected {', '.join(_CHOICES['soft'][:-1])} or {_CHOICES['soft'][-1]}")
+            if s not in RUN_CHOICES['soft']: raise ValueError(f"--soft {s!r}: expected {', '.join(RUN_CHOICES['soft'][:-1])} or {RUN_CHOICES['soft'][-1]}")
         S = tune_distillation(run, _floats(alpha, 'alpha'), _floats(T, 't'), srcs, _floats(feature_weight, 'feature-weight'),
                               _ints(seeds, 'seeds'), None if folds is None else _ints(folds, 'folds'))
     print(S.to_string())
