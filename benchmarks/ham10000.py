@@ -22,7 +22,9 @@ from lesion_fastai.datablock import lesion_dataloaders, lesion_loss
 from lesion_fastai.backbones import lite0_state_dict
 from lesion_fastai.metrics import partial_auc, RocAUC, PartialAUC, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.train import train_model, fit_learner, predict_logits
-from lesion_fastai.pipeline import RunConfig, run_pipeline, soft_targets, stack_oof
+from lesion_fastai.config import RunConfig
+from lesion_fastai.pipeline import run_pipeline
+from lesion_fastai.metamodel import soft_targets, stack_oof
 
 def vision_learner_baseline(data, valid, cfg, cache, seed):
     "What a fastai user would do: vision_learner + fine_tune, same backbone and weights, same budget"

@@ -16,8 +16,9 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache, float_batches
 from lesion_fastai.datablock import lesion_dataloaders
 from lesion_fastai.models import load_bundle, student_learner
-from lesion_fastai.export import (export_student, available_formats, qat_finetune, save_int8, load_int8, quantize_ptq,
-                                  export_pte, check_file, load_runtime, FLOAT_LAYERS, export_table)
+from lesion_fastai.export import export_student, export_pte, check_file, export_table
+from lesion_fastai.runtimes import available_formats, load_runtime
+from lesion_fastai.quantize import qat_finetune, save_int8, load_int8, quantize_ptq, FLOAT_LAYERS
 from lesion_fastai.metrics import partial_auc
 from lesion_fastai.predict import Predictor
 from fastai.torch_core import set_seed

@@ -1,4 +1,4 @@
-"""Time the pipeline's evaluation step (`pipeline.report`: metrics with grouped bootstrap intervals for every model,
+"""Time the pipeline's evaluation step (`report.report`: metrics with grouped bootstrap intervals for every model,
 the subgroup tables, calibration, plots) on the saved holdout predictions of a finished `lesion-run`, in a copy of
 the run folder (the run itself is not touched). The student's cost line (latency of its saved weights) reads NaN
 when the run's weights were not kept: the statistics are what is timed. Not a test.
@@ -9,7 +9,8 @@ To compare with an earlier version of the package, put that version first on the
 Usage: python benchmarks/report_speed.py RUN_FOLDER"""
 import argparse, json, shutil, tempfile, time
 from pathlib import Path
-import lesion_fastai, lesion_fastai.pipeline as lp
+import lesion_fastai, lesion_fastai.report as lp
+from lesion_fastai.config import Run
 from lesion_fastai.tune import load_run
 
 def main():
@@ -20,7 +21,7 @@ def main():
         for f in ('config.json', 'predictions.csv', 'state.json', 'folds.csv'): shutil.copy(Path(a.run)/f, tmp)
         shutil.copytree(Path(a.run)/'models', Path(tmp)/'models')
         c, data, P = load_run(tmp)                 # the run's settings, its table with its folds (checked), its predictions
-        run = lp.Run(tmp, c)
+        run = Run(tmp, c)
         if not (Path(tmp)/'models'/'student_distilled.json').exists():
             lp.student_cost = lambda bundle, size: dict(params_m=float('nan'), file_mb=float('nan'), cpu_ms_1thread=float('nan'))
         H = P[P.fold == c.holdout].reset_index(drop=True)

@@ -11,7 +11,8 @@ from pathlib import Path
 from torch import nn
 from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_auc_score
-from .models import load_bundle, bundle_file
+from fastai.learner import Learner
+from .models import load_bundle, bundle_file, save_bundle
 from .cli import cli_errors
 from .cache import float_batches, ImageCache
 from .metrics import partial_auc, operating_point
@@ -20,8 +21,8 @@ from .quantize import quantize_ptq, load_int8
 
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
-           'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8', 'passes',
-           'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
+           'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
+           'learner_images', 'passes', 'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, path, size:int, opset:int=17) -> Path:
@@ -134,6 +135,24 @@ def quantize_onnx_int8(model:nn.Module, path, size:int, calib_images) -> Path:
     fp32.unlink(); pre.unlink()
     return path
 
+# %% ../nbs/12_export.ipynb #180b0556
+def _uint8(x:torch.Tensor) -> np.ndarray:
+    "A float (N,3,H,W) batch in [0, 1] as uint8 (N,H,W,3) images"
+    return (x.as_subclass(torch.Tensor).float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+def learner_images(learn:Learner, # a student `Learner` made by `student_learner`
+                   n_calib:int=256, # calibration images, the first of the training set (unshuffled)
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "uint8 (N,H,W,3) calibration images, validation images and the validation labels, from a `Learner`'s DataLoaders"
+    calib, n = [], 0
+    for b in learn.dls.train.new(shuffle=False, drop_last=False):
+        calib.append(_uint8(b[0])); n += len(b[0])
+        if n >= n_calib: break
+    val, y = [], []
+    for b in learn.dls.valid:
+        val.append(_uint8(b[0])); y.append(b[learn.dls.valid.n_inp].as_subclass(torch.Tensor).cpu().numpy().reshape(-1))
+    return np.concatenate(calib)[:n_calib], np.concatenate(val), np.concatenate(y).astype(int)
+
 # %% ../nbs/12_export.ipynb #cb5f2314
 FLOAT_TOL, INT8_PAUC_TOL, INT8_TOL_NOLABELS = 0.01, 0.002, 0.05
 
@@ -144,11 +163,11 @@ def passes(fmt:str, r:dict, ref:dict) -> bool:
         return r['pauc'] >= ref['pauc'] - INT8_PAUC_TOL if 'pauc' in r and 'pauc' in ref else r['max_abs_diff'] <= INT8_TOL_NOLABELS
     return r['max_abs_diff'] <= FLOAT_TOL
 
-def export_student(bundle, # path of a student saved by `save_bundle` (without extension)
+def export_student(bundle, # a trained student `Learner`, or the path of a student saved by `save_bundle` (without extension)
                    out, # output folder
-                   calib_images, # uint8 (N,H,W,3) training images for int8 calibration (~100-500)
-                   val_images, # uint8 (N,H,W,3) validation images
-                   val_y, # their labels
+                   calib_images=None, # uint8 (N,H,W,3) training images for int8 calibration (~100-500; default with a Learner: its training set's first 256)
+                   val_images=None, # uint8 (N,H,W,3) validation images (default with a Learner: its validation set)
+                   val_y=None, # their labels
                    val_groups=None, # their groups (patients) for the bootstrap
                    formats=None, # formats to write (default: `available_formats()`)
                    int8_model:nn.Module|None=None, # a PT2E int8 student (image -> logit), e.g. from `QATCallback`; default: PTQ
@@ -156,6 +175,15 @@ def export_student(bundle, # path of a student saved by `save_bundle` (without e
                    n_boot:int=1000) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    if isinstance(bundle, Learner):
+        if getattr(bundle, 'lesion_cfg', {}).get('kind') != 'student': raise ValueError("only a student Learner (`student_learner`) is exported for the app")
+        if calib_images is None or val_images is None:
+            c, v, y = learner_images(bundle)
+            calib_images = c if calib_images is None else calib_images
+            if val_images is None: val_images, val_y = v, y
+        bundle = save_bundle(bundle, out/'student_pytorch')        # the PyTorch reference, kept beside the phone files
+    if calib_images is None or val_images is None or val_y is None:
+        raise ValueError(f"{bundle}: pass calib_images, val_images and val_y (or a trained student Learner, which has them)")
     model, cfg = load_bundle(bundle)
     if cfg['kind'] != 'student': raise ValueError(f"{bundle} is a {cfg['kind']}: only the image-only student is exported for the app")
     size = cfg['size']

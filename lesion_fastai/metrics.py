@@ -12,7 +12,7 @@ from fastai.metrics import skm_to_fastai, ActivationType
 
 # %% auto #0
 __all__ = ['roc_points', 'roc_auc', 'partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens',
-           'operating_point', 'bootstrap_ci', 'fmt_ci', 'paired_diff_ci', 'evaluate', 'age_band', 'subgroup_table',
+           'bootstrap_ci', 'fmt_ci', 'operating_point', 'paired_diff_ci', 'evaluate', 'age_band', 'subgroup_table',
            'logit', 'expit', 'platt_fit', 'recalibrate', 'brier', 'crossfit_calibration', 'PartialAUC', 'RocAUC']
 
 # %% ../nbs/05_metrics.ipynb #roc00002
@@ -76,19 +76,6 @@ def threshold_for_sens(y_true, y_score, sens:float=0.95) -> float:
     k = int(np.ceil(sens * len(s))) - 1
     return float(s[max(k, 0)])
 
-# %% ../nbs/05_metrics.ipynb #796d7a1c
-def operating_point(y, p, sens:float=0.95, groups=None, n_boot:int=1000, seed:int=0) -> dict:
-    "Threshold reaching sensitivity `sens` on `(y, p)`, with achieved sensitivity and specificity (bootstrap CI)"
-    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
-    th = threshold_for_sens(y, p, sens)
-    pred = p >= th
-    spec = lambda a, b: float(((b < th) & (a == 0)).sum() / max((a == 0).sum(), 1))
-    sen = lambda a, b: float(((b >= th) & (a == 1)).sum() / max((a == 1).sum(), 1))
-    return dict(threshold=th, target_sensitivity=sens, sensitivity=sen(y, p), specificity=spec(y, p),
-                specificity_ci=list(bootstrap_ci(spec, y, p, groups, n_boot, seed=seed)[1:]),
-                sensitivity_ci=list(bootstrap_ci(sen, y, p, groups, n_boot, seed=seed)[1:]),
-                referral_rate=float(pred.mean()), n=int(len(y)), positives=int(y.sum()))
-
 # %% ../nbs/05_metrics.ipynb #12e88a81
 def bootstrap_ci(metric, # function (y_true, y_score) -> float
                  y_true, y_score,
@@ -123,6 +110,19 @@ def bootstrap_ci(metric, # function (y_true, y_score) -> float
 def fmt_ci(t, digits=3) -> str:
     "Format `(point, lo, hi)` as 'point [lo, hi]'"
     return f"{t[0]:.{digits}f} [{t[1]:.{digits}f}, {t[2]:.{digits}f}]"
+
+# %% ../nbs/05_metrics.ipynb #796d7a1c
+def operating_point(y, p, sens:float=0.95, groups=None, n_boot:int=1000, seed:int=0) -> dict:
+    "Threshold reaching sensitivity `sens` on `(y, p)`, with achieved sensitivity and specificity (bootstrap CI)"
+    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
+    th = threshold_for_sens(y, p, sens)
+    pred = p >= th
+    spec = lambda a, b: float(((b < th) & (a == 0)).sum() / max((a == 0).sum(), 1))
+    sen = lambda a, b: float(((b >= th) & (a == 1)).sum() / max((a == 1).sum(), 1))
+    return dict(threshold=th, target_sensitivity=sens, sensitivity=sen(y, p), specificity=spec(y, p),
+                specificity_ci=list(bootstrap_ci(spec, y, p, groups, n_boot, seed=seed)[1:]),
+                sensitivity_ci=list(bootstrap_ci(sen, y, p, groups, n_boot, seed=seed)[1:]),
+                referral_rate=float(pred.mean()), n=int(len(y)), positives=int(y.sum()))
 
 # %% ../nbs/05_metrics.ipynb #pdiff002
 def paired_diff_ci(metric, # function (y_true, y_score) -> float

@@ -19,7 +19,8 @@ from .synth import default_dataset
 from .cache import ImageCache
 from .metrics import partial_auc
 from .train import train_model
-from .pipeline import RunConfig, RUN_CHOICES, soft_targets, stack_oof, train_settings
+from .config import RunConfig, RUN_CHOICES, train_settings
+from .metamodel import soft_targets, stack_oof
 
 # %% auto #0
 __all__ = ['load_run', 'candidates', 'tune_distillation', 'tune_cli']

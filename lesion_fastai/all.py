@@ -1,0 +1,23 @@
+"""The names a notebook user needs, for `from lesion_fastai.all import *` (written by hand, as fastai's `all` modules are):
+read a dataset, draw folds, make DataLoaders, build and train a teacher and a student with their callbacks, score them,
+export the student for phones and predict with the exported files. Generic helpers and constants stay in their modules."""
+from .data import read_lesions, read_isic2024, read_image_folder, read_sources, find_shared, LesionData, DatasetSpec
+from .synth import default_dataset
+from .splits import add_folds
+from .datablock import lesion_dataloaders, lesion_test_dl
+from .models import teacher_learner, student_learner, save_bundle, load_bundle, DistillationCallback, FeatureDistillCallback
+from .degrade import PhoneDegradeCallback
+from .callbacks import FastTrainCallback, ProgressiveResizeCallback, TrainClockCallback, EpochCheckpointCallback, ValidEveryCallback
+from .train import fit_learner, train_model, predict_logits
+from .metrics import partial_auc, roc_auc, evaluate, paired_diff_ci
+from .config import RunConfig
+from .pipeline import run_pipeline
+from .export import export_student
+from .predict import Predictor
+
+__all__ = ['read_lesions', 'read_isic2024', 'read_image_folder', 'read_sources', 'find_shared', 'LesionData', 'DatasetSpec',
+           'default_dataset', 'add_folds', 'lesion_dataloaders', 'lesion_test_dl', 'teacher_learner', 'student_learner',
+           'save_bundle', 'load_bundle', 'DistillationCallback', 'FeatureDistillCallback', 'PhoneDegradeCallback',
+           'FastTrainCallback', 'ProgressiveResizeCallback', 'TrainClockCallback', 'EpochCheckpointCallback',
+           'ValidEveryCallback', 'fit_learner', 'train_model', 'predict_logits', 'partial_auc', 'roc_auc', 'evaluate',
+           'paired_diff_ci', 'RunConfig', 'run_pipeline', 'export_student', 'Predictor']
