@@ -19,20 +19,21 @@ from lesion_fastai.cache import ImageCache
 from lesion_fastai.train import train_model
 from lesion_fastai.callbacks import TrainClockCallback
 from lesion_fastai.metrics import partial_auc
+from common import ham10000, train_args
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', required=True); ap.add_argument('--valid-fold', type=int, default=1)
-    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
-    ap.add_argument('--epochs', type=int, default=5); ap.add_argument('--freeze-epochs', type=int, default=1)
-    ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--resize-from', type=int, default=None)
-    ap.add_argument('--degrade-p', type=float, default=0.5); ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--pos-weight', type=float, default=None); ap.add_argument('--num-workers', type=int, default=0)
+    train_args(ap, size=128, bs=64)
+    train_args(ap, epochs=5, freeze_epochs=1)
+    train_args(ap, lr=2e-3, resize_from=None)
+    train_args(ap, degrade_p=0.5, seed=0)
+    train_args(ap, pos_weight=None, num_workers=0)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--cache', default='.cache')
     ap.add_argument('--log', default='benchmarks/results/cpu_recipe.jsonl')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    data = add_folds(read_lesions(a.data, spec='ham10000', progress=False), 5, 0)
+    data = ham10000(a.data)
     data = data if a.valid_fold == 0 else data.subset((data.df.fold != 0).to_numpy())   # model selection never sees the holdout
     cache = ImageCache.build(data.df.image_ref, a.size, a.cache, ids=data.ids, progress=False)
     clock = TrainClockCallback(); t0 = time.time()

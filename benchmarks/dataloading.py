@@ -20,6 +20,7 @@ from lesion_fastai.data import read_image_folder, find_ham10000
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_aug
+from common import train_args
 
 def epoch_time(dl):
     t0 = time.perf_counter(); n = 0
@@ -28,8 +29,8 @@ def epoch_time(dl):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
-    ap.add_argument('--num-workers', type=int, default=0); ap.add_argument('--epochs', type=int, default=2)
+    train_args(ap, size=128, bs=64)
+    train_args(ap, num_workers=0, epochs=2)
     a = ap.parse_args()
     torch.set_num_threads(2)
     ham = add_folds(read_image_folder(find_ham10000()/'images', find_ham10000()/'metadata.csv'), seed=0)

@@ -7,6 +7,7 @@ kernel launch on a GPU).
 import argparse, time, torch
 from torch.profiler import profile, ProfilerActivity
 from lesion_fastai.degrade import random_degrade, degrade, check_kinds
+from common import train_args
 
 def per_image(x, p=0.5, severity=(1., 5.), kinds=None):
     "The former sampler: the same draws, then `degrade` image by image"
@@ -19,7 +20,7 @@ def per_image(x, p=0.5, severity=(1., 5.), kinds=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--bs', type=int, default=64); ap.add_argument('--size', type=int, default=128)
+    train_args(ap, bs=64, size=128)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--reps', type=int, default=20)
     a = ap.parse_args(); torch.set_num_threads(a.threads)
     x = torch.rand(a.bs, 3, a.size, a.size)

@@ -9,6 +9,7 @@ Usage: python benchmarks/gpu_throughput.py [--size 128] [--bs 256] [--steps 30] 
 import argparse, time, json, torch
 from lesion_fastai.backbones import create_backbone
 from lesion_fastai.models import ImageModel
+from common import train_args
 
 def images_per_s(model, size, bs, steps, bf16, channels_last, device):
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
@@ -27,7 +28,7 @@ def images_per_s(model, size, bs, steps, bf16, channels_last, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=256)
+    train_args(ap, size=128, bs=256)
     ap.add_argument('--steps', type=int, default=30); ap.add_argument('--arch', default='tf_efficientnet_lite0')
     ap.add_argument('--compile', action='store_true'); ap.add_argument('--threads', type=int, default=None)
     ap.add_argument('--small-size', type=int, default=96)

@@ -25,6 +25,7 @@ from lesion_fastai.train import train_model, fit_learner, predict_logits
 from lesion_fastai.config import RunConfig
 from lesion_fastai.pipeline import run_pipeline
 from lesion_fastai.metamodel import soft_targets, stack_oof
+from common import train_args
 
 def vision_learner_baseline(data, valid, cfg, cache, seed):
     "What a fastai user would do: vision_learner + fine_tune, same backbone and weights, same budget"
@@ -41,15 +42,15 @@ def vision_learner_baseline(data, valid, cfg, cache, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', required=True); ap.add_argument('--out', default='runs/ham')
-    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
-    ap.add_argument('--epochs', type=int, default=5); ap.add_argument('--freeze-epochs', type=int, default=1)
-    ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--alpha', type=float, default=0.5)
+    train_args(ap, size=128, bs=64)
+    train_args(ap, epochs=5, freeze_epochs=1)
+    train_args(ap, lr=2e-3, alpha=0.5)
     ap.add_argument('--T', type=float, default=2.0); ap.add_argument('--soft', default='teacher')
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--num-workers', type=int, default=0)
     ap.add_argument('--limit-groups', type=int, default=None, help='smoke test: keep this many lesions only')
     ap.add_argument('--extra-soft', nargs='*', default=[], help='also distil students from these soft-target sources (stack, gbdt, blend), every seed')
     ap.add_argument('--no-export', action='store_true'); ap.add_argument('--no-robustness', action='store_true')
-    ap.add_argument('--prevalence', type=float, default=None)
+    train_args(ap, prevalence=None)
     ap.add_argument('--stop-after', type=float, default=None, help='start no more extra models after this many seconds (the table keeps the finished ones)')
     a = ap.parse_args()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl
 from lesion_fastai.models import teacher_learner, meta_processor, lesion_splitter
 from lesion_fastai.backbones import create_backbone
 from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci
+from common import ham10000
 
 @torch.no_grad()
 def features(net, dl):
@@ -166,7 +167,7 @@ def main():
     work = Path(a.work)
     if not (work/'models'/f'{a.teacher}.pth').exists():
         raise SystemExit(f"{work}/models/{a.teacher}.pth: no such teacher (train it with online_distill_cpu.py --valid-fold 0 --final)")
-    data = add_folds(read_lesions(a.data, spec='ham10000', progress=False), 5, 0)
+    data = ham10000(a.data)
     cache = ImageCache.build(data.df.image_ref, a.size, a.cache, ids=data.ids, progress=False)
     set_seed(0); dls = lesion_dataloaders(data, 0, size=a.size, bs=128, cache=cache, meta=True)
     teacher = teacher_learner(dls, 'tf_efficientnet_lite0', fusion='film', path=work); teacher.load(a.teacher)

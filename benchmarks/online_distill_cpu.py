@@ -35,6 +35,7 @@ from lesion_fastai.models import teacher_learner, student_learner
 from lesion_fastai.train import predict_logits
 from lesion_fastai.callbacks import TrainClockCallback
 from lesion_fastai.metrics import partial_auc, roc_auc, paired_diff_ci, fmt_ci
+from common import ham10000
 
 VARIANTS = dict(plain=dict(teacher=False, alpha=0.), logit=dict(), feat=dict(feature_weight=1.),
                 featatt=dict(feature_weight=1., attention_weight=1.), feat10=dict(feature_weight=10.),
@@ -98,7 +99,7 @@ def main():
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     if a.summary: return summary(work, a.valid_fold)
     torch.set_num_threads(a.threads)
-    data = add_folds(read_lesions(a.data, spec='ham10000', progress=False), 5, 0)
+    data = ham10000(a.data)
     pool = data if a.final else data.subset((data.df.fold != 0).to_numpy())   # the holdout is read only with --final
     cache = ImageCache.build(pool.df.image_ref, a.size, a.cache, ids=pool.ids, progress=False)
     is_valid = (pool.df.fold == a.valid_fold).to_numpy()

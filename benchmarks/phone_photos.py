@@ -39,6 +39,7 @@ from lesion_fastai.models import teacher_learner, student_learner
 from lesion_fastai.train import predict_logits
 from lesion_fastai.phone import ink_share, paint_out
 from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_diff_ci, fmt_ci, RocAUC, PartialAUC
+from common import ham10000, pad_ufes20
 
 ARCH = 'tf_efficientnet_lite0'
 def log(msg): print(f"[phone_photos] {time.strftime('%H:%M:%S')} {msg}", flush=True)
@@ -50,7 +51,7 @@ def ham_pretrain(a, work, ambiguous, pad):
     name = 'ham_akiec1' if ambiguous == 'malignant' else 'ham_noakiec'
     f = work/f"{name}_{a.size}px_e{a.ham_epochs}.pth"
     if f.exists(): return torch.load(f, weights_only=True)
-    ham = add_folds(read_lesions(a.ham, spec='ham10000', progress=False), 5, 0)    # the folds of HAM10000's own table
+    ham = ham10000(a.ham)    # the folds of HAM10000's own table
     hold = (ham.df.fold == 0).to_numpy()
     train = ~hold & ((ham.df.dx != 'akiec').to_numpy() if ambiguous == 'exclude' else True)
     data = ham.subset(hold | train)
@@ -88,7 +89,7 @@ TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teac
 
 def joint_table(pad, a):
     "The phone photos and --replay HAM10000 pool images (akiec out) in one table; the HAM10000 rows train in every fold (fold -1)"
-    ham = add_folds(read_lesions(a.ham, spec='ham10000', ambiguous='exclude', progress=False), 5, 0)
+    ham = ham10000(a.ham, ambiguous='exclude')
     pool = ham.df[ham.df.fold != 0].sample(a.replay, random_state=0)
     both = combine_sources([ham.subset(ham.df.index.isin(pool.index)), pad], ['ham10000', 'pad_ufes20'])
     both.df['fold'] = np.r_[np.full(len(pool), -1), pad.df.fold.to_numpy()]
@@ -213,7 +214,7 @@ def summary(work, pad, a):
         saved = {}
         for f in sorted(work.glob('*_s*_f*.pth')): saved.setdefault(f.stem.rsplit('_s', 1)[0], []).append(f)
         if saved:                   # the phone-photo students back on dermoscopy: each fold's model on the HAM10000 holdout
-            ham = add_folds(read_lesions(a.ham, spec='ham10000', progress=False), 5, 0); hold = ham.df[ham.df.fold == 0]
+            ham = ham10000(a.ham); hold = ham.df[ham.df.fold == 0]
             Xh = np.asarray(ImageCache.build(hold.image_ref, a.size, a.cache, ids=hold.image_id, progress=False).array)
             for m, fs in saved.items():
                 ph = [partial_auc(hold.malignant, model_logits(torch.load(f, weights_only=True), Xh)) for f in fs]
@@ -243,7 +244,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     work = a.work_path = Path(a.work); work.mkdir(parents=True, exist_ok=True)
-    pad = add_folds(read_lesions(a.pad, spec='pad_ufes20', progress=False), 5, 0)
+    pad = pad_ufes20(a.pad)
     if a.summary: return summary(work, pad, a)
     oof_f = work/'oof.csv'
     T = pd.read_csv(oof_f) if oof_f.exists() else pad.df[['image_id', 'patient_id', 'malignant', 'fold']].rename(columns=dict(malignant='target'))

@@ -38,7 +38,10 @@ def lite0_state_dict() -> dict:
 # %% ../nbs/06_backbones.ipynb #11b8f920
 class ImageNorm(nn.Module):
     "Normalise [0,1] RGB pixels with fixed `mean` and `std` (buffers, so they are saved and exported)"
-    def __init__(self, mean, std):
+    def __init__(self,
+                 mean, # per-channel mean the backbone was trained with (RGB)
+                 std, # per-channel standard deviation (RGB)
+                ):
         super().__init__()
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
@@ -46,7 +49,12 @@ class ImageNorm(nn.Module):
 
 class LesionBackbone(nn.Module):
     "A timm model without its classifier, preceded by its normalisation: [0,1] images -> pooled features"
-    def __init__(self, arch:str, model:nn.Module, mean, std):
+    def __init__(self,
+                 arch:str, # timm architecture name
+                 model:nn.Module, # a timm model with its classifier removed
+                 mean, # per-channel mean (RGB, in [0, 1])
+                 std, # per-channel standard deviation (RGB)
+                ):
         super().__init__()
         self.arch, self.norm, self.body = arch, ImageNorm(mean, std), model
         self.num_features = model.num_features

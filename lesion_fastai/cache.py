@@ -14,12 +14,16 @@ from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 from .data import load_image, ImageReadError, read_lesions
 from .cli import cli_errors
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['resize_square', 'float_batches', 'ImageCache', 'cache_cli']
 
 # %% ../nbs/03_cache.ipynb #1abb2eea
-def resize_square(img:Image.Image, size:int, method:str='crop') -> np.ndarray:
+def resize_square(img:Image.Image, # a PIL image
+                  size:int, # image side in pixels
+                  method:str='crop', # 'crop' (centre square) or 'pad'
+                 ) -> np.ndarray:
     "Resize `img` to a `size` x `size` uint8 RGB array by 'crop' (centre), 'squish' or 'pad' (black borders)"
     w, h = img.size
     if method == 'crop':
@@ -33,7 +37,9 @@ def resize_square(img:Image.Image, size:int, method:str='crop') -> np.ndarray:
     return np.asarray(img.convert('RGB'), dtype=np.uint8)
 
 # %% ../nbs/03_cache.ipynb #efed0e0c
-def float_batches(images, bs:int=32):
+def float_batches(images, # uint8 (N, H, W, 3) images
+                  bs:int=32, # batch size
+                 ):
     "Yield float32 (n,3,H,W) batches in [0,1] from uint8 (N,H,W,3) `images`"
     for i in range(0, len(images), bs):
         yield np.ascontiguousarray(np.asarray(images[i:i + bs]).transpose(0, 3, 1, 2)).astype(np.float32) / 255
@@ -43,6 +49,7 @@ def _key(refs, size, method):
     h = hashlib.sha1('\n'.join(refs).encode()).hexdigest()[:12]
     return f"cache_{size}px_{method}_{len(refs)}_{h}"
 
+# %% ../nbs/03_cache.ipynb #bb4f8bc8
 class ImageCache:
     "A memory-mapped array of decoded, resized images, looked up by `image_ref`"
     def __init__(self, path, # path of the cache without extension
@@ -75,59 +82,61 @@ class ImageCache:
     def __getstate__(self): d = dict(self.__dict__); d['_arr'] = None; return d
     def __repr__(self): return f"ImageCache({len(self)} images, {self.size}px {self.method}, {self.path.name}{'' if self.complete else ', incomplete'})"
 
-    @classmethod
-    def build(cls, refs, # image references (the `image_ref` column)
-              size:int, # side of the cached squares
-              folder, # where cache files live
-              method:str='crop', # resize method, see `resize_square`
-              ids=None, # ids for error messages (default: the refs)
-              on_error:str='raise', # 'raise' at the first unreadable image, or 'skip' and record it
-              progress:bool=True, # show a progress bar
-              save_every:int|None=None, # record progress every this many images (resume point; default 500, or 1% of a large set: each record rewrites the list of refs)
-              max_images:int|None=None, # stop after this many new images (to test resuming)
-             ) -> ImageCache:
-        "Build (or resume, or reuse) the cache of `refs` at `size` in `folder`"
-        if not (isinstance(size, (int, np.integer)) and size >= 8): raise ValueError(f"cache image size must be an integer of at least 8 pixels, not {size!r}")
-        refs = [str(r) for r in refs]
-        if len(set(refs)) != len(refs): raise ValueError("duplicate image references; a cache needs unique refs")
-        folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-        path = folder/_key(refs, size, method)
-        import fcntl
-        with open(path.with_suffix('.lock'), 'w') as lock:   # one builder at a time (DataLoader or DDP processes)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            return cls._build(path, refs, size, method, ids, on_error, progress, save_every or max(500, len(refs) // 100), max_images)
+# %% ../nbs/03_cache.ipynb #6fbf070f
+@patch(cls_method=True)
+def build(cls:ImageCache, refs, # image references (the `image_ref` column)
+          size:int, # side of the cached squares
+          folder, # where cache files live
+          method:str='crop', # resize method, see `resize_square`
+          ids=None, # ids for error messages (default: the refs)
+          on_error:str='raise', # 'raise' at the first unreadable image, or 'skip' and record it
+          progress:bool=True, # show a progress bar
+          save_every:int|None=None, # record progress every this many images (resume point; default 500, or 1% of a large set: each record rewrites the list of refs)
+          max_images:int|None=None, # stop after this many new images (to test resuming)
+         ) -> ImageCache:
+    "Build (or resume, or reuse) the cache of `refs` at `size` in `folder`"
+    if not (isinstance(size, (int, np.integer)) and size >= 8): raise ValueError(f"cache image size must be an integer of at least 8 pixels, not {size!r}")
+    refs = [str(r) for r in refs]
+    if len(set(refs)) != len(refs): raise ValueError("duplicate image references; a cache needs unique refs")
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    path = folder/_key(refs, size, method)
+    import fcntl
+    with open(path.with_suffix('.lock'), 'w') as lock:   # one builder at a time (DataLoader or DDP processes)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return cls._build(path, refs, size, method, ids, on_error, progress, save_every or max(500, len(refs) // 100), max_images)
 
-    @classmethod
-    def _build(cls, path, refs, size, method, ids, on_error, progress, save_every, max_images):
-        jf, af = path.with_suffix('.json'), path.with_suffix('.u8')
-        if jf.exists() and af.exists():
-            meta = json.loads(jf.read_text())
-            if meta['done'] >= len(refs): return cls(path)
-        else:
-            meta = dict(size=size, method=method, refs=refs, done=0, bad={}, seconds=0.)
-            with open(af, 'wb') as f: f.truncate(len(refs) * size * size * 3)      # a sparse file of the full size
-        # written with plain positional writes, not through a memory map: mapped pages would count in the process's
-        # memory while the whole file is written (16 GB at ISIC 2024's size); written pages are ordinary page cache
-        f = open(af, 'r+b'); item = size * size * 3
-        def put(i, a): os.pwrite(f.fileno(), np.ascontiguousarray(a, dtype=np.uint8).tobytes(), i * item)
-        ids = refs if ids is None else [str(i) for i in ids]
-        start, t0 = meta['done'], time.time()
-        it = range(start, len(refs) if max_images is None else min(len(refs), start + max_images))
-        def save(done):
-            f.flush(); os.fsync(f.fileno()); meta['done'] = done; meta['seconds'] += time.time() - t0
-            tmp = jf.with_suffix('.tmp'); tmp.write_text(json.dumps(meta)); tmp.replace(jf)
-        i = start
-        try:
-            for i in (progress_bar(it, leave=False) if progress else it):
-                try: put(i, resize_square(load_image(refs[i], ids[i], size), size, method))
-                except ImageReadError as e:
-                    if on_error == 'raise': save(i); raise
-                    meta['bad'][refs[i]] = e.reason; put(i, np.zeros((size, size, 3), np.uint8))
-                if (i + 1) % save_every == 0: save(i + 1); t0 = time.time()
-            save(i + 1 if len(it) else start)
-        finally: f.close()
-        if meta['bad']: print(f"ImageCache: {len(meta['bad'])} unreadable image(s) recorded as bad, e.g. {list(meta['bad'])[:5]}")
-        return cls(path)
+# %% ../nbs/03_cache.ipynb #e12add6d
+@patch(cls_method=True)
+def _build(cls:ImageCache, path, refs, size, method, ids, on_error, progress, save_every, max_images):
+    jf, af = path.with_suffix('.json'), path.with_suffix('.u8')
+    if jf.exists() and af.exists():
+        meta = json.loads(jf.read_text())
+        if meta['done'] >= len(refs): return cls(path)
+    else:
+        meta = dict(size=size, method=method, refs=refs, done=0, bad={}, seconds=0.)
+        with open(af, 'wb') as f: f.truncate(len(refs) * size * size * 3)      # a sparse file of the full size
+    # written with plain positional writes, not through a memory map: mapped pages would count in the process's
+    # memory while the whole file is written (16 GB at ISIC 2024's size); written pages are ordinary page cache
+    f = open(af, 'r+b'); item = size * size * 3
+    def put(i, a): os.pwrite(f.fileno(), np.ascontiguousarray(a, dtype=np.uint8).tobytes(), i * item)
+    ids = refs if ids is None else [str(i) for i in ids]
+    start, t0 = meta['done'], time.time()
+    it = range(start, len(refs) if max_images is None else min(len(refs), start + max_images))
+    def save(done):
+        f.flush(); os.fsync(f.fileno()); meta['done'] = done; meta['seconds'] += time.time() - t0
+        tmp = jf.with_suffix('.tmp'); tmp.write_text(json.dumps(meta)); tmp.replace(jf)
+    i = start
+    try:
+        for i in (progress_bar(it, leave=False) if progress else it):
+            try: put(i, resize_square(load_image(refs[i], ids[i], size), size, method))
+            except ImageReadError as e:
+                if on_error == 'raise': save(i); raise
+                meta['bad'][refs[i]] = e.reason; put(i, np.zeros((size, size, 3), np.uint8))
+            if (i + 1) % save_every == 0: save(i + 1); t0 = time.time()
+        save(i + 1 if len(it) else start)
+    finally: f.close()
+    if meta['bad']: print(f"ImageCache: {len(meta['bad'])} unreadable image(s) recorded as bad, e.g. {list(meta['bad'])[:5]}")
+    return cls(path)
 
 # %% ../nbs/03_cache.ipynb #7812b075
 @call_parse

@@ -102,7 +102,10 @@ class TrainClockCallback(Callback):
 class EpochCheckpointCallback(Callback):
     "After each epoch, save model and optimiser to `models/{fname}.pth` and the progress to `models/{fname}.json`"
     order = 70   # after the Recorder has logged the epoch
-    def __init__(self, fname:str, phase:str): self.fname, self.phase = fname, phase
+    def __init__(self,
+                 fname:str, # checkpoint name in `learn.path/learn.model_dir`
+                 phase:str, # training phase: 'frozen' or 'unfrozen'
+                ): self.fname, self.phase = fname, phase
     def after_epoch(self):
         if rank_distrib() != 0: return
         d = self.learn.path/self.learn.model_dir; d.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ __all__ = ['USER_ERRORS', 'is_user_error', 'cli_errors', 'cli_outcome', 'assert_
 # %% ../nbs/17_cli.ipynb #c11e0a02
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, ImportError)
 
-def is_user_error(e:BaseException) -> bool:
+def is_user_error(e:BaseException, # the exception
+                 ) -> bool:
     "A mistake in the user's input (a path, a column, a value), not a bug: a `USER_ERRORS` type, or a class marked `user_error = True`"
     return isinstance(e, USER_ERRORS) or getattr(type(e), 'user_error', False)
 

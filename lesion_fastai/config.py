@@ -71,7 +71,8 @@ _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epoc
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
 
 # %% ../nbs/09a_config.ipynb #805bc810
-def source_weights(c:RunConfig) -> dict|None:
+def source_weights(c:RunConfig, # the run's settings
+                  ) -> dict|None:
     "The run's `--source-weights` ('pad_ufes20=4,ham10000=0.5') as a dict, or None"
     if not c.source_weights: return None
     try: w = {k.strip(): float(v) for k, v in (p.split('=') for p in c.source_weights.split(','))}
@@ -79,7 +80,8 @@ def source_weights(c:RunConfig) -> dict|None:
     if any(v <= 0 for v in w.values()): raise ValueError(f"--source-weights {c.source_weights!r}: weights must be positive")
     return w
 
-def check_config(c:RunConfig) -> RunConfig:
+def check_config(c:RunConfig, # the run's settings
+                ) -> RunConfig:
     "Raise a `ValueError` naming the first setting of `c` that cannot work, before anything is trained"
     def bad(name, want): raise ValueError(f"--{name.replace('_', '-')} {getattr(c, name)!r}: expected {want}")
     for k, opts in RUN_CHOICES.items():
@@ -110,7 +112,10 @@ def check_config(c:RunConfig) -> RunConfig:
 # %% ../nbs/09a_config.ipynb #3d1ffc4a
 class Run:
     "A pipeline run in folder `out`: its config, its finished steps and its files"
-    def __init__(self, out, cfg:RunConfig):
+    def __init__(self,
+                 out, # the output folder
+                 cfg:RunConfig, # the run's settings
+                ):
         self.out, self.cfg = Path(out), check_config(cfg)
         self.out.mkdir(parents=True, exist_ok=True)
         cf = self.out/'config.json'
@@ -131,7 +136,10 @@ class Run:
     def log(self, msg): print(f"[lesion-run] {msg}", flush=True)
 
 # %% ../nbs/09a_config.ipynb #71bee709
-def train_settings(c:RunConfig, cache, path) -> dict:
+def train_settings(c:RunConfig, # the run's settings
+                   cache, # the students' `ImageCache`
+                   path, # the run folder (models and checkpoints go under it)
+                  ) -> dict:
     "The `train_model` settings the models of run `c` share (the students' as they are; the teachers' with their own size)"
     return dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                 pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,

@@ -97,7 +97,8 @@ PAD_UFES20 = DatasetSpec('pad_ufes20', id_col='image_id', target_col='malignant'
 PRESETS = {'isic2024': ISIC2024, 'ham10000': HAM10000, 'isic-archive': HAM10000.replace(name='isic-archive'),
            'pad_ufes20': PAD_UFES20}
 
-def get_spec(spec) -> DatasetSpec:
+def get_spec(spec, # a `DatasetSpec`, a preset name, or None
+            ) -> DatasetSpec:
     "A `DatasetSpec`, or the preset named `spec`"
     if isinstance(spec, DatasetSpec): return spec
     if spec in PRESETS: return PRESETS[spec]
@@ -134,7 +135,10 @@ def guess_spec(columns, # the table's column names
     return max(fits, key=lambda s: len(s.required(labelled=False))) if fits else get_spec(default)
 
 # %% ../nbs/00_data.ipynb #a06cf2d0
-def check_columns(df:pd.DataFrame, cols, where:str='table'):
+def check_columns(df:pd.DataFrame, # the lesion table
+                  cols, # the columns that must be there
+                  where:str='table', # what the table is, for error messages (e.g. the CSV file)
+                 ):
     "Raise a `KeyError` naming each missing column of `cols` in `df`, with the closest existing names"
     missing = [c for c in cols if c not in df.columns]
     if not missing: return
@@ -145,7 +149,10 @@ def check_columns(df:pd.DataFrame, cols, where:str='table'):
     raise KeyError(f"{where}: missing column{'s' if len(missing)>1 else ''} " + "; ".join(msgs))
 
 # %% ../nbs/00_data.ipynb #ec422701
-def check_binary_target(df:pd.DataFrame, col:str, where:str='table') -> pd.Series:
+def check_binary_target(df:pd.DataFrame, # the lesion table
+                        col:str, # the column
+                        where:str='table', # what the table is, for error messages (e.g. the CSV file)
+                       ) -> pd.Series:
     "Return `df[col]` as 0/1 integers, or raise naming the rows whose target is missing or not binary"
     s = df[col]
     if s.dtype == bool: return s.astype(np.int64)
@@ -158,7 +165,10 @@ def check_binary_target(df:pd.DataFrame, col:str, where:str='table') -> pd.Serie
                          f"other values {list(vals)}, e.g. at rows {rows}")
     return num.astype(np.int64)
 
-def check_unique_ids(df:pd.DataFrame, col:str, where:str='table'):
+def check_unique_ids(df:pd.DataFrame, # the lesion table
+                     col:str, # the column
+                     where:str='table', # what the table is, for error messages (e.g. the CSV file)
+                    ):
     "Raise naming duplicated and missing ids in `df[col]`"
     na = df[col].isna()
     dup = df[col].duplicated(keep=False) & ~na
@@ -167,7 +177,10 @@ def check_unique_ids(df:pd.DataFrame, col:str, where:str='table'):
     if na.any(): msgs.append(f"{na.sum()} row(s) with missing ids at rows {list(df.index[na][:5])}")
     if msgs: raise ValueError(f"{where}: id column {col!r} has " + '; and '.join(msgs))
 
-def check_numeric(df:pd.DataFrame, col:str, where:str='table') -> pd.Series:
+def check_numeric(df:pd.DataFrame, # the lesion table
+                  col:str, # the column
+                  where:str='table', # what the table is, for error messages (e.g. the CSV file)
+                 ) -> pd.Series:
     "Return `df[col]` as numbers (missing values stay NaN), or raise naming the rows whose value is not a number"
     if pd.api.types.is_numeric_dtype(df[col]): return df[col]
     num = pd.to_numeric(df[col], errors='coerce')
@@ -180,7 +193,9 @@ def check_numeric(df:pd.DataFrame, col:str, where:str='table') -> pd.Series:
 H5_SEP = '::'
 _h5_handles = {}
 
-def h5_ref(path, key) -> str:
+def h5_ref(path, # the HDF5 file
+           key, # dataset name inside the HDF5 file
+          ) -> str:
     "The `image_ref` of image `key` inside HDF5 file `path`"
     return f"{Path(path).resolve()}{H5_SEP}{key}"
 
@@ -190,7 +205,8 @@ def _h5_file(path):
     if k not in _h5_handles: _h5_handles[k] = h5py.File(path, 'r')
     return _h5_handles[k]
 
-def read_image_bytes(ref:str) -> bytes:
+def read_image_bytes(ref:str, # an image reference (file path or `h5_ref`)
+                    ) -> bytes:
     "The raw (encoded) bytes of the image at `ref`"
     if H5_SEP in ref:
         path, key = ref.rsplit(H5_SEP, 1)
@@ -203,11 +219,16 @@ def read_image_bytes(ref:str) -> bytes:
 class ImageReadError(Exception):
     "An image that could not be read, with its id and reference"
     user_error = True   # `cli_errors` prints it as one `error:` line
-    def __init__(self, id, ref, reason):
+    def __init__(self,
+                 id, # the image id
+                 ref, # an image reference (file path or `h5_ref`)
+                 reason, # why it could not be read
+                ):
         self.id, self.ref, self.reason = id, ref, reason
         super().__init__(f"image {id!r} ({ref}): {reason}")
 
-def to_rgb8(img:Image.Image) -> Image.Image:
+def to_rgb8(img:Image.Image, # a PIL image of any mode
+           ) -> Image.Image:
     "Convert a PIL image of any common mode (L, LA, P, RGBA, CMYK, I;16, I, F) to 8-bit RGB"
     if img.mode == 'RGB': return img
     if img.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I'):
@@ -222,6 +243,7 @@ def to_rgb8(img:Image.Image) -> Image.Image:
     if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'): img = img.convert('RGBA').convert('RGB')
     return img.convert('RGB')
 
+# %% ../nbs/00_data.ipynb #9906e325
 def _heif_opener() -> bool:
     "Let PIL open HEIC/HEIF photos (the iPhone's default) through `pillow-heif`, where it is installed"
     try: import pillow_heif
@@ -254,7 +276,12 @@ def load_image(ref:str, # where the image is: a file path or an `h5_ref`
 # %% ../nbs/00_data.ipynb #93cecea4
 class LesionData:
     "A validated lesion table (`df` with an `image_ref` column) and its `DatasetSpec`"
-    def __init__(self, df:pd.DataFrame, spec:DatasetSpec, source:str='', skipped:dict|None=None):
+    def __init__(self,
+                 df:pd.DataFrame, # the lesion table (one row per image)
+                 spec:DatasetSpec, # the dataset spec (or its name)
+                 source:str='', # where the table came from (a folder, or several)
+                 skipped:dict|None=None, # images left out, id -> reason
+                ):
         self.df, self.spec, self.source, self.skipped = df.reset_index(drop=True), spec, source, skipped or {}
     def __len__(self): return len(self.df)
     def image(self, i:int) -> Image.Image: return load_image(self.df.image_ref.iloc[i], self.df[self.spec.id_col].iloc[i])
@@ -301,7 +328,11 @@ def validate_table(df:pd.DataFrame, # the table as read
     return df
 
 # %% ../nbs/00_data.ipynb #4b0f070c
-def verify_images(df:pd.DataFrame, spec:DatasetSpec, on_error:str='raise', progress:bool=True):
+def verify_images(df:pd.DataFrame, # the lesion table
+                  spec:DatasetSpec, # the dataset spec (or its name)
+                  on_error:str='raise', # 'raise' at the first bad image, or 'skip' and list it
+                  progress:bool=True, # show a progress bar
+                 ):
     "Decode every image of `df`; return `(df_without_bad_rows, {id: reason})`, or raise on the first bad one"
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     bad = {}
@@ -332,6 +363,7 @@ def _check_refs(df, spec, have, where, on_error):
     warnings.warn(f"{where}: skipped {len(ids)} row(s) without an image: {ids[:10]}")
     return df[~miss], {i: 'no image' for i in ids}
 
+# %% ../nbs/00_data.ipynb #c62385b2
 def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-metadata.csv` (or the test files)
                   hdf5=None, # the HDF5 of JPEG bytes, if not in `path`
                   csv=None, # the metadata CSV, if not in `path`
@@ -363,7 +395,8 @@ def read_isic2024(path=None, # folder holding `train-image.hdf5` and `train-meta
 # %% ../nbs/00_data.ipynb #d1369672
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.heic', '.heif'}
 
-def index_image_folder(folder) -> dict:
+def index_image_folder(folder, # folder of image files
+                      ) -> dict:
     "Map file stem -> path for every image file under `folder`"
     folder = Path(folder)
     if not folder.is_dir(): raise FileNotFoundError(f"{folder}: image folder not found")
@@ -401,7 +434,8 @@ def read_image_folder(folder, # folder of image files named by id
     return LesionData(df, spec, str(Path(folder)), skipped)
 
 # %% ../nbs/00_data.ipynb #9725c456
-def dataset_layout(path) -> tuple[str, Path, Path]:
+def dataset_layout(path, # a dataset folder
+                  ) -> tuple[str, Path, Path]:
     "`('isic2024', hdf5, csv)` for a folder with an HDF5 of images, `('folder', images_dir, csv)` for images + CSV"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such dataset folder")
@@ -433,7 +467,8 @@ def find_shared(name:str, # folder name under `shared/data`, e.g. 'ham10000' or 
         if (c/'metadata.csv').exists(): return c
     if required: raise FileNotFoundError(f"{name} not found: set ${env} to the folder holding images/ and metadata.csv")
 
-def find_ham10000(required:bool=True) -> Path|None:
+def find_ham10000(required:bool=True, # raise when it is not found
+                 ) -> Path|None:
     "The HAM10000 folder: `$LESION_HAM10000`, else `shared/data/ham10000` above the cwd"
     return find_shared('ham10000', required)
 
@@ -492,11 +527,13 @@ class DatasetCheck:
         "One line naming the kinds of problem"
         return f"{self.source}: {len(self.problems)} kind(s) of problem ({', '.join(self.problems)}); details above"
 
+# %% ../nbs/00_data.ipynb #0bac88d8
 def _message(f, *args):
     "The message of the error `f(*args)` raises, or None"
     try: f(*args)
     except (KeyError, ValueError, FileNotFoundError) as e: return str(e.args[0] if isinstance(e, KeyError) else e)
 
+# %% ../nbs/00_data.ipynb #64ded8dc
 def check_dataset(path, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
                   spec=None, # preset or `DatasetSpec` (default by layout)
                   verify:bool=False, # decode every image too

@@ -20,6 +20,7 @@ from fasttransform import Transform
 from fastai.vision.augment import RandTransform
 from .data import LesionData, DatasetSpec, load_image
 from .cache import ImageCache, resize_square
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['MetaProcessor', 'TensorMetaCat', 'TensorMetaCont', 'TensorBinary', 'MetaText', 'MetaCat', 'MetaCont', 'MetaBlocks',
@@ -79,26 +80,32 @@ class MetaProcessor:
 
     def __getstate__(self): d = dict(self.__dict__); d.pop('_pos', None); return d
 
-    def transform(self, df:pd.DataFrame):
-        "Vectorised encoding of a whole table: `(cat int64 (n, n_cat), cont float32 (n, n_cont))`"
-        self._check()
-        cats = [df[c].map(lambda v: self._maps[c].get(str(v), 0) if pd.notna(v) else 0).to_numpy() for c in self.cat_cols]
-        cats += [np.where(df[c].isna(), 2, 1) for c in self.na_cols]
-        cat = np.stack(cats, 1).astype(np.int64) if cats else np.zeros((len(df), 0), np.int64)
-        cont = np.stack([((df[c].astype(np.float64).fillna(self.fill[c]) - self.mean[c]) / self.std[c]).to_numpy()
-                         for c in self.cont_cols], 1).astype(np.float32) if self.cont_cols else np.zeros((len(df), 0), np.float32)
-        return cat, cont
+# %% ../nbs/04_datablock.ipynb #fe7df48d
+@patch
+def transform(self:MetaProcessor, df:pd.DataFrame):
+    "Vectorised encoding of a whole table: `(cat int64 (n, n_cat), cont float32 (n, n_cont))`"
+    self._check()
+    cats = [df[c].map(lambda v: self._maps[c].get(str(v), 0) if pd.notna(v) else 0).to_numpy() for c in self.cat_cols]
+    cats += [np.where(df[c].isna(), 2, 1) for c in self.na_cols]
+    cat = np.stack(cats, 1).astype(np.int64) if cats else np.zeros((len(df), 0), np.int64)
+    cont = np.stack([((df[c].astype(np.float64).fillna(self.fill[c]) - self.mean[c]) / self.std[c]).to_numpy()
+                     for c in self.cont_cols], 1).astype(np.float32) if self.cont_cols else np.zeros((len(df), 0), np.float32)
+    return cat, cont
 
-    def decode(self, cat, cont) -> dict:
-        "Raw-looking values of one encoded row (for display)"
-        d = {c: self.vocab[c][int(i)] for c, i in zip(self.cat_cols, cat)}
-        na = {c: int(cat[len(self.cat_cols) + j]) == 2 for j, c in enumerate(self.na_cols)}
-        for c, x in zip(self.cont_cols, cont): d[c] = 'NA' if na.get(c) else float(x) * self.std[c] + self.mean[c]
-        return d
+# %% ../nbs/04_datablock.ipynb #9c522cb0
+@patch
+def decode(self:MetaProcessor, cat, cont) -> dict:
+    "Raw-looking values of one encoded row (for display)"
+    d = {c: self.vocab[c][int(i)] for c, i in zip(self.cat_cols, cat)}
+    na = {c: int(cat[len(self.cat_cols) + j]) == 2 for j, c in enumerate(self.na_cols)}
+    for c, x in zip(self.cont_cols, cont): d[c] = 'NA' if na.get(c) else float(x) * self.std[c] + self.mean[c]
+    return d
 
 # %% ../nbs/04_datablock.ipynb #9e790e19
 class TensorMetaCat(TensorBase): "Categorical metadata codes (int64)"
+
 class TensorMetaCont(TensorBase): "Normalised continuous metadata (float32)"
+
 class TensorBinary(TensorBase): "A binary target as float 0./1."
 
 class MetaText(str):
@@ -110,6 +117,7 @@ class MetaText(str):
         ctx._meta_lines = n + 1
         return ctx
 
+# %% ../nbs/04_datablock.ipynb #47b94da1
 def _fmt(v): return v if isinstance(v, str) else f"{v:.3g}"
 
 class _MetaTfm(Transform):
@@ -128,6 +136,7 @@ class MetaCat(_MetaTfm):
         d = {c: self.proc.vocab[c][int(i)] for c, i in zip(self.proc.cat_cols, x)}
         return self._show([c for c in self.proc.show_cols if c in self.proc.cat_cols], d)
 
+# %% ../nbs/04_datablock.ipynb #f5ab6704
 class MetaCont(_MetaTfm):
     "Row -> normalised continuous metadata"
     order = 1
@@ -136,7 +145,8 @@ class MetaCont(_MetaTfm):
         d = {c: float(v) * self.proc.std[c] + self.proc.mean[c] for c, v in zip(self.proc.cont_cols, x)}
         return self._show([c for c in self.proc.show_cols if c in self.proc.cont_cols], d)
 
-def MetaBlocks(spec:DatasetSpec):
+def MetaBlocks(spec:DatasetSpec, # the dataset spec
+              ):
     "The categorical and continuous metadata `TransformBlock`s of `spec`, sharing one processor"
     proc = MetaProcessor(spec.cat_cols, spec.cont_cols, spec.show_cols)
     return TransformBlock(type_tfms=MetaCat(proc)), TransformBlock(type_tfms=MetaCont(proc))
@@ -144,7 +154,12 @@ def MetaBlocks(spec:DatasetSpec):
 # %% ../nbs/04_datablock.ipynb #350b5ea4
 class LesionImageGetter:
     "Row -> `size` x `size` uint8 RGB array, from `cache` when it holds the image"
-    def __init__(self, size:int=128, cache:ImageCache|None=None, method:str='crop', id_col:str|None=None):
+    def __init__(self,
+                 size:int=128, # image side in pixels
+                 cache:ImageCache|None=None, # an `ImageCache` of the images (None: decode them)
+                 method:str='crop', # 'crop' (centre square) or 'pad'
+                 id_col:str|None=None, # id column, for error messages
+                ):
         if cache is not None and (cache.size != size or cache.method != method):
             raise ValueError(f"cache is {cache.size}px/{cache.method} but {size}px/{method} was asked for")
         store_attr()
@@ -181,12 +196,14 @@ def SoftTargetBlock(): return TransformBlock(type_tfms=SoftTarget())
 # %% ../nbs/04_datablock.ipynb #f0dfb6bf
 class LesionDL(TfmdDL):
     "A `TfmdDL` that reads whole batches at once, can resample negatives each epoch and shows image + metadata batches"
-    def __init__(self, dataset=None,
+    def __init__(self,
+                 dataset=None, # the fastai `Datasets`
                  neg_per_pos:float|None=None, # keep every positive and draw this many negatives per positive each epoch
                  target_col:str|None=None, # target column (for resampling)
                  readers:list|None=None, # one batch reader per input/target (see below); None reads item by item
                  source_weights:dict|None=None, # several sources: rows drawn per epoch = weight x the source's rows (e.g. {'pad_ufes20': 4})
-                 **kwargs):
+                 **kwargs,
+                ):
         self.neg_per_pos, self.target_col, self.readers, self._prep = neg_per_pos, target_col, readers, None
         self.source_weights = source_weights
         if source_weights:
@@ -223,22 +240,6 @@ class LesionDL(TfmdDL):
             idxs += list(rows) * (k // len(rows)) + self.rng.sample(list(rows), k % len(rows))
         return self.shuffle_fn(idxs) if self.shuffle else sorted(idxs)
 
-    @property
-    def batched(self) -> bool:
-        "Whether batches are read whole: readers for every part, a table of rows, no per-item or before-batch transform"
-        ds, r = self.dataset, self.readers
-        if not r or not isinstance(getattr(ds, 'items', None), pd.DataFrame) or len(getattr(ds, 'tls', ())) > len(r): return False
-        if self.before_batch.fs or any(type(f) is not ToTensor for f in self.after_item.fs): return False
-        return all(c in ds.items for rd in r[:len(ds.tls)] for c in rd.columns)
-
-    def _prepared(self):
-        "Each reader's arrays for the current rows, computed once (metadata encoded as whole columns)"
-        items = self.dataset.items
-        if self._prep is None or self._prep[0] is not items:
-            memo = {}
-            self._prep = (items, [rd.prepare(items, memo) for rd in self.readers[:len(self.dataset.tls)]])
-        return self._prep[1]
-
     def before_iter(self):
         super().before_iter()
         if self.batched: self._prepared()     # in the main process, before workers get their copy
@@ -250,22 +251,45 @@ class LesionDL(TfmdDL):
             idxs = np.asarray(list(idxs), dtype=np.int64)
             yield tuple(rd.take(p, idxs) for rd, p in zip(self.readers, preps))
 
-    def show_batch(self, b=None, max_n:int=9, ctxs=None, show:bool=True, unique:bool=False, figsize=None, **kwargs):
-        "Show images with their label and key metadata"
-        if b is None: b = self.one_batch()
-        x, y, its = self._pre_show_batch(b, max_n=max_n)
-        if not show: return x, y, its
-        n = min(len(its), max_n)
-        if ctxs is None: ctxs = get_grid(n, figsize=figsize or (3 * min(n, 3), 3.4 * int(np.ceil(n / 3))), ncols=min(n, 3))
-        for s, ctx in zip(its, ctxs):
-            for part in s:
-                if hasattr(part, 'show'): ctx = part.show(ctx=ctx, **kwargs)   # a teacher's logit has no picture
-        return ctxs
+# %% ../nbs/04_datablock.ipynb #0500cbae
+@patch(as_prop=True)
+def batched(self:LesionDL) -> bool:
+    "Whether batches are read whole: readers for every part, a table of rows, no per-item or before-batch transform"
+    ds, r = self.dataset, self.readers
+    if not r or not isinstance(getattr(ds, 'items', None), pd.DataFrame) or len(getattr(ds, 'tls', ())) > len(r): return False
+    if self.before_batch.fs or any(type(f) is not ToTensor for f in self.after_item.fs): return False
+    return all(c in ds.items for rd in r[:len(ds.tls)] for c in rd.columns)
+
+# %% ../nbs/04_datablock.ipynb #11b3cc04
+@patch
+def _prepared(self:LesionDL):
+    "Each reader's arrays for the current rows, computed once (metadata encoded as whole columns)"
+    items = self.dataset.items
+    if self._prep is None or self._prep[0] is not items:
+        memo = {}
+        self._prep = (items, [rd.prepare(items, memo) for rd in self.readers[:len(self.dataset.tls)]])
+    return self._prep[1]
+
+# %% ../nbs/04_datablock.ipynb #475ef767
+@patch
+def show_batch(self:LesionDL, b=None, max_n:int=9, ctxs=None, show:bool=True, unique:bool=False, figsize=None, **kwargs):
+    "Show images with their label and key metadata"
+    if b is None: b = self.one_batch()
+    x, y, its = self._pre_show_batch(b, max_n=max_n)
+    if not show: return x, y, its
+    n = min(len(its), max_n)
+    if ctxs is None: ctxs = get_grid(n, figsize=figsize or (3 * min(n, 3), 3.4 * int(np.ceil(n / 3))), ncols=min(n, 3))
+    for s, ctx in zip(its, ctxs):
+        for part in s:
+            if hasattr(part, 'show'): ctx = part.show(ctx=ctx, **kwargs)   # a teacher's logit has no picture
+    return ctxs
 
 # %% ../nbs/04_datablock.ipynb #batch002
 class ImageReader:
     "Batch reader of images: one fancy index of the memory-mapped cache; images the cache lacks are decoded one by one"
-    def __init__(self, getter:LesionImageGetter): self.getter, self.columns = getter, ['image_ref']
+    def __init__(self,
+                 getter:LesionImageGetter, # the `LesionImageGetter` whose images are read
+                ): self.getter, self.columns = getter, ['image_ref']
     def prepare(self, items:pd.DataFrame, memo:dict):
         "Cache position of each row (-1: not cached, or marked unreadable), and the rows for the others"
         c = self.getter.cache
@@ -282,9 +306,13 @@ class ImageReader:
             for k in np.flatnonzero(~hit): a[k] = self.getter(rows.iloc[int(idxs[k])])   # names a bad image, as item by item
         return TensorImage(torch.from_numpy(a).permute(0, 3, 1, 2).contiguous())
 
+# %% ../nbs/04_datablock.ipynb #178e2076
 class MetaReader:
     "Batch reader of encoded metadata (`part` 'cat' or 'cont'): the whole table encoded once by the fitted `MetaProcessor`"
-    def __init__(self, proc:MetaProcessor, part:str):
+    def __init__(self,
+                 proc:MetaProcessor, # the fitted `MetaProcessor`
+                 part:str, # 'cat' or 'cont'
+                ):
         self.proc, self.part = proc, part
         self.columns = list(proc.cat_cols) + list(proc.cont_cols)
     def prepare(self, items:pd.DataFrame, memo:dict):
@@ -295,13 +323,19 @@ class MetaReader:
 
 class ColumnReader:
     "Batch reader of one numeric column as a float tensor of type `cls` (the target, or the teacher's logits)"
-    def __init__(self, col:str, cls=TensorBinary): self.col, self.cls, self.columns = col, cls, [col]
+    def __init__(self,
+                 col:str, # the column to read
+                 cls=TensorBinary,
+                ): self.col, self.cls, self.columns = col, cls, [col]
     def prepare(self, items:pd.DataFrame, memo:dict): return items[self.col].to_numpy(np.float32)
     def take(self, arr, idxs): return self.cls(torch.from_numpy(arr[idxs]))
 
+# %% ../nbs/04_datablock.ipynb #2674a319
 class ArrayReader:
     "Batch reader of rows of a (memory-mapped) array, e.g. cached teacher features, found by the table's `_row` column"
-    def __init__(self, arr): self.arr, self.columns = arr, ['_row']
+    def __init__(self,
+                 arr, # array with one row per table row
+                ): self.arr, self.columns = arr, ['_row']
     def prepare(self, items:pd.DataFrame, memo:dict): return items['_row'].to_numpy(np.int64)
     def take(self, rows, idxs): return TensorBase(torch.from_numpy(np.asarray(self.arr[rows[idxs]], dtype=np.float32)))
 
@@ -309,7 +343,10 @@ class ArrayReader:
 class FastLighting(RandTransform):
     "Random brightness and contrast per image in pixel space: fastai's `Brightness`/`Contrast` work in logit space, 5-10x slower on CPU"
     split_idx, order = 0, 40
-    def __init__(self, max_lighting:float=0.2, p:float=0.75):
+    def __init__(self,
+                 max_lighting:float=0.2, # largest brightness/contrast change
+                 p:float=0.75, # probability of the change per image
+                ):
         super().__init__(p=1.); self.max_lighting, self.p_each = max_lighting, p
     def before_call(self, b, split_idx):
         super().before_call(b, split_idx)
@@ -321,7 +358,14 @@ class FastLighting(RandTransform):
     # one fused multiply-add and an in-place clamp: x*c + (0.5 - 0.5c + b), two passes over the batch instead of five
     def encodes(self, x:TensorImage): return torch.addcmul(0.5 - 0.5 * self.c + self.b, x, self.c).clamp_(0, 1)
 
-def lesion_aug(size:int=None, max_rotate:float=180., max_zoom:float=1.15, max_lighting:float=0.2, max_warp:float=0., p_affine:float=0.75):
+# %% ../nbs/04_datablock.ipynb #3568d94c
+def lesion_aug(size:int=None, # image side in pixels
+               max_rotate:float=180., # largest rotation in degrees
+               max_zoom:float=1.15, # largest zoom factor
+               max_lighting:float=0.2, # largest brightness/contrast change
+               max_warp:float=0., # largest perspective warp
+               p_affine:float=0.75, # probability of the affine transform
+              ):
     "Batch augmentation for lesion photos: any rotation, both flips, mild zoom (one affine resample) and fast lighting"
     tfms = aug_transforms(do_flip=True, flip_vert=True, max_rotate=max_rotate, max_zoom=max_zoom, max_lighting=0.,
                           max_warp=max_warp, p_affine=p_affine, size=size, pad_mode='reflection')
@@ -354,6 +398,7 @@ def lesion_datablock(spec:DatasetSpec, # what the columns mean
     dblock.dls_kwargs['readers'] = readers if batched else None
     return dblock
 
+# %% ../nbs/04_datablock.ipynb #391f331d
 class _ColGetter:
     def __init__(self, col): self.col = col
     def __call__(self, row): return row[self.col]
@@ -363,7 +408,10 @@ class _RowArray:
     def __init__(self, arr): self.arr = arr
     def __call__(self, row): return TensorBase(torch.from_numpy(np.array(self.arr[int(row['_row'])], dtype=np.float32)))
 
-def valid_positions(df, valid, fold_col='fold'):
+def valid_positions(df, # the lesion table
+                    valid, # validation fold number or boolean mask
+                    fold_col='fold', # column holding the fold numbers
+                   ):
     "Integer positions of validation rows from a fold number or a boolean mask"
     if isinstance(valid, (int, np.integer)):
         if fold_col not in df: raise KeyError(f"no {fold_col!r} column: add folds first (`add_folds`) or pass a boolean mask")
@@ -378,6 +426,7 @@ def valid_positions(df, valid, fold_col='fold'):
     if len(np.unique(valid)) >= len(df): raise ValueError("every row is in the validation set: nothing left to train on")
     return valid
 
+# %% ../nbs/04_datablock.ipynb #d6a22e0f
 def lesion_dataloaders(data:LesionData, # the lesion table
                        valid=0, # validation fold number (of `fold_col`) or boolean mask
                        size:int=128, # image side
@@ -425,6 +474,7 @@ def lesion_test_dl(dls:DataLoaders, # DataLoaders made by `lesion_dataloaders`
 # %% ../nbs/04_datablock.ipynb #471ce3cd
 from fastai.losses import BCEWithLogitsLossFlat
 
-def lesion_loss(pos_weight:float|None=None):
+def lesion_loss(pos_weight:float|None=None, # weight of the positives in the loss (None: unweighted)
+               ):
     "Binary cross-entropy on logits, with positives weighted by `pos_weight`"
     return BCEWithLogitsLossFlat(pos_weight=None if pos_weight is None else torch.tensor([float(pos_weight)]))

@@ -28,7 +28,10 @@ def _each(v, device, dims=1):
 def _rand(g, n, device):
     return torch.rand(n, generator=g).to(device)
 
-def jpeg(x, sev, g=None):
+def jpeg(x, # float (N, 3, H, W) batch in [0, 1]
+         sev, # severity, from 1 (mild) to 5 (severe)
+         g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+        ):
     "Recompress with JPEG quality 60 (severity 1) down to 8 (severity 5)"
     q = _lerp(sev, 60, 8); qs = q.tolist() if torch.is_tensor(q) else [q] * x.shape[0]
     out = []
@@ -37,6 +40,7 @@ def jpeg(x, sev, g=None):
         out.append(np.asarray(Image.open(buf).convert('RGB')))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.device, torch.float32) / 255
 
+# %% ../nbs/11_degrade.ipynb #63940da5
 def _conv(x, k):
     "Convolve each channel with kernel `k`, one (K, K) for the whole batch or one per image (N, K, K); reflect padding"
     k = k / k.sum((-2, -1), keepdim=True); p = k.shape[-1] // 2
@@ -51,7 +55,11 @@ def _disc(r, K):
     c = torch.arange(K) - K // 2
     return ((c[None] ** 2 + c[:, None] ** 2) <= r * r + 0.5).float()
 
-def defocus(x, sev, g=None):
+# %% ../nbs/11_degrade.ipynb #1c1ff985
+def defocus(x, # float (N, 3, H, W) batch in [0, 1]
+            sev, # severity, from 1 (mild) to 5 (severe)
+            g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+           ):
     "Defocus blur: a disc kernel of radius 1% (severity 1) to 4% (5) of the image side"
     r = _lerp(sev, 0.01, 0.04) * x.shape[-1]
     if not torch.is_tensor(r): r = max(1., r); return _conv(x, _disc(r, 2 * math.ceil(r) + 1))
@@ -66,7 +74,11 @@ def _line(L, ang, K):
         if 0 <= i < L and 0 <= j < L: k[c - h + i, c - h + j] = 1
     return k
 
-def motion(x, sev, g=None):
+# %% ../nbs/11_degrade.ipynb #c02ac7ac
+def motion(x, # float (N, 3, H, W) batch in [0, 1]
+           sev, # severity, from 1 (mild) to 5 (severe)
+           g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+          ):
     "Motion blur: a line kernel of 2% (1) to 9% (5) of the image side, at a random angle (one per image for per-image severities)"
     Ls = _lerp(sev, 0.02, 0.09) * x.shape[-1]
     if not torch.is_tensor(Ls):
@@ -76,7 +88,10 @@ def motion(x, sev, g=None):
     angs = (torch.rand(len(Ls), generator=g) * math.pi).tolist()
     return _conv(x, torch.stack([_line(L, a, K) for L, a in zip(Ls, angs)]))
 
-def lowres(x, sev, g=None):
+def lowres(x, # float (N, 3, H, W) batch in [0, 1]
+           sev, # severity, from 1 (mild) to 5 (severe)
+           g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+          ):
     "Downscale by 1.5x (1) to 6x (5), then upscale back: a low-resolution camera or a digital zoom"
     f = _lerp(sev, 1.5, 6); h, w = x.shape[-2:]
     fs = f.tolist() if torch.is_tensor(f) else [f] * x.shape[0]
@@ -87,26 +102,40 @@ def lowres(x, sev, g=None):
         out[idx] = F.interpolate(F.interpolate(x[idx], size=s, mode='area'), size=(h, w), mode='bilinear', align_corners=False)
     return out
 
-def noise(x, sev, g=None):
+# %% ../nbs/11_degrade.ipynb #7ef32892
+def noise(x, # float (N, 3, H, W) batch in [0, 1]
+          sev, # severity, from 1 (mild) to 5 (severe)
+          g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+         ):
     "Sensor noise: signal-dependent Gaussian noise, sigma 0.02 (1) to 0.12 (5) at mid-grey"
     s = _each(_lerp(sev, 0.02, 0.12), x.device, 3)
     n = torch.randn(x.shape, generator=g).to(x)
     return (x + n * s * torch.sqrt(x.clamp(0.02, 1) / 0.5)).clamp(0, 1)
 
-def color_cast(x, sev, g=None):
+def color_cast(x, # float (N, 3, H, W) batch in [0, 1]
+               sev, # severity, from 1 (mild) to 5 (severe)
+               g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+              ):
     "White-balance error: red and blue gains moved apart by 5% (1) to 30% (5), warm or cold at random per image"
     d = _each(_lerp(sev, 0.05, 0.30), x.device, 0)
     sign = torch.where(_rand(g, x.shape[0], x.device) < 0.5, -1., 1.)
     gains = torch.stack([1 + sign * d, torch.ones_like(sign), 1 - sign * d], 1)
     return (x * gains.view(-1, 3, 1, 1)).clamp(0, 1)
 
-def exposure(x, sev, g=None):
+# %% ../nbs/11_degrade.ipynb #98c93d41
+def exposure(x, # float (N, 3, H, W) batch in [0, 1]
+             sev, # severity, from 1 (mild) to 5 (severe)
+             g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+            ):
     "Exposure and gamma: gamma 1.2 (1) to 2.5 (5), brighter or darker at random per image"
     gam = _each(_lerp(sev, 1.2, 2.5), x.device, 0)
     e = torch.where(_rand(g, x.shape[0], x.device) < 0.5, gam, 1 / gam).view(-1, 1, 1, 1)
     return x.clamp(1e-4, 1) ** e
 
-def jitter(x, sev, g=None):
+def jitter(x, # float (N, 3, H, W) batch in [0, 1]
+           sev, # severity, from 1 (mild) to 5 (severe)
+           g=None, # a `torch.Generator` for the random draws (None: torch's global one)
+          ):
     "Pose jitter: rotation up to 5 (1) to 30 (5) degrees, zoom up to 5% to 25%, shift up to 2% to 10%"
     n = x.shape[0]
     rot = (_rand(g, n, 'cpu') * 2 - 1) * _each(_lerp(sev, 5, 30), 'cpu', 0) * (math.pi / 180)   # on the CPU: theta moves once
@@ -120,6 +149,7 @@ def jitter(x, sev, g=None):
 DEGRADATIONS = dict(jpeg=jpeg, defocus=defocus, motion=motion, lowres=lowres, noise=noise, color_cast=color_cast,
                     exposure=exposure, jitter=jitter)
 
+# %% ../nbs/11_degrade.ipynb #d5166f26
 def degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
             kind:str, # one of `DEGRADATIONS`
             severity:float=3, # 1 (mild) .. 5 (severe)
@@ -152,7 +182,8 @@ def random_degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
         if len(idx): y[idx.to(y.device)] = DEGRADATIONS[k](y[idx.to(y.device)].float(), sev[idx]).to(y.dtype)
     return y.as_subclass(typ) if typ is not torch.Tensor else y
 
-def check_kinds(kinds):
+def check_kinds(kinds, # degradation kinds (None: all)
+               ):
     kinds = list(kinds or DEGRADATIONS)
     bad = set(kinds) - set(DEGRADATIONS)
     if bad: raise ValueError(f"unknown degradations {sorted(bad)}; expected some of {list(DEGRADATIONS)}")
@@ -193,7 +224,11 @@ class PhoneDegradeCallback(Callback):
 class PhoneDegrade(RandTransform):
     "The same as a fastai batch transform (training only): each image, with probability `p`, degraded by a random kind at a random severity"
     split_idx, order = 0, 90
-    def __init__(self, p:float=0.5, max_severity:float=5., kinds=None):
+    def __init__(self,
+                 p:float=0.5, # probability of a degradation per image
+                 max_severity:float=5., # largest severity drawn
+                 kinds=None, # degradation kinds (default: all of `DEGRADATIONS`)
+                ):
         super().__init__(p=1.)
         self.p_each, self.max_severity, self.kinds = p, max_severity, check_kinds(kinds)
     def encodes(self, x:TensorImage): return random_degrade(x, self.p_each, (1., self.max_severity), self.kinds)
@@ -207,7 +242,8 @@ def robustness(predict, # function: float tensor (N,3,H,W) in [0,1] -> scores (N
                y, # binary labels
                kinds=None, # degradations (default: all)
                severities=(1, 3, 5), # severities to test
-               bs:int=64, seed:int=0,
+               bs:int=64, # batch size
+               seed:int=0, # seed of the degradations
               ) -> pd.DataFrame:
     "pAUC and AUC of `predict` on `images` clean and under each degradation and severity"
     from lesion_fastai.metrics import partial_auc
@@ -227,7 +263,11 @@ def robustness(predict, # function: float tensor (N,3,H,W) in [0,1] -> scores (N
             rows.append(dict(kind=k, severity=sev, pauc=partial_auc(y, s), auc=roc_auc_score(y, s)))
     return pd.DataFrame(rows)
 
-def plot_robustness(tables:dict, metric:str='pauc', fname=None):
+# %% ../nbs/11_degrade.ipynb #3c6966a4
+def plot_robustness(tables:dict, # model name -> robustness table
+                    metric:str='pauc', # column to plot ('pauc' or 'auc')
+                    fname=None, # PNG to write (None: show)
+                   ):
     "Metric vs severity, one line per degradation; one panel per model in `tables` ({name: robustness table})"
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), 4), squeeze=False, sharey=True)

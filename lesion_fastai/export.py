@@ -25,7 +25,11 @@ __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'ex
            'learner_images', 'passes', 'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
-def export_onnx(model:nn.Module, path, size:int, opset:int=17) -> Path:
+def export_onnx(model:nn.Module, # a float student (image -> logit)
+                path, # the .onnx file to write
+                size:int, # image side in pixels
+                opset:int=17, # ONNX opset
+               ) -> Path:
     "ONNX: input 'image' (N,3,size,size) in [0,1], output 'prob' (N,), dynamic batch"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with quiet_toolchains():
@@ -33,13 +37,20 @@ def export_onnx(model:nn.Module, path, size:int, opset:int=17) -> Path:
                           dynamic_axes={'image': {0: 'batch'}, 'prob': {0: 'batch'}}, opset_version=opset, dynamo=False)
     return path
 
-def export_pt2(model:nn.Module, path, size:int) -> Path:
+def export_pt2(model:nn.Module, # a float student (image -> logit)
+               path, # the .pt2 file to write
+               size:int, # image side in pixels
+              ) -> Path:
     "The `torch.export` program of the student with its sigmoid (`torch.export.load(path).module()` runs it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(export_program(ProbModel(model), example_input(size)), str(path))
     return path
 
-def export_pte(model:nn.Module, path, size:int) -> Path:
+# %% ../nbs/12_export.ipynb #ffa8ed6b
+def export_pte(model:nn.Module, # a float student or a PT2E int8 one (image -> logit)
+               path, # the .pte file to write
+               size:int, # image side in pixels
+              ) -> Path:
     "ExecuTorch program lowered to XNNPACK; `model` is a float student or a PT2E-quantised one (image -> logit)"
     require_format('pte')
     with quiet_toolchains(fd=True):
@@ -50,7 +61,10 @@ def export_pte(model:nn.Module, path, size:int) -> Path:
     with quiet_toolchains(fd=True): path.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
     return path
 
-def export_tflite(model:nn.Module, path, size:int) -> Path:
+def export_tflite(model:nn.Module, # a float student or a PT2E int8 one (image -> logit)
+                  path, # the .tflite file to write
+                  size:int, # image side in pixels
+                 ) -> Path:
     "LiteRT flatbuffer through `litert-torch`; `model` is a float student or a PT2E-quantised one"
     require_format('tflite')
     with quiet_toolchains(fd=True): import litert_torch
@@ -58,7 +72,12 @@ def export_tflite(model:nn.Module, path, size:int) -> Path:
     with quiet_toolchains(fd=True): litert_torch.convert(ProbModel(model).eval(), (example_input(size, 1),)).export(str(path))
     return path
 
-def export_tflite_int8(model:nn.Module, path, size:int, calib_images) -> Path:
+# %% ../nbs/12_export.ipynb #56c23f5b
+def export_tflite_int8(model:nn.Module, # a float student (image -> logit)
+                       path, # the .tflite file to write
+                       size:int, # image side in pixels
+                       calib_images, # uint8 (N, H, W, 3) calibration images
+                      ) -> Path:
     "LiteRT int8: post-training quantisation with litert-torch's own PT2E quantizer, calibrated on `calib_images`"
     require_format('tflite')
     with quiet_toolchains(fd=True):
@@ -75,7 +94,11 @@ def export_tflite_int8(model:nn.Module, path, size:int, calib_images) -> Path:
         litert_torch.convert(g, (example_input(size, 1),), quant_config=QuantConfig(pt2e_quantizer=q)).export(str(path))
     return path
 
-def export_torchscript(model:nn.Module, path, size:int) -> Path:
+# %% ../nbs/12_export.ipynb #6af0f8fc
+def export_torchscript(model:nn.Module, # a float student (image -> logit)
+                       path, # the .ts file to write
+                       size:int, # image side in pixels
+                      ) -> Path:
     "Traced TorchScript (deprecated by PyTorch; on request only)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with quiet_toolchains(), torch.no_grad(): torch.jit.trace(ProbModel(model).eval(), example_input(size, 1)).save(str(path))
@@ -113,7 +136,11 @@ def check_exports(paths:dict, # name -> file (or bundle) path; 'pytorch' (or the
     return {k: res[k] for k in paths}
 
 # %% ../nbs/12_export.ipynb #1c0cd4ff
-def quantize_onnx_int8(model:nn.Module, path, size:int, calib_images) -> Path:
+def quantize_onnx_int8(model:nn.Module, # a float student (image -> logit)
+                       path, # the .onnx file to write
+                       size:int, # image side in pixels
+                       calib_images, # uint8 (N, H, W, 3) calibration images
+                      ) -> Path:
     "Static QDQ int8 ONNX (per-channel weights, calibrated activations), first conv, classifier and sigmoid in float"
     require_format('onnx')
     import onnx
@@ -156,13 +183,17 @@ def learner_images(learn:Learner, # a student `Learner` made by `student_learner
 # %% ../nbs/12_export.ipynb #cb5f2314
 FLOAT_TOL, INT8_PAUC_TOL, INT8_TOL_NOLABELS = 0.01, 0.002, 0.05
 
-def passes(fmt:str, r:dict, ref:dict) -> bool:
+def passes(fmt:str, # export format name (see `FORMATS`)
+           r:dict, # one format's checks
+           ref:dict, # the PyTorch reference's checks
+          ) -> bool:
     "Whether export `fmt` with checks `r` may ship, against the PyTorch reference checks `ref`"
     if 'error' in r: return False
     if FORMATS[fmt][1] == 'int8':
         return r['pauc'] >= ref['pauc'] - INT8_PAUC_TOL if 'pauc' in r and 'pauc' in ref else r['max_abs_diff'] <= INT8_TOL_NOLABELS
     return r['max_abs_diff'] <= FLOAT_TOL
 
+# %% ../nbs/12_export.ipynb #c52e126b
 def export_student(bundle, # a trained student `Learner`, or the path of a student saved by `save_bundle` (without extension)
                    out, # output folder
                    calib_images=None, # uint8 (N,H,W,3) training images for int8 calibration (~100-500; default with a Learner: its training set's first 256)
@@ -172,7 +203,8 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
                    formats=None, # formats to write (default: `available_formats()`)
                    int8_model:nn.Module|None=None, # a PT2E int8 student (image -> logit), e.g. from `QATCallback`; default: PTQ
                    sens:float=0.95, # target sensitivity of the operating point
-                   n_boot:int=1000) -> dict:
+                   n_boot:int=1000, # bootstrap replicates for the operating point's interval
+                  ) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     if isinstance(bundle, Learner):
@@ -222,7 +254,8 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
     return report
 
 # %% ../nbs/12_export.ipynb #10458e5b
-def parse_formats(s:str|None):
+def parse_formats(s:str|None, # comma-separated formats ('all' or None: every installed one)
+                 ):
     "Parse a comma-separated list of formats ('all' or None: every installed one)"
     if s is None or s.strip() in ('', 'all'): return None
     fs = [f.strip() for f in s.split(',') if f.strip()]
@@ -232,7 +265,10 @@ def parse_formats(s:str|None):
 def export_run(run_dir, # a `lesion-run` output folder
                model:str='student_distilled', # which student
                formats=None, # list of formats (default: every installed one)
-               sens:float=0.95, n_calib:int=256, n_boot:int=1000) -> dict:
+               sens:float=0.95, # target sensitivity of the triage threshold
+               n_calib:int=256, # calibration images from the training pool
+               n_boot:int=1000, # bootstrap replicates
+              ) -> dict:
     "Export a pipeline run's student, calibrating on its training pool and checking on its holdout"
     run_dir = Path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
@@ -251,7 +287,9 @@ def export_run(run_dir, # a `lesion-run` output folder
     return export_student(run_dir/'models'/model, run_dir/'export', calib, val, P.target[hold].values, P.group[hold].values,
                           formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot)
 
-def export_table(rep:dict) -> pd.DataFrame:
+# %% ../nbs/12_export.ipynb #9ce2f457
+def export_table(rep:dict, # the report of `export_student`
+                ) -> pd.DataFrame:
     "The export report as a table: one row per file"
     cols = ['file', 'precision', 'size_mb', 'latency_ms_1thread', 'max_abs_diff', 'pauc', 'auc', 'passes', 'error']
     return pd.DataFrame(rep['exports']).T.reindex(columns=cols).dropna(axis=1, how='all')

@@ -17,7 +17,8 @@ __all__ = ['LGB_PARAMS', 'lesion_features', 'patient_context', 'MetaGBDT', 'oof_
 # %% ../nbs/07_metamodel.ipynb #ff10e7ba
 def _has(df, *cols): return all(c in df for c in cols)
 
-def lesion_features(df:pd.DataFrame) -> pd.DataFrame:
+def lesion_features(df:pd.DataFrame, # the lesion table (ISIC 2024 columns where present)
+                   ) -> pd.DataFrame:
     "ISIC 2024 engineered features (where the TBP columns exist): colour contrasts and ratios, shape indices"
     f = {}
     if _has(df, 'tbp_lv_minorAxisMM', 'clin_size_long_diam_mm'):
@@ -42,7 +43,10 @@ def lesion_features(df:pd.DataFrame) -> pd.DataFrame:
     if _has(df, 'clin_size_long_diam_mm', 'age_approx'): f['size_age'] = df.clin_size_long_diam_mm * df.age_approx
     return pd.DataFrame(f, index=df.index).replace([np.inf, -np.inf], np.nan)
 
-def patient_context(df:pd.DataFrame, cols:list, patient_col:str) -> pd.DataFrame:
+def patient_context(df:pd.DataFrame, # the lesion table
+                    cols:list, # the feature columns to compare within each patient
+                    patient_col:str, # the patient column
+                   ) -> pd.DataFrame:
     "Each of `cols` z-scored within its patient and as a ratio to the patient mean; lesions per patient"
     g = df.groupby(patient_col)
     out = {'patient_n_lesions': g[patient_col].transform('size').astype(float)}
@@ -58,7 +62,11 @@ LGB_PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child
 
 class MetaGBDT:
     "LightGBM on metadata + engineered features (+ patient context when `patient_col` is given)"
-    def __init__(self, spec:DatasetSpec, patient_col:str|None='auto', params:dict|None=None, seed:int=0,
+    def __init__(self,
+                 spec:DatasetSpec, # the dataset spec (inputs and target)
+                 patient_col:str|None='auto', # patient column for the patient context (None: none)
+                 params:dict|None=None, # LightGBM parameters (default: `LGB_PARAMS`)
+                 seed:int=0, # random seed (the same seed gives the same result)
                  extra_cols:list=(), # more numeric inputs, e.g. image models' out-of-fold logits (stacking)
                 ):
         self.spec, self.params, self.seed, self.extra_cols = spec, {**LGB_PARAMS, **(params or {})}, seed, list(extra_cols)
@@ -93,9 +101,9 @@ class MetaGBDT:
 # %% ../nbs/07_metamodel.ipynb #5b8e8766
 def oof_predict(data:LesionData, # table with a fold column
                 folds=None, # the folds to use (default: all values of `fold_col`)
-                fold_col:str='fold',
+                fold_col:str='fold', # column holding the fold numbers
                 make_model=None, # () -> model with fit(df)/predict(df) (default: `MetaGBDT(data.spec)`)
-                progress:bool=True,
+                progress:bool=True, # show a progress bar
                ) -> tuple[pd.Series, list]:
     "Out-of-fold predictions over `folds` (rows outside them get NaN) and the fitted models"
     df = data.df
@@ -110,7 +118,9 @@ def oof_predict(data:LesionData, # table with a fold column
     return oof, models
 
 # %% ../nbs/07_metamodel.ipynb #315cb321
-def soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
+def soft_targets(pool:pd.DataFrame, # the pool's rows of the run's predictions
+                 how:str, # soft target: 'teacher', 'gbdt', 'blend', 'stack' or 'ensemble'
+                ) -> np.ndarray:
     "Out-of-fold soft-target logits for the pool: teacher, GBDT (as a logit), their average, the stack (as a logit) or the teachers' ensemble"
     if how == 'teacher': return pool.teacher_oof.to_numpy()
     if how == 'gbdt': return logit(pool.gbdt_oof)              # GBDTs give probabilities
@@ -125,7 +135,8 @@ def soft_targets(pool:pd.DataFrame, how:str) -> np.ndarray:
 def stack_oof(data:LesionData, # the lesion table, with the run's folds
               teacher_oof, # the teachers' out-of-fold logit of each row (NaN on the holdout)
               pool_folds, # the folds of the pool
-              seed:int=42):
+              seed:int=42, # the GBDT's seed
+             ):
     "The ISIC 2024 winners' stack, out-of-fold over the pool: a GBDT on metadata + the teachers' out-of-fold logit (+ patient context); probabilities"
     st = LesionData(data.df.assign(teacher_oof=np.asarray(teacher_oof)), data.spec, data.source)
     oof, _ = oof_predict(st, folds=pool_folds, make_model=lambda: MetaGBDT(data.spec, seed=seed, extra_cols=['teacher_oof']), progress=False)

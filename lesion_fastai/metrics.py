@@ -29,7 +29,9 @@ def roc_points(y_true, # binary labels, 1 = positive
     return np.r_[0., fps / fps[-1]], np.r_[0., tps / tps[-1]], np.r_[np.inf, s[last]]
 
 # %% ../nbs/05_metrics.ipynb #roc00005
-def roc_auc(y_true, y_score) -> float:
+def roc_auc(y_true, # binary labels, 1 = malignant
+            y_score, # scores, higher = more likely malignant
+           ) -> float:
     "ROC AUC, as `sklearn.metrics.roc_auc_score` computes it for binary labels"
     fpr, tpr, _ = roc_points(y_true, y_score)
     return float(np.trapezoid(tpr, fpr))
@@ -53,24 +55,36 @@ def partial_auc(y_true, # binary labels, 1 = malignant
     return float(np.trapezoid(tpr, fpr))
 
 # %% ../nbs/05_metrics.ipynb #67fed4c9
-def partial_auc_sklearn(y_true, y_score, min_tpr:float=0.8) -> float:
+def partial_auc_sklearn(y_true, # binary labels, 1 = malignant
+                        y_score, # scores, higher = more likely malignant
+                        min_tpr:float=0.8, # lowest true-positive rate of the area
+                       ) -> float:
     "The ISIC 2024 partial AUC via `roc_auc_score(max_fpr=...)`, undoing the McClish standardisation"
     m = 1 - min_tpr
     s = roc_auc_score(np.abs(np.asarray(y_true) - 1), -np.asarray(y_score, dtype=np.float64), max_fpr=m)
     return 0.5 * m**2 + (m - 0.5 * m**2) / 0.5 * (s - 0.5)
 
 # %% ../nbs/05_metrics.ipynb #dc2e47ab
-def spec_at_sens(y_true, y_score, sens:float=0.95) -> float:
+def spec_at_sens(y_true, # binary labels, 1 = malignant
+                 y_score, # scores, higher = more likely malignant
+                 sens:float=0.95, # target sensitivity
+                ) -> float:
     "Highest specificity among thresholds whose sensitivity is at least `sens`"
     fpr, tpr, _ = roc_points(y_true, y_score)
     return float(1 - fpr[tpr >= sens - 1e-12].min())
 
-def sens_at_spec(y_true, y_score, spec:float=0.95) -> float:
+def sens_at_spec(y_true, # binary labels, 1 = malignant
+                 y_score, # scores, higher = more likely malignant
+                 spec:float=0.95, # target specificity
+                ) -> float:
     "Highest sensitivity among thresholds whose specificity is at least `spec`"
     fpr, tpr, _ = roc_points(y_true, y_score)
     return float(tpr[fpr <= 1 - spec + 1e-12].max())
 
-def threshold_for_sens(y_true, y_score, sens:float=0.95) -> float:
+def threshold_for_sens(y_true, # binary labels, 1 = malignant
+                       y_score, # scores, higher = more likely malignant
+                       sens:float=0.95, # target sensitivity
+                      ) -> float:
     "The largest score threshold (predict malignant when score >= it) whose sensitivity is at least `sens`"
     s = np.sort(np.asarray(y_score)[np.asarray(y_true) == 1])[::-1]
     k = int(np.ceil(sens * len(s))) - 1
@@ -78,11 +92,12 @@ def threshold_for_sens(y_true, y_score, sens:float=0.95) -> float:
 
 # %% ../nbs/05_metrics.ipynb #12e88a81
 def bootstrap_ci(metric, # function (y_true, y_score) -> float
-                 y_true, y_score,
+                 y_true, # binary labels, 1 = malignant
+                 y_score, # scores, higher = more likely malignant
                  groups=None, # group of each row (patients): resample groups, not rows
                  n_boot:int=1000, # bootstrap replicates
                  alpha:float=0.05, # 1 - confidence level
-                 seed:int=0,
+                 seed:int=0, # seed of the resampling
                 ) -> tuple[float, float, float]:
     "`(point estimate, lower, upper)` of `metric` with a (grouped) percentile bootstrap"
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
@@ -107,12 +122,20 @@ def bootstrap_ci(metric, # function (y_true, y_score) -> float
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return float(point), float(lo), float(hi)
 
-def fmt_ci(t, digits=3) -> str:
+def fmt_ci(t, # (value, low, high)
+           digits=3, # digits after the point
+          ) -> str:
     "Format `(point, lo, hi)` as 'point [lo, hi]'"
     return f"{t[0]:.{digits}f} [{t[1]:.{digits}f}, {t[2]:.{digits}f}]"
 
 # %% ../nbs/05_metrics.ipynb #796d7a1c
-def operating_point(y, p, sens:float=0.95, groups=None, n_boot:int=1000, seed:int=0) -> dict:
+def operating_point(y, # binary labels, 1 = malignant
+                    p, # probabilities
+                    sens:float=0.95, # target sensitivity
+                    groups=None, # group (patient) of each row, resampled together (None: rows)
+                    n_boot:int=1000, # bootstrap replicates
+                    seed:int=0, # random seed (the same seed gives the same result)
+                   ) -> dict:
     "Threshold reaching sensitivity `sens` on `(y, p)`, with achieved sensitivity and specificity (bootstrap CI)"
     y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
     th = threshold_for_sens(y, p, sens)
@@ -126,10 +149,14 @@ def operating_point(y, p, sens:float=0.95, groups=None, n_boot:int=1000, seed:in
 
 # %% ../nbs/05_metrics.ipynb #pdiff002
 def paired_diff_ci(metric, # function (y_true, y_score) -> float
-                   y_true,
-                   a, b, # scores of two models on the same rows: 1-D, or one column per seed (b may be 1-D for all)
+                   y_true, # binary labels, 1 = malignant
+                   a, # model A's scores
+                   b, # scores of two models on the same rows: 1-D, or one column per seed (b may be 1-D for all)
                    groups=None, # group of each row (patients): resample groups, not rows
-                   n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
+                   n_boot:int=1000, # bootstrap replicates
+                   alpha:float=0.05, # one minus the confidence level
+                   seed:int=0, # seed of the resampling
+                  ) -> tuple[float, float, float]:
     "`(point, lower, upper)` of the mean over columns of `metric(a[:, k]) - metric(b[:, k])`, both scored on each same resample"
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     a, b = (a[:, None] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
@@ -141,7 +168,13 @@ def paired_diff_ci(metric, # function (y_true, y_score) -> float
     return bootstrap_ci(f, y_true, np.hstack([a, b]), groups, n_boot, alpha, seed)
 
 # %% ../nbs/05_metrics.ipynb #87aa2302
-def evaluate(y_true, y_score, groups=None, n_boot:int=1000, seed:int=0, sens:float=0.95) -> dict:
+def evaluate(y_true, # binary labels, 1 = malignant
+             y_score, # scores, higher = more likely malignant
+             groups=None, # group (patient) of each row, resampled together (None: rows)
+             n_boot:int=1000, # bootstrap replicates
+             seed:int=0, # random seed (the same seed gives the same result)
+             sens:float=0.95, # target sensitivity of the specificity reported
+            ) -> dict:
     "pAUC (ISIC 2024) and ROC AUC with bootstrap CIs, plus specificity at `sens` sensitivity"
     d = dict(n=int(len(y_true)), positives=int(np.sum(y_true)))
     d['pauc'] = bootstrap_ci(partial_auc, y_true, y_score, groups, n_boot, seed=seed)
@@ -150,7 +183,9 @@ def evaluate(y_true, y_score, groups=None, n_boot:int=1000, seed:int=0, sens:flo
     return d
 
 # %% ../nbs/05_metrics.ipynb #sg000002
-def age_band(age, edges=(40, 60, 75)) -> pd.Series:
+def age_band(age, # ages in years
+             edges=(40, 60, 75), # band edges in years
+            ) -> pd.Series:
     "Age bands as labels ('<40', '40-59', '60-74', '75+' by default); missing ages become 'unknown'"
     age = pd.to_numeric(pd.Series(age), errors='coerce').reset_index(drop=True)
     labels = [f"<{edges[0]}"] + [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])] + [f"{edges[-1]}+"]
@@ -163,10 +198,13 @@ def _subgroup_key(v:str):
     m = re.match(r'^(<)?(\d+(?:\.\d+)?)', v)
     return (v == 'unknown', float(m.group(2)) - (0.5 if m.group(1) else 0) if m else float('inf'), v)
 
-def subgroup_table(y_true, y_score, # labels and scores of one model
+def subgroup_table(y_true, # binary labels, 1 = malignant
+                   y_score, # labels and scores of one model
                    attrs:dict, # name -> one value per row (e.g. {'sex': ..., 'age': age_band(...)})
                    groups=None, # patient or lesion of each row, for the grouped bootstrap
-                   n_boot:int=1000, seed:int=0) -> pd.DataFrame:
+                   n_boot:int=1000, # bootstrap replicates
+                   seed:int=0, # seed of the resampling
+                  ) -> pd.DataFrame:
     "pAUC and AUC with bootstrap intervals inside each subgroup of each attribute"
     y, s = np.asarray(y_true), np.asarray(y_score)
     g = None if groups is None else np.asarray(groups)
@@ -184,32 +222,53 @@ def subgroup_table(y_true, y_score, # labels and scores of one model
     return pd.DataFrame(rows)
 
 # %% ../nbs/05_metrics.ipynb #cal00002
-def logit(p): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
-def expit(x): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
+def logit(p, # probabilities
+         ): p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7); return np.log(p / (1 - p))
 
-def platt_fit(y_true, y_score, logits:bool=True) -> tuple[float, float]:
+def expit(x, # logits
+         ): return 1 / (1 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+def platt_fit(y_true, # binary labels, 1 = malignant
+              y_score, # scores (logits or probabilities)
+              logits:bool=True, # whether `y_score` holds logits (else probabilities)
+             ) -> tuple[float, float]:
     "`(a, b)` with P(malignant) = sigmoid(a * logit + b), fitted by (nearly unpenalised) logistic regression"
     from sklearn.linear_model import LogisticRegression
     x = np.asarray(y_score, dtype=np.float64) if logits else logit(y_score)
     lr = LogisticRegression(C=1e4, max_iter=1000).fit(x[:, None], np.asarray(y_true))
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
-def recalibrate(y_score, ab:tuple, logits:bool=True, prevalence:float|None=None, train_prevalence:float|None=None) -> np.ndarray:
+def recalibrate(y_score, # scores to recalibrate
+                ab:tuple, # Platt coefficients (a, b) from `platt_fit`
+                logits:bool=True, # whether `y_score` holds logits (else probabilities)
+                prevalence:float|None=None, # deployment prevalence (None: the data's own)
+                train_prevalence:float|None=None, # prevalence of the data the model was fitted on (None: y's)
+               ) -> np.ndarray:
     "Probabilities after Platt scaling `ab` and, when `prevalence` is given, a prior shift from `train_prevalence` to it"
     x = np.asarray(y_score, dtype=np.float64) if logits else logit(y_score)
     z = ab[0] * x + ab[1]
     if prevalence is not None: z = z + logit(prevalence) - logit(train_prevalence)
     return expit(z)
 
-def brier(y_true, p, prevalence:float|None=None) -> float:
+# %% ../nbs/05_metrics.ipynb #1fd9cd83
+def brier(y_true, # binary labels, 1 = malignant
+          p, # probabilities
+          prevalence:float|None=None, # deployment prevalence (None: the data's own)
+         ) -> float:
     "Brier score; with `prevalence`, reweighted to that prevalence (importance weights for a change of prior)"
     y, p = np.asarray(y_true, dtype=np.float64), np.asarray(p, dtype=np.float64)
     if prevalence is None: return float(np.mean((p - y) ** 2))
     ps = y.mean(); w = np.where(y == 1, prevalence / ps, (1 - prevalence) / (1 - ps))
     return float(np.sum(w * (p - y) ** 2) / np.sum(w))
 
-def crossfit_calibration(y_true, y_score, groups=None, logits:bool=True, prevalence:float|None=None,
-                         n_folds:int=5, seed:int=0) -> dict:
+def crossfit_calibration(y_true, # binary labels, 1 = malignant
+                         y_score, # scores, higher = more likely malignant
+                         groups=None, # group (patient) of each row, resampled together (None: rows)
+                         logits:bool=True, # whether `y_score` holds logits (else probabilities)
+                         prevalence:float|None=None, # deployment prevalence (None: the data's own)
+                         n_folds:int=5, # number of folds
+                         seed:int=0, # random seed (the same seed gives the same result)
+                        ) -> dict:
     "Platt scaling + prior shift evaluated honestly: each fold is recalibrated by a fit on the others (grouped)"
     from sklearn.model_selection import GroupKFold
     y, s = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
@@ -234,7 +293,8 @@ def _safe(f):
     _inner.__name__ = f.__name__
     return _inner
 
-def PartialAUC(min_tpr:float=0.8):
+def PartialAUC(min_tpr:float=0.8, # lowest true-positive rate of the area
+              ):
     "fastai metric: ISIC 2024 partial AUC above `min_tpr` sensitivity, on logits"
     m = skm_to_fastai(_safe(partial_auc), is_class=False, activation=ActivationType.Sigmoid, flatten=True, min_tpr=min_tpr)
     m._name = 'pauc'

@@ -36,7 +36,12 @@ def _plain(x):
 
 class MetaEncoder(nn.Module):
     "Embeddings for categorical + batch norm for continuous metadata, then an MLP to `out_dim`"
-    def __init__(self, cardinalities:list, n_cont:int, out_dim:int=64, p:float=0.1):
+    def __init__(self,
+                 cardinalities:list, # number of categories of each categorical input
+                 n_cont:int, # number of continuous inputs
+                 out_dim:int=64, # size of the metadata vector
+                 p:float=0.1, # dropout
+                ):
         super().__init__()
         self.embs = nn.ModuleList([Embedding(n, emb_sz_rule(n)) for n in cardinalities])
         n_emb = sum(e.embedding_dim for e in self.embs)
@@ -48,9 +53,17 @@ class MetaEncoder(nn.Module):
         if self.bn is not None: x.append(self.bn(cont))
         return self.mlp(torch.cat(x, 1))
 
+# %% ../nbs/08_models.ipynb #21e27735
 class FusionModel(nn.Module):
     "Teacher: image backbone + metadata encoder fused by 'concat', 'film' or 'metablock'; outputs one logit per image"
-    def __init__(self, backbone:LesionBackbone, cardinalities:list, n_cont:int, fusion:str='film', meta_dim:int=64, p:float=0.2):
+    def __init__(self,
+                 backbone:LesionBackbone, # a `LesionBackbone` (image -> features)
+                 cardinalities:list, # number of categories of each categorical input
+                 n_cont:int, # number of continuous inputs
+                 fusion:str='film', # 'concat', 'film' or 'metablock'
+                 meta_dim:int=64, # size of the metadata vector
+                 p:float=0.2, # dropout before the head
+                ):
         super().__init__()
         if fusion not in ('concat', 'film', 'metablock'): raise ValueError(f"fusion must be 'concat', 'film' or 'metablock', not {fusion!r}")
         self.backbone, self.fusion = backbone, fusion
@@ -73,15 +86,20 @@ class FusionModel(nn.Module):
         else: h = torch.sigmoid(torch.tanh(self.w1(m)) * f + torch.tanh(self.w2(m)))
         return self.head(h).squeeze(1)
 
+# %% ../nbs/08_models.ipynb #9bcbf7cf
 class ImageModel(nn.Module):
     "Student: image backbone + a small head; [0,1] RGB images in, one logit per image out"
-    def __init__(self, backbone:LesionBackbone, p:float=0.2):
+    def __init__(self,
+                 backbone:LesionBackbone, # a `LesionBackbone` (image -> features)
+                 p:float=0.2, # dropout before the head
+                ):
         super().__init__()
         self.backbone = backbone
         self.head = nn.Sequential(nn.Dropout(p), nn.Linear(backbone.num_features, 1))
     def forward(self, img): return self.head(self.backbone(_plain(img))).squeeze(1)
 
-def lesion_splitter(m): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
+def lesion_splitter(m, # a `FusionModel` or `ImageModel`
+                   ): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
 
 # %% ../nbs/08_models.ipynb #e670f5fc
 def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (student)
@@ -98,7 +116,9 @@ def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (stud
         model.head.load_state_dict(head); return ['backbone', 'head']
     return ['backbone']
 
-def meta_processor(dls):
+# %% ../nbs/08_models.ipynb #b0e42c12
+def meta_processor(dls, # multimodal DataLoaders (`lesion_dataloaders(meta=True)`)
+                  ):
     "The fitted `MetaProcessor` of multimodal DataLoaders"
     for tl in dls.train_ds.tls:
         for f in tl.tfms.fs:
@@ -111,6 +131,7 @@ def _img_size(dls):
 
 POS_WEIGHT = 3. # the learners' default weight of positives in the loss (see above)
 
+# %% ../nbs/08_models.ipynb #1aede98f
 def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=True)`
                     arch:str='tf_efficientnet_lite0', # timm backbone
                     pretrained:bool=True, # ImageNet weights
@@ -166,7 +187,12 @@ class DistillationCallback(Callback):
         self.learn.loss_grad = distill_loss(self.pred, self.t, self.learn.loss_grad, self.alpha, self.T)
         self.learn.loss = self.learn.loss_grad.clone()
 
-def distill_loss(s, t, hard, alpha, T):
+def distill_loss(s, # the student's logits
+                 t, # the teacher's logits
+                 hard, # binary targets
+                 alpha, # weight of the soft term
+                 T, # distillation temperature
+                ):
     "Combine the `hard` loss with the soft BCE between student logits `s` and teacher logits `t` (NaN t: hard only)"
     s, t = s.float().flatten(), t.float().flatten()
     ok = torch.isfinite(t)
@@ -176,28 +202,36 @@ def distill_loss(s, t, hard, alpha, T):
     return (1 - w) * hard + w * T ** 2 * soft
 
 # %% ../nbs/08_models.ipynb #feat0002
-def attention_map(fm:torch.Tensor) -> torch.Tensor:
+def attention_map(fm:torch.Tensor, # feature maps (N, C, H, W)
+                 ) -> torch.Tensor:
     "Spatial attention of feature maps `(N, C, H, W)`: mean over channels of the squares, flattened, L2-normalised"
     return F.normalize(fm.float().pow(2).mean(1).flatten(1), dim=1)
 
-def attention_term(fs:torch.Tensor, ft:torch.Tensor) -> torch.Tensor:
+def attention_term(fs:torch.Tensor, # the student's feature maps
+                   ft:torch.Tensor, # the teacher's feature maps
+                  ) -> torch.Tensor:
     "Mean squared distance between the attention maps of student maps `fs` and teacher maps `ft` (resized to `fs`'s grid)"
     at = ft.float().pow(2).mean(1, keepdim=True)
     if at.shape[-2:] != fs.shape[-2:]: at = F.interpolate(at, size=fs.shape[-2:], mode='bilinear', align_corners=False)
     return (attention_map(fs) - F.normalize(at.flatten(1), dim=1)).pow(2).sum(1).mean()
 
-def feature_term(s:torch.Tensor, t:torch.Tensor, kind:str='cosine') -> torch.Tensor:
+def feature_term(s:torch.Tensor, # the student's (projected) features
+                 t:torch.Tensor, # the teacher's features
+                 kind:str='cosine', # 'cosine' or 'mse'
+                ) -> torch.Tensor:
     "Distance between projected student features `s` and teacher features `t`: mean `1 - cosine`, or 'mse'"
     s, t = s.float(), t.float()
     return (1 - F.cosine_similarity(s, t, dim=1)).mean() if kind == 'cosine' else F.mse_loss(s, t)
 
+# %% ../nbs/08_models.ipynb #7204e889
 def _pool_of(m):
     "The global-pooling module of a model's timm body: its input is the last feature map"
     p = getattr(m.backbone.body, 'global_pool', None)
     if p is None: raise ValueError(f"{m.backbone.arch} has no `global_pool` module: no feature map for attention transfer")
     return p
 
-def head_in_features(m) -> int:
+def head_in_features(m, # a `FusionModel` or `ImageModel`
+                    ) -> int:
     "Width of the features a model's head reads (the fused features of a teacher)"
     return next(l for l in m.head.modules() if isinstance(l, nn.Linear)).in_features
 
@@ -210,6 +244,7 @@ class _Taps:
     def remove(self):
         for h in self.hooks: h.remove()
 
+# %% ../nbs/08_models.ipynb #78f7dab1
 class FeatureDistillCallback(Callback):
     "Add feature (projected student vs teacher features) and spatial-attention transfer terms to the training loss"
     order = 0   # before `DistillationCallback` (1): takes cached teacher features out of the batch
@@ -268,6 +303,7 @@ class FeatureDistillCallback(Callback):
         self.learn.loss_grad = self.learn.loss_grad + extra
         self.learn.loss = self.learn.loss_grad.clone()
 
+# %% ../nbs/08_models.ipynb #497075c3
 def teacher_features(teacher, # teacher `Learner` or model
                      dl, # a DataLoader of multimodal batches (e.g. `lesion_test_dl`, no augmentation)
                      path=None, # write them to this `.npy` (memory-mapped on reading); None: keep in memory
@@ -304,7 +340,10 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     feature_loss:str='cosine', # feature distance: 'cosine' or 'mse'
                     fast:bool=True, # `FastTrainCallback` in every fit: channels-last, bf16 on a GPU
                     init=None, # start from this bundle (or state dict) instead of ImageNet, e.g. a student pre-trained on dermoscopy
-                    metrics=None, cbs=None, **kwargs) -> Learner:
+                    metrics=None, # fastai metrics (default: ROC AUC and pAUC)
+                    cbs=None, # more callbacks
+                    **kwargs,
+                   ) -> Learner:
     "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
     model = ImageModel(create_backbone(arch, pretrained and init is None))
     if init is not None: init_from(model, init)
@@ -323,12 +362,16 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
 def _weights(m): return torch.cat([p.detach().flatten() for p in m.parameters()])
 
 # %% ../nbs/08_models.ipynb #06bcbe0c
-def bundle_file(path, ext:str) -> Path:
+def bundle_file(path, # path without extension
+                ext:str, # '.pth' or '.json'
+               ) -> Path:
     "The `.pth` or `.json` file of bundle `path`; a name with a dot keeps it ('student_p0.5' -> 'student_p0.5.pth')"
     p = Path(path)
     return p.with_suffix(ext) if p.suffix in ('', '.pth', '.json') else p.with_name(p.name + ext)
 
-def save_bundle(learn:Learner, path) -> Path:
+def save_bundle(learn:Learner, # a trained `Learner`
+                path, # path without extension
+               ) -> Path:
     "Save `learn`'s model as `<path>.pth` (state dict) + `<path>.json` (how to rebuild it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()
@@ -336,7 +379,8 @@ def save_bundle(learn:Learner, path) -> Path:
     bundle_file(path, '.json').write_text(json.dumps(learn.lesion_cfg, indent=1, default=float))
     return path
 
-def load_bundle(path) -> tuple[nn.Module, dict]:
+def load_bundle(path, # path without extension
+               ) -> tuple[nn.Module, dict]:
     "Rebuild a model saved by `save_bundle`; return `(model in eval mode, config)`"
     path = Path(path)
     cfg = json.loads(bundle_file(path, '.json').read_text())

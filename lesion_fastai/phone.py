@@ -26,12 +26,14 @@ def ink_mask(x:np.ndarray, # uint8 images, (N, H, W, 3)
     return (b > r + 0.06) & (b > g + 0.03) & (b > 0.3) & (b - r > cast + 0.1) & ring
 
 # %% ../nbs/16_phone.ipynb #64672225
-def ink_share(x:np.ndarray) -> np.ndarray:
+def ink_share(x:np.ndarray, # uint8 (H, W, 3) photo
+             ) -> np.ndarray:
     "Share of each image's pixels that are ink (`ink_mask`)"
     return ink_mask(x).reshape(len(x), -1).mean(1)
 
 # %% ../nbs/16_phone.ipynb #d497fcf6
-def paint_out(x:np.ndarray) -> np.ndarray:
+def paint_out(x:np.ndarray, # uint8 (H, W, 3) photo
+             ) -> np.ndarray:
     "Copies of uint8 (N, H, W, 3) images with their ink pixels painted over in the median colour of the other ring pixels"
     x, m = np.array(x, copy=True), ink_mask(x)
     ring = _ring(*x.shape[1:3])

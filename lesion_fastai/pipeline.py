@@ -44,6 +44,7 @@ class RunData:
     def hold_images(self): return np.asarray(self.cache.array[np.flatnonzero(self.is_hold)])
     def save_preds(self): self.P.to_csv(self.run.out/'predictions.csv', index=False)
 
+# %% ../nbs/10_pipeline.ipynb #6cb94116
 def prepare_run(cfg:RunConfig, # the run's settings
                 out, # its output folder
                ) -> RunData:
@@ -76,7 +77,8 @@ def prepare_run(cfg:RunConfig, # the run's settings
                    dict(common, size=ts, cache=tcache, resize_from=t_from))
 
 # %% ../nbs/10_pipeline.ipynb #76f21a66
-def step_gbdt(rd:RunData):
+def step_gbdt(rd:RunData, # the run's shared state
+             ):
     "2. The metadata GBDT: out-of-fold over the pool, then the whole pool -> holdout"
     run, df = rd.run, rd.data.df
     if run.done('gbdt'): return
@@ -98,7 +100,9 @@ def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, 
     P.loc[rd.is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, rd.data.subset(rd.is_hold)))   # for the fold ensemble
     return learn, t0
 
-def step_teachers(rd:RunData):
+# %% ../nbs/10_pipeline.ipynb #5c2a0c6d
+def step_teachers(rd:RunData, # the run's shared state (`prepare_run`)
+                 ):
     "3. The teachers: one per pool fold (out-of-fold logits), then one on the whole pool -> holdout; with `teacher_repeats`, more pool splits"
     run, c, df, P = rd.run, rd.cfg, rd.data.df, rd.P
     for f in rd.pool_folds:
@@ -137,7 +141,8 @@ def step_teachers(rd:RunData):
         P['teacher_folds'] = P[fold_cols].mean(axis=1, skipna=False)
 
 # %% ../nbs/10_pipeline.ipynb #796c26d4
-def step_stack(rd:RunData):
+def step_stack(rd:RunData, # the run's shared state (`prepare_run`)
+              ):
     "With `soft='stack'`: the ISIC 2024 winners' last stage, a GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool"
     if rd.cfg.soft != 'stack' or rd.run.done('stack'): return
     rd.run.log("stack: GBDT on metadata + the teachers' out-of-fold logits, out-of-fold over the pool")
@@ -150,7 +155,8 @@ def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
     return bool({'pte_int8', 'tflite_int8'} & set(parse_formats(c.formats) or available_formats()))
 
-def step_students(rd:RunData):
+def step_students(rd:RunData, # the run's shared state (`prepare_run`)
+                 ):
     "4-5. The students, distilled and plain, with the same budget (and the distilled one's QAT int8 model with `qat_epochs`)"
     run, c, df, P, is_hold = rd.run, rd.cfg, rd.data.df, rd.P, rd.is_hold
     for name, alpha in (('student_distilled', c.alpha), ('student_plain', 0.)):
@@ -172,7 +178,8 @@ def step_students(rd:RunData):
         rd.save_preds(); run.finish(name, seconds=time.time() - t0)
 
 # %% ../nbs/10_pipeline.ipynb #5cca6a37
-def step_robustness(rd:RunData):
+def step_robustness(rd:RunData, # the run's shared state (`prepare_run`)
+                   ):
     "6a. Both students on the holdout under each degradation"
     run, c = rd.run, rd.cfg
     if not c.robustness or run.done('robustness'): return
@@ -185,7 +192,8 @@ def step_robustness(rd:RunData):
     pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
     run.finish('robustness', seconds=time.time() - t0)
 
-def step_tta(rd:RunData):
+def step_tta(rd:RunData, # the run's shared state (`prepare_run`)
+            ):
     "6b. Both students on the holdout with test-time augmentation (mean logit over the 8 flips and rotations)"
     run = rd.run
     if not rd.cfg.tta or run.done('tta'): return
@@ -198,7 +206,8 @@ def step_tta(rd:RunData):
         rd.P.loc[rd.is_hold, f'{name}_tta'] = np.concatenate([tta_logits(fn, x) for x in float_batches(ims, 64)])
     rd.save_preds(); run.finish('tta', seconds=time.time() - t0)
 
-def step_export(rd:RunData):
+def step_export(rd:RunData, # the run's shared state (`prepare_run`)
+               ):
     "6c. The distilled student in every requested format, checked on the holdout, with the triage operating point"
     run, c = rd.run, rd.cfg
     if not c.export or run.done('export'): return

@@ -18,13 +18,15 @@ from .cache import resize_square
 from .runtimes import load_runtime
 from .models import load_bundle, bundle_file
 from .metrics import logit
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli',
            'gradcam', 'overlay', 'TriageApp']
 
 # %% ../nbs/13_predict.ipynb #3f433534
-def list_inputs(inputs) -> list[tuple[str, str]]:
+def list_inputs(inputs, # files, folders and/or HDF5 files
+               ) -> list[tuple[str, str]]:
     "(id, image_ref) for image files, folders of images (recursive) and ISIC 2024 HDF5 files"
     out = []
     for inp in ([inputs] if isinstance(inputs, (str, Path)) else inputs):
@@ -37,8 +39,10 @@ def list_inputs(inputs) -> list[tuple[str, str]]:
     return out
 
 BACKENDS = dict(executorch=('pte_int8', 'pte'), litert=('tflite_int8', 'tflite'), onnx=('onnx', 'onnx_int8'), torch=('pt2',))
+
 MODEL_SUFFIXES = ('.pte', '.tflite', '.onnx', '.pt2', '.ts')
 
+# %% ../nbs/13_predict.ipynb #ac4d1b81
 def _choose_file(side:dict, backend:str, folder:Path) -> str:
     "The file of export folder `folder` to run with `backend`: the sidecar's recommendation, or the smallest that passed its checks"
     files = side['model']['files']
@@ -55,7 +59,9 @@ def _choose_file(side:dict, backend:str, folder:Path) -> str:
 
 TTA_VIEWS = [(k, f) for f in (False, True) for k in range(4)]   # 4 rotations, with and without a mirror flip
 
-def dihedral_views(x:np.ndarray) -> list[np.ndarray]:
+# %% ../nbs/13_predict.ipynb #8ddde314
+def dihedral_views(x:np.ndarray, # float (N, 3, H, W) batch
+                  ) -> list[np.ndarray]:
     "The 8 flips and 90-degree rotations of a float (N, 3, H, W) batch, each contiguous"
     return [np.ascontiguousarray(np.rot90(x[..., ::-1] if f else x, k, axes=(2, 3))) for k, f in TTA_VIEWS]
 
@@ -65,6 +71,7 @@ def tta_logits(fn, # a float (N, 3, H, W) batch -> logits (N,), e.g. a student u
     "Test-time augmentation: the mean logit of `fn` over the 8 flips and 90-degree rotations of `x`"
     return np.mean([np.asarray(fn(v)).reshape(len(x)) for v in dihedral_views(x)], 0)
 
+# %% ../nbs/13_predict.ipynb #7d4042cc
 class Predictor:
     "Triage predictions from an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
     def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
@@ -103,25 +110,27 @@ class Predictor:
         z = tta_logits(lambda v: logit(self.run(v)), x)     # the mean logit over the 8 views
         return 1 / (1 + np.exp(-z))
 
-    def predict(self, inputs, # files, folders and/or HDF5 files
-                bs:int=32, progress:bool=True) -> pd.DataFrame:
-        "One row per image: id, source, probability, decision ('refer'/'routine'), error"
-        items = list_inputs(inputs)
-        rows, batch = [], []
-        def flush():
-            if not batch: return
-            p = self.predict_images([b[2] for b in batch])
-            for (id, ref, _), pr in zip(batch, p):
-                rows.append(dict(id=id, source=ref, probability=float(pr), decision='refer' if pr >= self.threshold else 'routine', error=''))
-            batch.clear()
-        for id, ref in (progress_bar(items, leave=False) if progress else items):
-            try: batch.append((id, ref, load_image(ref, id, self.size)))
-            except ImageReadError as e:
-                rows.append(dict(id=id, source=ref, probability=np.nan, decision='', error=e.reason))
-            if len(batch) == bs: flush()
-        flush()
-        order = {ref: i for i, (_, ref) in enumerate(items)}
-        return pd.DataFrame(rows, columns=['id', 'source', 'probability', 'decision', 'error']).sort_values('source', key=lambda s: s.map(order)).reset_index(drop=True)
+# %% ../nbs/13_predict.ipynb #59384522
+@patch
+def predict(self:Predictor, inputs, # files, folders and/or HDF5 files
+            bs:int=32, progress:bool=True) -> pd.DataFrame:
+    "One row per image: id, source, probability, decision ('refer'/'routine'), error"
+    items = list_inputs(inputs)
+    rows, batch = [], []
+    def flush():
+        if not batch: return
+        p = self.predict_images([b[2] for b in batch])
+        for (id, ref, _), pr in zip(batch, p):
+            rows.append(dict(id=id, source=ref, probability=float(pr), decision='refer' if pr >= self.threshold else 'routine', error=''))
+        batch.clear()
+    for id, ref in (progress_bar(items, leave=False) if progress else items):
+        try: batch.append((id, ref, load_image(ref, id, self.size)))
+        except ImageReadError as e:
+            rows.append(dict(id=id, source=ref, probability=np.nan, decision='', error=e.reason))
+        if len(batch) == bs: flush()
+    flush()
+    order = {ref: i for i, (_, ref) in enumerate(items)}
+    return pd.DataFrame(rows, columns=['id', 'source', 'probability', 'decision', 'error']).sort_values('source', key=lambda s: s.map(order)).reset_index(drop=True)
 
 # %% ../nbs/13_predict.ipynb #7dfa7288
 @call_parse
@@ -169,7 +178,10 @@ def gradcam(model, # an `ImageModel` (image -> logit)
     cam = cam - cam.flatten(1).min(1)[0][:, None, None]
     return (cam / (cam.flatten(1).max(1)[0][:, None, None] + 1e-8)).detach().numpy()
 
-def overlay(img:np.ndarray, cam:np.ndarray, alpha:float=0.45) -> np.ndarray:
+def overlay(img:np.ndarray, # uint8 (H, W, 3) image
+            cam:np.ndarray, # Grad-CAM map (H, W) in [0, 1]
+            alpha:float=0.45, # weight of the heat map
+           ) -> np.ndarray:
     "Blend a heatmap (H,W in [0,1]) over an image (H,W,3 uint8) with matplotlib's 'jet' colormap"
     import matplotlib
     heat = matplotlib.colormaps['jet'](cam)[..., :3]
@@ -178,7 +190,11 @@ def overlay(img:np.ndarray, cam:np.ndarray, alpha:float=0.45) -> np.ndarray:
 # %% ../nbs/13_predict.ipynb #95d25bac
 class TriageApp:
     "An ipywidgets triage app around a `Predictor` (and its PyTorch bundle for heatmaps)"
-    def __init__(self, predictor:Predictor, bundle=None, samples:dict|None=None):
+    def __init__(self,
+                 predictor:Predictor, # a `Predictor` (export folder)
+                 bundle=None, # a student bundle (for Grad-CAM)
+                 samples:dict|None=None, # image files to offer in the app
+                ):
         self.pred, self.samples = predictor, samples or {}
         self.model = load_bundle(bundle)[0] if bundle is not None else None
 

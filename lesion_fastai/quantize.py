@@ -33,6 +33,7 @@ def _quantizer(qat:bool=False, skip=FLOAT_LAYERS):
         return not any(_in_module(path, s) for s in skip or ())
     return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)).set_filter_function(keep)
 
+# %% ../nbs/11b_quantize.ipynb #fb6ac604
 def quantize_ptq(model:nn.Module, # float student (image -> logit)
                  calib_images, # uint8 (N,H,W,3) training images, a few hundred
                  skip=FLOAT_LAYERS, # modules kept in float (names or dotted path ends)
@@ -48,6 +49,7 @@ def quantize_ptq(model:nn.Module, # float student (image -> logit)
         from torchao.quantization.pt2e import allow_exported_model_train_eval
         return allow_exported_model_train_eval(convert_pt2e(g))        # so that `.eval()` works on it
 
+# %% ../nbs/11b_quantize.ipynb #2738b78e
 class QATCallback(Callback):
     "Quantisation-aware training (PT2E, XNNPACK int8): trains the fake-quantised twin; after fit, `learn.model` is the int8 model"
     order = -20  # before TrainEvalCallback, whose `model.train()` then reaches the twin
@@ -82,6 +84,7 @@ class QATCallback(Callback):
             from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
             self.learn.model = allow_exported_model_train_eval(convert_pt2e(self.learn.model))  # validates and predicts in fastai
 
+# %% ../nbs/11b_quantize.ipynb #af3133b5
 def layer_sensitivity(model:nn.Module, # float student (image -> logit)
                       calib_images, # uint8 (N,H,W,3) training images
                       images, # uint8 (N,H,W,3) images to measure on
@@ -110,13 +113,17 @@ def qat_finetune(learn, # a trained student `Learner`
     learn.fit_one_cycle(epochs, lr, cbs=cb)
     return learn.model
 
-def save_int8(model:nn.Module, path, size:int) -> Path:
+def save_int8(model:nn.Module, # a PT2E int8 student (image -> logit)
+              path, # the .pt2 file to write
+              size:int, # image side in pixels
+             ) -> Path:
     "Save a PT2E int8 student as a `torch.export` program; `torch.export.load(path).module()` gives it back"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with quiet_toolchains(): torch.export.save(export_program(model, example_input(size)), str(path))
     return path
 
-def load_int8(path) -> nn.Module:
+def load_int8(path, # a .pt2 file written by `save_int8`
+             ) -> nn.Module:
     "The int8 student saved by `save_int8`"
     with quiet_toolchains():
         from torchao.quantization.pt2e import allow_exported_model_train_eval

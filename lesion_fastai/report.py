@@ -17,7 +17,7 @@ from .degrade import plot_robustness
 from .metrics import evaluate, paired_diff_ci, partial_auc, roc_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, logit, expit
 
 # %% auto #0
-__all__ = ['MODELS', 'md_table', 'student_cost', 'report']
+__all__ = ['MODELS', 'md_table', 'student_cost', 'plot_roc', 'plot_calibration', 'report']
 
 # %% ../nbs/09b_report.ipynb #e2fb9d40
 MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
@@ -25,7 +25,8 @@ MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
           'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)',
           'student_plain_tta': 'student, plain, TTA x8 (8x the cost)', 'student_distilled_tta': 'student, distilled, TTA x8 (8x the cost)'}
 
-def md_table(df:pd.DataFrame) -> str:
+def md_table(df:pd.DataFrame, # the table
+            ) -> str:
     "A markdown table of `df` (no extra dependency)"
     cols = [str(c) for c in df.columns]
     rows = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
@@ -33,7 +34,10 @@ def md_table(df:pd.DataFrame) -> str:
     return '\n'.join(rows)
 
 # %% ../nbs/09b_report.ipynb #ae8d7754
-def student_cost(bundle, size:int, n:int=30) -> dict:
+def student_cost(bundle, # path of a bundle saved by `save_bundle` (without extension)
+                 size:int, # image side in pixels
+                 n:int=30, # timed runs
+                ) -> dict:
     "Parameters, weight-file size and single-thread CPU latency (ms/image, batch 1, PyTorch eager) of a saved student"
     model, cfg = load_bundle(bundle)
     def fn(x):
@@ -68,35 +72,42 @@ def _calibration(H:pd.DataFrame, probs:dict, c:RunConfig) -> pd.DataFrame:
                          skill_recalibrated=f"{1 - r['brier_after'] / ref:.3f}", platt_a=round(r['a'], 3), platt_b=round(r['b'], 3)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/09b_report.ipynb #f6425acb
-def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
-    "Write metrics.json, roc.png, calibration.png and report.md for holdout predictions `H`"
+# %% ../nbs/09b_report.ipynb #1172dcd7
+def plot_roc(y, # holdout labels
+             probs:dict, # model column -> probabilities
+             res:dict, # model column -> `evaluate` results (for the legend's pAUC)
+             fname, # the PNG to write
+            ):
+    "ROC curves of every model on the holdout, the pAUC region shaded"
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
-    c, y, g = run.cfg, H.target.to_numpy(), H.group.to_numpy()
-    probs = {k: (H[k].to_numpy() if k == 'gbdt' else expit(H[k])) for k in MODELS if k in H}
-    res = {k: evaluate(y, p, groups=g, n_boot=c.n_boot, seed=c.seed) for k, p in probs.items()}
-    diff = {m: paired_diff_ci(f, y, probs['student_distilled'], probs['student_plain'], g, c.n_boot, seed=c.seed)
-            for m, f in (('pauc', partial_auc), ('auc', roc_auc))}
-    cost = student_cost(run.out/'models'/'student_distilled', c.size)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for k, p in probs.items():
         fpr, tpr, _ = roc_curve(y, p); ax.plot(fpr, tpr, label=f"{MODELS[k]} (pAUC {res[k]['pauc'][0]:.3f})")
     ax.axhspan(0.8, 1.0, color='grey', alpha=0.12, label='TPR >= 0.8 (pAUC region)')
     ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.set_xlabel('false positive rate'); ax.set_ylabel('true positive rate')
     ax.set_title('ROC on the holdout'); ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
-    fig.savefig(run.out/'roc.png', dpi=110); plt.close(fig)
+    fig.savefig(fname, dpi=110); plt.close(fig)
+
+def plot_calibration(y, # holdout labels
+                     probs:dict, # model column -> probabilities
+                     fname, # the PNG to write
+                    ):
+    "Reliability curves (8 quantile bins) of every model on the holdout"
+    import matplotlib; matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for k, p in probs.items():
         fr, mp = calibration_curve(y, p, n_bins=8, strategy='quantile'); ax.plot(mp, fr, 'o-', ms=3, label=MODELS[k])
     ax.plot([0, 1], [0, 1], 'k:', lw=0.8); ax.set_xlabel('mean predicted probability'); ax.set_ylabel('fraction malignant')
     ax.set_title('Calibration on the holdout'); ax.legend(fontsize=7); fig.tight_layout()
-    fig.savefig(run.out/'calibration.png', dpi=110); plt.close(fig)
-    secs = {k: run.state.get(k, {}).get('seconds') for k in MODELS}
-    secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
-    secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
-    spec_k = [k for k in res['gbdt'] if k.startswith('spec@')][0]
-    lines = [f"# lesion_fastai report", "",
+    fig.savefig(fname, dpi=110); plt.close(fig)
+
+# %% ../nbs/09b_report.ipynb #780ef8cb
+def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData) -> list:
+    "The report's first paragraphs: the data, the holdout and the settings"
+    y = H.target.to_numpy()
+    return [f"# lesion_fastai report", "",
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
              f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates)."
@@ -105,47 +116,82 @@ def report(run:Run, H:pd.DataFrame, data:LesionData) -> dict:
              f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
-             f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", "",
-             f"| model | pAUC (max 0.2) | AUC | {spec_k.replace('spec@sens', 'specificity at sensitivity ')}% | training s |",
+             f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", ""]
+
+def _model_lines(probs:dict, res:dict, secs:dict) -> list:
+    "The table of every model: pAUC, AUC and specificity at the target sensitivity with intervals, training seconds"
+    spec_k = [k for k in res['gbdt'] if k.startswith('spec@')][0]
+    lines = [f"| model | pAUC (max 0.2) | AUC | {spec_k.replace('spec@sens', 'specificity at sensitivity ')}% | training s |",
              "|---|---|---|---|---|"]
     for k in probs:
         lines.append(f"| {MODELS[k]} | {fmt_ci(res[k]['pauc'])} | {fmt_ci(res[k]['auc'])} | {fmt_ci(res[k][spec_k])} | "
                      + (f"{secs[k]:.0f}" if secs.get(k) else '-') + ' |')
-    if (run.out/'robustness.csv').exists():
-        R = pd.read_csv(run.out/'robustness.csv')
-        plot_robustness({MODELS[k]: g for k, g in R.groupby('model', sort=False)}, 'pauc', run.out/'robustness.png')
-        wide = R.pivot_table(index=['kind', 'severity'], columns='model', values='pauc', sort=False).round(4)
-        lines += ["", "Robustness (pAUC on the holdout under each degradation; severity 0 = clean):", "",
-                  md_table(wide.reset_index()), "", "![Robustness](robustness.png)"]
-    if (run.out/'export'/'export_report.json').exists():
-        ex = json.loads((run.out/'export'/'export_report.json').read_text())
-        lines += ["", f"Exports of the distilled student ({c.size}px input; checked on the holdout; latency per image at batch 1 on "
-                  "one CPU thread; max diff = largest probability difference from PyTorch; a float file passes at max diff <= 0.01, "
-                  "an int8 file at pAUC >= PyTorch's - 0.002):", "",
-                  "| format | file | MB | ms/image | max diff | pAUC | AUC | passes |", "|---|---|---|---|---|---|---|---|"]
-        for k, e in ex['exports'].items():
-            if 'error' in e: lines.append(f"| {k} | failed: {e['error'][:80]} | | | | | | no |"); continue
-            lines.append(f"| {k} | {e['file']} | {e['size_mb']:.1f} | {e['latency_ms_1thread']:.1f} | {e['max_abs_diff']:.2g} | "
-                         f"{e.get('pauc', float('nan')):.4f} | {e.get('auc', float('nan')):.3f} | {'yes' if e.get('passes', True) else 'no'} |")
-        op = ex['operating_point']
-        lines += ["", f"Triage operating point (chosen on the holdout for sensitivity {op['target_sensitivity']:.0%}): threshold "
-                  f"{op['threshold']:.4f}; sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f} "
-                  f"[{op['specificity_ci'][0]:.3f}, {op['specificity_ci'][1]:.3f}], referral rate {op['referral_rate']:.2f}. "
-                  f"Recommended file: `export/{ex.get('recommended') and ex['exports'][ex['recommended']]['file']}`."]
-    sub_t, cal_t = _subgroups(H, data, probs['student_distilled'], c), _calibration(H, probs, c)
-    lines += ["", "Subgroups (the distilled student on the holdout; pAUC and AUC with 95% grouped-bootstrap intervals; "
-              "blank where a subgroup lacks one class):", "", md_table(sub_t)]
+    return lines
+
+# %% ../nbs/09b_report.ipynb #33445e81
+def _robustness_lines(out) -> list:
+    "The robustness table and plot, when the run has `robustness.csv`"
+    if not (out/'robustness.csv').exists(): return []
+    R = pd.read_csv(out/'robustness.csv')
+    plot_robustness({MODELS[k]: g for k, g in R.groupby('model', sort=False)}, 'pauc', out/'robustness.png')
+    wide = R.pivot_table(index=['kind', 'severity'], columns='model', values='pauc', sort=False).round(4)
+    return ["", "Robustness (pAUC on the holdout under each degradation; severity 0 = clean):", "",
+            md_table(wide.reset_index()), "", "![Robustness](robustness.png)"]
+
+def _export_lines(out, size:int) -> list:
+    "The exports table and the triage operating point, when the run has an export report"
+    if not (out/'export'/'export_report.json').exists(): return []
+    ex = json.loads((out/'export'/'export_report.json').read_text())
+    lines = ["", f"Exports of the distilled student ({size}px input; checked on the holdout; latency per image at batch 1 on "
+             "one CPU thread; max diff = largest probability difference from PyTorch; a float file passes at max diff <= 0.01, "
+             "an int8 file at pAUC >= PyTorch's - 0.002):", "",
+             "| format | file | MB | ms/image | max diff | pAUC | AUC | passes |", "|---|---|---|---|---|---|---|---|"]
+    for k, e in ex['exports'].items():
+        if 'error' in e: lines.append(f"| {k} | failed: {e['error'][:80]} | | | | | | no |"); continue
+        lines.append(f"| {k} | {e['file']} | {e['size_mb']:.1f} | {e['latency_ms_1thread']:.1f} | {e['max_abs_diff']:.2g} | "
+                     f"{e.get('pauc', float('nan')):.4f} | {e.get('auc', float('nan')):.3f} | {'yes' if e.get('passes', True) else 'no'} |")
+    op = ex['operating_point']
+    return lines + ["", f"Triage operating point (chosen on the holdout for sensitivity {op['target_sensitivity']:.0%}): threshold "
+                    f"{op['threshold']:.4f}; sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f} "
+                    f"[{op['specificity_ci'][0]:.3f}, {op['specificity_ci'][1]:.3f}], referral rate {op['referral_rate']:.2f}. "
+                    f"Recommended file: `export/{ex.get('recommended') and ex['exports'][ex['recommended']]['file']}`."]
+
+# %% ../nbs/09b_report.ipynb #7306df83
+def _closing_lines(c:RunConfig, sub_t:pd.DataFrame, cal_t:pd.DataFrame, diff:dict, cost:dict) -> list:
+    "Subgroups, calibration, the paired difference, the student's cost and where the files are"
     prev = cal_t.prevalence.iloc[0]
-    lines += ["", f"Calibration at a deployment prevalence of {prev:.4g}{' (the holdout' + chr(39) + 's own; set --prevalence)' if c.prevalence is None else ''}: "
-              "Platt scaling of each model's logit, cross-fitted over 5 patient-grouped folds of the holdout so that no "
-              "prediction is recalibrated by a fit that saw it, then a prior shift to that prevalence; Brier scores "
-              "reweighted to it (lower is better; skill = 1 - Brier / Brier of always answering the prevalence, higher is better):", "", md_table(cal_t.drop(columns=['prevalence']))]
-    lines += ["", f"Distilled minus plain student (paired): pAUC {fmt_ci(diff['pauc'], 4)}, AUC {fmt_ci(diff['auc'], 4)}.", "",
-              f"Student (what ships): {cost['params_m']:.2f} M parameters, {cost['file_mb']:.1f} MB state dict, "
-              f"{cost['cpu_ms_1thread']:.1f} ms per {c.size}px image on one CPU thread (PyTorch eager, batch 1).", "",
-              "![ROC](roc.png) ![Calibration](calibration.png)", "",
-              "Models: `models/*.pth` (state dicts, `torch.load(weights_only=True)`) with `models/*.json` (how to rebuild: "
-              "`lesion_fastai.models.load_bundle`). Holdout and out-of-fold predictions: `predictions.csv`."]
+    return ["", "Subgroups (the distilled student on the holdout; pAUC and AUC with 95% grouped-bootstrap intervals; "
+            "blank where a subgroup lacks one class):", "", md_table(sub_t),
+            "", f"Calibration at a deployment prevalence of {prev:.4g}{' (the holdout' + chr(39) + 's own; set --prevalence)' if c.prevalence is None else ''}: "
+            "Platt scaling of each model's logit, cross-fitted over 5 patient-grouped folds of the holdout so that no "
+            "prediction is recalibrated by a fit that saw it, then a prior shift to that prevalence; Brier scores "
+            "reweighted to it (lower is better; skill = 1 - Brier / Brier of always answering the prevalence, higher is better):", "", md_table(cal_t.drop(columns=['prevalence'])),
+            "", f"Distilled minus plain student (paired): pAUC {fmt_ci(diff['pauc'], 4)}, AUC {fmt_ci(diff['auc'], 4)}.", "",
+            f"Student (what ships): {cost['params_m']:.2f} M parameters, {cost['file_mb']:.1f} MB state dict, "
+            f"{cost['cpu_ms_1thread']:.1f} ms per {c.size}px image on one CPU thread (PyTorch eager, batch 1).", "",
+            "![ROC](roc.png) ![Calibration](calibration.png)", "",
+            "Models: `models/*.pth` (state dicts, `torch.load(weights_only=True)`) with `models/*.json` (how to rebuild: "
+            "`lesion_fastai.models.load_bundle`). Holdout and out-of-fold predictions: `predictions.csv`."]
+
+# %% ../nbs/09b_report.ipynb #f6425acb
+def report(run:Run, # the finished run
+           H:pd.DataFrame, # its holdout rows of `predictions.csv`
+           data:LesionData, # its table
+          ) -> dict:
+    "Write metrics.json, roc.png, calibration.png and report.md for holdout predictions `H`"
+    c, y, g = run.cfg, H.target.to_numpy(), H.group.to_numpy()
+    probs = {k: (H[k].to_numpy() if k == 'gbdt' else expit(H[k])) for k in MODELS if k in H}
+    res = {k: evaluate(y, p, groups=g, n_boot=c.n_boot, seed=c.seed) for k, p in probs.items()}
+    diff = {m: paired_diff_ci(f, y, probs['student_distilled'], probs['student_plain'], g, c.n_boot, seed=c.seed)
+            for m, f in (('pauc', partial_auc), ('auc', roc_auc))}
+    cost = student_cost(run.out/'models'/'student_distilled', c.size)
+    plot_roc(y, probs, res, run.out/'roc.png'); plot_calibration(y, probs, run.out/'calibration.png')
+    secs = {k: run.state.get(k, {}).get('seconds') for k in MODELS}
+    secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
+    secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
+    sub_t, cal_t = _subgroups(H, data, probs['student_distilled'], c), _calibration(H, probs, c)
+    lines = (_head_lines(c, H, data) + _model_lines(probs, res, secs) + _robustness_lines(run.out) + _export_lines(run.out, c.size)
+             + _closing_lines(c, sub_t, cal_t, diff, cost))
     (run.out/'report.md').write_text('\n'.join(lines) + '\n')
     metrics = dict(models=res, distilled_minus_plain=diff, student=cost, seconds=secs,
                    subgroups=sub_t.to_dict('records'), calibration=cal_t.to_dict('records'))

@@ -18,7 +18,9 @@ __all__ = ['FORMATS', 'ProbModel', 'quiet_toolchains', 'export_program', 'availa
 # %% ../nbs/11a_runtimes.ipynb #f41fd166
 class ProbModel(nn.Module):
     "Wrap a logit model so that its output is the probability of malignancy"
-    def __init__(self, model): super().__init__(); self.model = model
+    def __init__(self,
+                 model, # a logit model (image -> logit)
+                ): super().__init__(); self.model = model
     def forward(self, image): return torch.sigmoid(self.model(image))
 
 def _c_fflush():
@@ -28,7 +30,8 @@ def _c_fflush():
     except Exception: pass
 
 @contextlib.contextmanager
-def quiet_toolchains(fd:bool=False):
+def quiet_toolchains(fd:bool=False, # also silence the process's own stderr (native log lines)
+                    ):
     "Silence the export toolchains' warnings and log lines (with `fd`: also C++ prints to stderr)"
     logs = [logging.getLogger(n) for n in ('torch', 'torch.utils._pytree', 'torch._export', 'torchao', 'executorch', '')]
     levels = [l.level for l in logs]
@@ -67,18 +70,22 @@ _INSTALL = dict(pte="pip install executorch", tflite="pip install 'lesion_fastai
 
 def _family(fmt): return fmt.split('_')[0]
 
-def available_formats(on_request:bool=False) -> list:
+def available_formats(on_request:bool=False, # also the formats made only on request (onnx_int8, torchscript)
+                     ) -> list:
     "Formats whose packages are installed (with `on_request`: also onnx_int8 and torchscript)"
     ok = lambda f: all(importlib.util.find_spec(m) is not None for m in _NEEDS.get(_family(f), []))
     return [f for f in FORMATS if ok(f) and (on_request or f not in _ON_REQUEST)]
 
-def require_format(fmt:str):
+def require_format(fmt:str, # a format name (see `FORMATS`)
+                  ):
     "Raise a clear error when `fmt` is unknown or its packages are missing"
     if fmt not in FORMATS: raise ValueError(f"unknown export format {fmt!r}; expected some of {list(FORMATS)}")
     missing = [m for m in _NEEDS.get(_family(fmt), []) if importlib.util.find_spec(m) is None]
     if missing: raise ImportError(f"format {fmt!r} needs {', '.join(missing)}: {_INSTALL[_family(fmt)]}")
 
-def example_input(size, n=2): return torch.rand(n, 3, size, size)
+def example_input(size, # image side in pixels
+                  n=2, # batch size
+                 ): return torch.rand(n, 3, size, size)
 
 # %% ../nbs/11a_runtimes.ipynb #d7ca57a9
 def _torch_fn(m):
@@ -103,6 +110,7 @@ def _pte_runtime(path, threads):
         with quiet_toolchains(fd=True): return np.concatenate([x1(xi) for xi in x])   # lazy set-up logs of the first run only
     return f
 
+# %% ../nbs/11a_runtimes.ipynb #3e9cf64c
 def _tflite_runtime(path, threads):
     require_format('tflite')
     from ai_edge_litert.interpreter import Interpreter
@@ -116,7 +124,10 @@ def _tflite_runtime(path, threads):
         return np.concatenate(res)
     return f
 
-def load_runtime(path, threads:int=1):
+# %% ../nbs/11a_runtimes.ipynb #fb8710d4
+def load_runtime(path, # a .pte, .tflite, .onnx, .pt2 or .ts file, or a bundle path
+                 threads:int=1, # CPU threads
+                ):
     "A function float (N,3,H,W) in [0,1] -> probabilities (N,) for a .pte, .tflite, .onnx, .pt2, .ts file or a bundle path"
     path = Path(path)
     if path.suffix == '.onnx':
@@ -135,7 +146,12 @@ def load_runtime(path, threads:int=1):
         raise FileNotFoundError(f"{path}: not a model file (.pte, .tflite, .onnx, .pt2, .ts) nor a bundle (.json + .pth)")
     return _torch_fn(ProbModel(load_bundle(path)[0]).eval())
 
-def latency_ms(fn, size:int, n:int=50, threads:int=1) -> float:
+# %% ../nbs/11a_runtimes.ipynb #77470092
+def latency_ms(fn, # a function float (N, 3, H, W) batch -> outputs
+               size:int, # image side in pixels
+               n:int=50, # timed runs
+               threads:int=1, # CPU threads
+              ) -> float:
     "Mean milliseconds per image at batch 1 on `threads` CPU threads"
     old = torch.get_num_threads(); torch.set_num_threads(threads)
     try:

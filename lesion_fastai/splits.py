@@ -35,13 +35,20 @@ def grouped_folds(df:pd.DataFrame, # the lesion table
     for i, (_, val) in enumerate(cv.split(np.zeros(len(df)), y, g)): folds[val] = i
     return folds
 
-def check_group_disjoint(folds, groups):
+def check_group_disjoint(folds, # fold of each row
+                         groups, # group of each row
+                        ):
     "Raise if any group appears in more than one fold"
     n = pd.Series(np.asarray(folds)).groupby(np.asarray(groups)).nunique()
     if (n > 1).any(): raise AssertionError(f"groups in several folds: {list(n[n > 1].index[:5])}")
 
 # %% ../nbs/02_splits.ipynb #6e0b9561
-def grouped_holdout(df:pd.DataFrame, target:str, group:str, valid_pct:float=0.2, seed:int=42) -> np.ndarray:
+def grouped_holdout(df:pd.DataFrame, # the lesion table
+                    target:str, # binary target column
+                    group:str, # group column (patient or lesion)
+                    valid_pct:float=0.2, # fraction of the groups in the validation set
+                    seed:int=42, # random seed (the same seed gives the same result)
+                   ) -> np.ndarray:
     "Boolean mask of validation rows: about `valid_pct` of the groups, stratified, no group on both sides"
     n_folds = max(2, int(round(1 / valid_pct)))
     return grouped_folds(df, target, group, n_folds=n_folds, seed=seed) == 0

@@ -25,6 +25,7 @@ def _smooth_noise(rng, h, w, scale):
     g = rng.random((max(2, h // scale), max(2, w // scale))).astype(np.float32)
     return np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize((w, h), Image.BICUBIC), np.float32) / 255.
 
+# %% ../nbs/01_synth.ipynb #97aee7c9
 def draw_lesion(rng:np.random.Generator, # random generator (the only source of randomness)
                 size:int=128, # tile side in pixels
                 malignant:bool|float=False, # how malignant it looks: False/True, or a level of atypia in [0, 1]
@@ -84,9 +85,11 @@ ISIC2024_TRAIN_COLS = ['isic_id', 'target', 'patient_id', 'age_approx', 'sex', '
 _SITES = {'head/neck': ['Head & Neck'], 'upper extremity': ['Left Arm', 'Right Arm'],
           'lower extremity': ['Left Leg', 'Right Leg'], 'anterior torso': ['Torso Front'],
           'posterior torso': ['Torso Back']}
+
 _INSTITUTIONS = ['Memorial Sloan Kettering Cancer Center', 'Department of Dermatology, Hospital Clinic de Barcelona',
     'Department of Dermatology, University of Athens', 'University Hospital of Basel', 'Frazer Institute, Dermatology Research Centre',
     'ViDIR Group, Department of Dermatology, Medical University of Vienna', 'ACEMID MIA']
+
 _LICENSE = {0: 'CC-BY', 1: 'CC-BY-NC', 2: 'CC-BY', 3: 'CC-0', 4: 'CC-BY', 5: 'CC-BY-NC', 6: 'CC-0'}
 
 def _lab(rgb):
@@ -99,7 +102,14 @@ def _lab(rgb):
     L, A, B = 116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])
     return np.stack([L, A, B], 1)
 
-def lesion_metadata(rng, img, p, malignant, age, mm_per_px):
+# %% ../nbs/01_synth.ipynb #c75c3507
+def lesion_metadata(rng, # random generator
+                    img, # the drawn lesion image
+                    p, # the lesion's drawn parameters
+                    malignant, # whether the lesion is malignant
+                    age, # the patient's age
+                    mm_per_px, # millimetres per pixel
+                   ):
     "The `tbp_lv_*` and size columns of one drawn lesion (measured from the pixels, plus noise)"
     ins = p['inside']
     lab_in, lab_out = _lab(img[ins]), _lab(img[~ins])
@@ -144,6 +154,7 @@ def _base_logit(rate:float) -> float:
         lo, hi = (mid, hi) if (1 / (1 + np.exp(-(mid + x)))).mean() < rate else (lo, mid)
     return (lo + hi) / 2
 
+# %% ../nbs/01_synth.ipynb #0e5615a1
 def _draw_patients(rng, n_les, pids, ids, base_logit, size, jpeg_quality, h5, progress=False) -> pd.DataFrame:
     "Draw the lesions of some patients with `rng`, writing each JPEG to the open HDF5 file `h5` as it is drawn"
     rows, parts, k = [], [], 0
@@ -183,6 +194,7 @@ def _draw_patients(rng, n_les, pids, ids, base_logit, size, jpeg_quality, h5, pr
             if len(rows) == 20_000: parts.append(pd.DataFrame(rows)); rows = []   # compact tables, not 400k dicts
     return pd.concat(parts + [pd.DataFrame(rows)], ignore_index=True)[ISIC2024_TRAIN_COLS]
 
+# %% ../nbs/01_synth.ipynb #e8670be7
 def _draw_part(args):
     "One worker's share of patients, drawn with its own seed into its own HDF5 part (for `jobs` > 1)"
     path, seed, job, n_les, pids, ids, base_logit, size, jpeg_quality = args
@@ -190,6 +202,7 @@ def _draw_part(args):
     with h5py.File(path, 'w') as h5:
         return _draw_patients(np.random.default_rng([seed, job]), n_les, pids, ids, base_logit, size, jpeg_quality, h5)
 
+# %% ../nbs/01_synth.ipynb #23b81982
 def make_synthetic_isic(dest, # output folder (created)
                         n_patients:int=120, # number of patients
                         lesions_per_patient:tuple=(3, 14), # min and max lesions per patient

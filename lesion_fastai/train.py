@@ -61,7 +61,10 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
-def predict_logits(learn:Learner, dl=None) -> np.ndarray:
+# %% ../nbs/09_train.ipynb #181f0791
+def predict_logits(learn:Learner, # a trained `Learner`
+                   dl=None, # a DataLoader (default: the validation set)
+                  ) -> np.ndarray:
     "Raw logits of `learn.model` on `dl` (default: the validation set), in the DataLoader's order"
     preds, _ = learn.get_preds(dl=dl if dl is not None else learn.dls.valid, act=noop)
     return preds.float().numpy()
@@ -71,13 +74,24 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 valid, # validation fold number or boolean mask
                 kind:str='student', # 'teacher' (image + metadata) or 'student' (image only)
                 arch:str='tf_efficientnet_lite0', # timm backbone
-                size:int=64, bs:int=32, epochs:int=3, freeze_epochs:int=1, lr:float=2e-3,
+                size:int=64, # image side in pixels
+                bs:int=32, # batch size
+                epochs:int=3, # unfrozen epochs
+                freeze_epochs:int=1, # epochs with a frozen backbone first
+                lr:float=2e-3, # base learning rate (one-cycle)
                 fusion:str='film', # teacher fusion
                 soft_col:str|None=None, # student: column of cached teacher logits
-                alpha:float=0.5, T:float=2.0, # student: distillation weight and temperature
-                neg_per_pos:float|None=None, pos_weight:float|None=None, # class imbalance
-                pretrained:bool=True, cache=None, seed:int=42, path='.', checkpoint:str|None=None,
-                num_workers:int=0, batch_tfms=None,
+                alpha:float=0.5, # student: weight of the distillation term
+                T:float=2.0, # student: distillation weight and temperature
+                neg_per_pos:float|None=None, # resample this many negatives per positive each epoch (None: all)
+                pos_weight:float|None=None, # class imbalance
+                pretrained:bool=True, # ImageNet weights
+                cache=None, # an `ImageCache` (or its folder) of the images
+                seed:int=42, # random seed (the same seed gives the same result)
+                path='.', # folder for models and checkpoints
+                checkpoint:str|None=None, # name of the resumable checkpoint (None: none)
+                num_workers:int=0, # DataLoader worker processes
+                batch_tfms=None, # batch transforms (default: `lesion_aug(size)`)
                 degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
                 compile:bool=False, # `torch.compile` the model while training (channels-last and bf16 are automatic)
                 resize_from:int|None=None, # progressive resizing from this side to `size` over the first half of each phase

@@ -26,7 +26,8 @@ from .metamodel import soft_targets, stack_oof
 __all__ = ['load_run', 'candidates', 'tune_distillation', 'tune_cli']
 
 # %% ../nbs/15_tune.ipynb #tune0005
-def load_run(out) -> tuple[RunConfig, LesionData, pd.DataFrame]:
+def load_run(out, # a lesion-run output folder
+            ) -> tuple[RunConfig, LesionData, pd.DataFrame]:
     "The settings, the lesion table (with the run's folds) and the predictions of the `lesion-run` output folder `out`"
     out = Path(out)
     for f in ('config.json', 'folds.csv', 'predictions.csv'):
@@ -56,6 +57,7 @@ def candidates(alpha=(0., 0.5), # distillation weights (0: the plain student)
 
 # %% ../nbs/15_tune.ipynb #tune0010
 _CAND = ('alpha', 'T', 'soft', 'feature_weight')
+
 def _job_key(fold, seed, cand) -> str: return json.dumps(dict(fold=int(fold), seed=int(seed), **{k: cand[k] for k in _CAND}), sort_keys=True)
 
 def _read_log(log:Path) -> list[dict]:
@@ -68,6 +70,7 @@ def _read_log(log:Path) -> list[dict]:
             if i < len(lines) - 1: raise ValueError(f"{log}, line {i + 1}: not a JSON record; remove it or the file") from None
     return out
 
+# %% ../nbs/15_tune.ipynb #0600361d
 def _summary(R:pd.DataFrame) -> pd.DataFrame:
     "Mean and spread of each candidate's scores over folds and seeds, with the paired difference to the plain student"
     R = R.assign(cand=R.apply(lambda r: 'plain' if not r.alpha else f"alpha {r.alpha:g}, T {r['T']:g}, {r.soft}" + (f", features {r.feature_weight:g}" if r.feature_weight else ''), axis=1))
@@ -79,11 +82,15 @@ def _summary(R:pd.DataFrame) -> pd.DataFrame:
                                           vs_plain=('vs_plain', 'mean'), vs_plain_min=('vs_plain', 'min'), seconds=('seconds', 'mean'))
     return S.sort_values('pauc', ascending=False).round(4)
 
+# %% ../nbs/15_tune.ipynb #49c992e1
 def tune_distillation(out, # a lesion-run output folder whose teachers are trained
-                      alpha=(0., 0.5), T=(2.,), soft=('teacher',), feature_weight=(0.,), # the candidates (`candidates`)
+                      alpha=(0., 0.5), # distillation weights to try, comma-separated
+                      T=(2.,), # temperatures to try, comma-separated
+                      soft=('teacher',), # soft targets to try, comma-separated
+                      feature_weight=(0.,), # the candidates (`candidates`)
                       seeds=(0, 1, 2), # training seeds of each candidate
                       folds=None, # inner validation folds (default: every pool fold)
-                      progress:bool=True,
+                      progress:bool=True, # show a progress bar
                      ) -> pd.DataFrame:
     "Train a student per candidate, seed and inner pool fold; return the candidates ranked by mean pAUC"
     out = Path(out); c, data, P = load_run(out); spec = data.spec
