@@ -140,16 +140,17 @@ def _build(cls:ImageCache, path, refs, size, method, ids, on_error, progress, sa
 
 # %% ../nbs/03_cache.ipynb #7812b075
 @call_parse
-def cache_cli(path:str, # dataset folder
+def cache_cli(data:str, # dataset folder
               size:int=128, # image side in pixels
               folder:str='.cache', # cache folder
               method:str='crop', # resize method: crop, squish or pad
               preset:str=None, # dataset preset
-              skip:bool=False, # record unreadable images instead of stopping
+              on_error:str='raise', # an image that is missing or does not decode: raise (stop at it) or skip (record it as bad and go on)
               debug:store_true=False, # show the full traceback of an error
              ):
     "Decode and resize every image of a dataset once into a memory-mapped cache"
     with cli_errors(debug):
-        data = read_lesions(path, spec=preset)
-        c = ImageCache.build(data.df.image_ref, size, folder, method, ids=data.ids, on_error='skip' if skip else 'raise')
+        if on_error not in ('raise', 'skip'): raise ValueError(f"--on-error {on_error!r}: expected raise or skip")
+        d = read_lesions(data, spec=preset)
+        c = ImageCache.build(d.df.image_ref, size, folder, method, ids=d.ids, on_error=on_error)
     print(c, f"built in {c.meta['seconds']:.1f}s")

@@ -42,8 +42,9 @@ class RunConfig:
     degrade_p:float = 0.5 # students: probability of a phone-quality degradation per training image (0: clean photos only)
     robustness:bool = True # evaluate the students under degradations
     export:bool = True # export the distilled student (ExecuTorch, LiteRT, ONNX; float32 and int8) with its operating point
+    app:bool = True # write the phone web app beside the export (`lesion-app`: ONNX in the browser, offline)
     sens:float = 0.95 # target sensitivity of the triage operating point
-    qat_epochs:int = 0 # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation with the first conv, first block and head in float, which kept pAUC on HAM10000)
+    qat_epochs:int = 0 # quantisation-aware fine-tuning epochs for the int8 files (0: post-training quantisation with the first conv, the first two stages and the head in float, `quantize.FLOAT_LAYERS`, which kept pAUC on HAM10000, the phone photos and the demo)
     formats:str|None = None # export formats, comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
     prevalence:float|None = None # deployment prevalence for the recalibrated probabilities in the report, e.g. 0.001 (default: the holdout's own)
     tta:bool = True # also score the students with test-time augmentation (mean logit over 8 flips and rotations)

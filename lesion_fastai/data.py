@@ -577,14 +577,14 @@ def check_dataset(path, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + 
 
 # %% ../nbs/00_data.ipynb #a6f80497
 @call_parse
-def check_cli(path:str, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
+def check_cli(data:str, # dataset folder: ISIC 2024 (HDF5 + CSV) or `images/` + `metadata.csv`
               preset:str=None, # dataset preset: isic2024, ham10000, isic-archive, pad_ufes20 (default: guessed)
               verify:store_true=False, # decode every image too (slow on large sets)
               debug:store_true=False, # show the full traceback of an error
              ):
     "Check a lesion dataset: print a summary and every problem found (exit status 2 if any)"
     with cli_errors(debug):
-        chk = check_dataset(path, spec=preset, verify=verify)
+        chk = check_dataset(data, spec=preset, verify=verify)
         print(chk, flush=True)
         if not chk.ok: raise ValueError(chk.error())
     return chk

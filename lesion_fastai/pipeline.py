@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import time, shutil, numpy as np, pandas as pd, torch
+import json, time, shutil, numpy as np, pandas as pd, torch
 from dataclasses import dataclass, replace
 from pathlib import Path
 from fastcore.script import call_parse, store_true
@@ -26,10 +26,11 @@ from .export import export_run, parse_formats
 from .predict import tta_logits
 from .config import RunConfig, Run, FAST_CPU, train_settings
 from .report import report
+from .app import build_app, find_onnxruntime_web
 
 # %% auto #0
 __all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'step_students', 'step_robustness',
-           'step_tta', 'step_export', 'run_pipeline', 'run_cli']
+           'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -93,7 +94,7 @@ def step_gbdt(rd:RunData, # the run's shared state
 # %% ../nbs/10_pipeline.ipynb #c66ae4f9
 def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, rows):
     "Train the teacher that does not see `fold` of `pool`: its out-of-fold logits into `oof_col` at `rows`, its holdout logits into `step`"
-    run, c, P = rd.run, rd.cfg, rd.P
+    c, P = rd.cfg, rd.P
     t0 = time.time()
     learn, logits = train_model(pool, fold, 'teacher', c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **rd.tcommon)
     P.loc[rows, oof_col] = logits
@@ -216,8 +217,21 @@ def step_export(rd:RunData, # the run's shared state (`prepare_run`)
     t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot)
     run.finish('export', seconds=time.time() - t0)
 
+def step_app(rd:RunData, # the run's shared state (`prepare_run`)
+            ):
+    "6d. The phone web app beside the export (`lesion-app`), when the export has an ONNX file and onnxruntime-web is installed"
+    run, c = rd.run, rd.cfg
+    if not (c.export and c.app) or run.done('app'): return
+    side = run.out/'export'/'student.json'
+    if not side.exists() or find_onnxruntime_web(install=False) is None or not any(
+            v.get('passes') for k, v in json.loads(side.read_text())['model']['files'].items() if k.startswith('onnx')):
+        run.log("app: skipped (it needs a passing ONNX export and onnxruntime-web: bash tools/install.sh, or lesion-app later)"); return
+    run.log("app: the phone web app beside the export (app/; lesion-app --serve to try it)")
+    t0 = time.time(); build_app(run.out/'export', run.out/'app')
+    run.finish('app', seconds=time.time() - t0)
+
 # %% ../nbs/10_pipeline.ipynb #ef49be05
-STEPS = (step_gbdt, step_teachers, step_stack, step_students, step_robustness, step_tta, step_export)
+STEPS = (step_gbdt, step_teachers, step_stack, step_students, step_robustness, step_tta, step_export, step_app)
 
 def run_pipeline(cfg:RunConfig, # the run's settings
                  out, # its output folder (a rerun resumes there)
@@ -232,7 +246,7 @@ def run_pipeline(cfg:RunConfig, # the run's settings
     return metrics
 
 # %% ../nbs/10_pipeline.ipynb #4e6d026c
-_FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta')   # settings that default to on: a --no-... flag
+_FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta', app='no_app')   # settings that default to on: a --no-... flag
 
 @call_parse
 @config_options(RunConfig, but=[*_FLAGS, 'compile'])
@@ -241,6 +255,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_robustness:store_true=False, # skip the robustness evaluation
             no_export:store_true=False, # skip the export
             no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
+            no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
             restart:store_true=False, # delete the output folder's previous run first
@@ -251,7 +266,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
     with cli_errors(debug):
         if restart and Path(out).exists(): shutil.rmtree(out)
         if kwargs.get('formats') is not None: parse_formats(kwargs['formats'])   # fail now on an unknown or uninstalled format, not after training
-        flags = {k: not v for k, v in dict(pretrained=no_pretrained, robustness=no_robustness, export=no_export, tta=no_tta).items()}
+        flags = {k: not v for k, v in dict(pretrained=no_pretrained, robustness=no_robustness, export=no_export, tta=no_tta, app=no_app).items()}
         cfg = RunConfig(**kwargs, **flags, compile=compile)
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
         run_pipeline(cfg, out)

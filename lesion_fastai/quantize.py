@@ -18,7 +18,7 @@ from .runtimes import quiet_toolchains, export_program, example_input, require_f
 __all__ = ['FLOAT_LAYERS', 'quantize_ptq', 'QATCallback', 'layer_sensitivity', 'qat_finetune', 'save_int8', 'load_int8']
 
 # %% ../nbs/11b_quantize.ipynb #0b029cdc
-FLOAT_LAYERS = ('conv_stem', 'blocks.0.0', 'head')  # kept in float by default: first convolution, first block, classifier
+FLOAT_LAYERS = ('conv_stem', 'blocks.0.0', 'blocks.1', 'head')  # kept in float by default: the first convolution, the first two stages, the classifier
 
 def _in_module(path:str, name:str) -> bool:
     "Whether module `path` ('backbone.body.conv_stem') is, or is inside, a module called `name` ('conv_stem', 'body.conv_stem')"

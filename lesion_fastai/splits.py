@@ -72,7 +72,7 @@ def add_folds(data:LesionData, # the lesion table
 
 # %% ../nbs/02_splits.ipynb #cb811429
 @call_parse
-def folds_cli(path:str, # dataset folder (ISIC 2024 or images/ + metadata.csv)
+def folds_cli(data:str, # dataset folder (ISIC 2024 or images/ + metadata.csv)
               out:str='folds.csv', # output CSV of id,fold
               preset:str=None, # dataset preset
               n_folds:int=5, # number of folds
@@ -81,6 +81,6 @@ def folds_cli(path:str, # dataset folder (ISIC 2024 or images/ + metadata.csv)
              ):
     "Write grouped, stratified folds of a dataset to a CSV"
     with cli_errors(debug):
-        data = add_folds(read_lesions(path, spec=preset), n_folds, seed)
-        data.df[[data.spec.id_col, 'fold']].to_csv(out, index=False)
-    print(pd.crosstab(data.df.fold, data.df[data.spec.target_col]))
+        d = add_folds(read_lesions(data, spec=preset), n_folds, seed)
+        d.df[[d.spec.id_col, 'fold']].to_csv(out, index=False)
+    print(pd.crosstab(d.df.fold, d.df[d.spec.target_col]))

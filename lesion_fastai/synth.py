@@ -282,7 +282,7 @@ def default_dataset(seed:int=0, # random seed of the generator
 
 # %% ../nbs/01_synth.ipynb #818810c8
 @call_parse
-def synth_cli(dest:str, # output folder
+def synth_cli(out:str, # output folder
               n_patients:int=120, # number of patients
               malignant_rate:float=0.08, # approximate fraction of malignant lesions
               seed:int=0, # random seed
@@ -292,5 +292,5 @@ def synth_cli(dest:str, # output folder
              ):
     "Write a synthetic dataset in the ISIC 2024 format (train-image.hdf5 + train-metadata.csv)"
     with cli_errors(debug):
-        d = make_synthetic_isic(dest, n_patients=n_patients, malignant_rate=malignant_rate, seed=seed, n_images=n_images, jobs=jobs)
+        d = make_synthetic_isic(out, n_patients=n_patients, malignant_rate=malignant_rate, seed=seed, n_images=n_images, jobs=jobs)
         print(read_isic2024(d, progress=False))
