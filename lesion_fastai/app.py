@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/app.html.md"""
 
 # %% ../nbs/18_app.ipynb #05587f88
 from __future__ import annotations
-import os, json, shutil, hashlib, subprocess, threading, contextlib, functools, numpy as np
+import os, json, time, shutil, hashlib, subprocess, threading, contextlib, functools, numpy as np
 from pathlib import Path
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from PIL import Image
@@ -17,19 +17,23 @@ from .cache import resize_square
 from .data import to_rgb8
 
 # %% auto #0
-__all__ = ['ORT_VERSION', 'ORT_FILES', 'QUALITY', 'STATIC', 'find_onnxruntime_web', 'photo_quality', 'build_app', 'serve_app',
-           'app_cli']
+__all__ = ['ORT_VERSION', 'ORT_FILES', 'QUALITY', 'STATIC', 'find_onnxruntime_web', 'photo_quality', 'app_model', 'build_app',
+           'serve_app', 'app_cli']
 
 # %% ../nbs/18_app.ipynb #b254b39e
 ORT_VERSION = '1.30.0'   # onnxruntime-web, from npm
 ORT_FILES = ('ort.wasm.min.js', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm')   # the WebAssembly build (SIMD, threads)
 
+def _npm_prefix() -> Path:
+    "Where `find_onnxruntime_web` installs onnxruntime-web with npm: the package's cache ($LESION_FASTAI_HOME, default ~/.cache/lesion_fastai)"
+    return Path(os.environ.get('LESION_FASTAI_HOME', Path.home()/'.cache'/'lesion_fastai'))/'npm'
+
 def _ort_dirs() -> list:
-    "Where onnxruntime-web's files may be: $LESION_ORT_DIR, the repository's node_modules (tools/install.sh), the user cache"
-    home = Path(os.environ.get('LESION_FASTAI_HOME', Path.home()/'.cache'/'lesion_fastai'))
+    "Where onnxruntime-web's files may be: $LESION_ORT_DIR, the repository's node_modules (tools/install.sh), the npm prefix, the default cache"
+    dist = Path('node_modules')/'onnxruntime-web'/'dist'
     ds = [Path(os.environ['LESION_ORT_DIR'])] if os.environ.get('LESION_ORT_DIR') else []
-    return ds + [Path(lesion_fastai.__file__).resolve().parent.parent/'node_modules'/'onnxruntime-web'/'dist',
-                 home/'npm'/'node_modules'/'onnxruntime-web'/'dist', Path.home()/'.cache'/'lesion_fastai'/'npm'/'node_modules'/'onnxruntime-web'/'dist']
+    ds += [Path(lesion_fastai.__file__).resolve().parent.parent/dist, _npm_prefix()/dist, Path.home()/'.cache'/'lesion_fastai'/'npm'/dist]
+    return list(dict.fromkeys(ds))
 
 def find_onnxruntime_web(install:bool=True, # run `npm install onnxruntime-web` into the user cache when it is not found
                         ) -> Path|None:
@@ -39,8 +43,7 @@ def find_onnxruntime_web(install:bool=True, # run `npm install onnxruntime-web` 
     if not install: return None
     npm = shutil.which('npm')
     if npm is None: raise FileNotFoundError(f"onnxruntime-web {ORT_VERSION} not found and npm is not installed: install Node.js (npm), or set $LESION_ORT_DIR to a folder with {', '.join(ORT_FILES)}")
-    dest = _ort_dirs()[-2].parent.parent.parent
-    subprocess.run([npm, 'install', '--prefix', str(dest), '--no-save', '--no-audit', '--no-fund', '--loglevel=error', f'onnxruntime-web@{ORT_VERSION}'], check=True)
+    subprocess.run([npm, 'install', '--prefix', str(_npm_prefix()), '--no-save', '--no-audit', '--no-fund', '--loglevel=error', f'onnxruntime-web@{ORT_VERSION}'], check=True)
     return find_onnxruntime_web(install=False)
 
 # %% ../nbs/18_app.ipynb #ed0f7870
@@ -62,12 +65,12 @@ def photo_quality(img:Image.Image, # the photo, upright
 # %% ../nbs/18_app.ipynb #813a4354
 STATIC = Path(lesion_fastai.__file__).parent/'app_static'   # index.html, app.js, style.css, sw.js, manifest, icon
 
-def _model_file(side:dict, folder:Path) -> str:
-    "The ONNX file the app runs: the int8 one where it passed its check, else the float one"
-    files = side['model']['files']
-    for f in ('onnx_int8', 'onnx'):
-        if f in files and files[f].get('passes') and (folder/files[f]['file']).exists(): return files[f]['file']
-    raise FileNotFoundError(f"{folder}: no ONNX file that passed its check (the app runs ONNX: export with --formats onnx)")
+def app_model(export, # an export folder
+             ) -> str|None:
+    "The ONNX file of `export` the app runs: the int8 one where it passed its check, else the float one; None if neither passed or there is no sidecar"
+    side = Path(export)/'student.json'
+    files = json.loads(side.read_text()).get('model', {}).get('files', {}) if side.exists() else {}
+    return next((files[f]['file'] for f in ('onnx_int8', 'onnx') if files.get(f, {}).get('passes') and (Path(export)/files[f]['file']).exists()), None)
 
 def build_app(export, # an export folder (student.json + model files) from `lesion-export` or `lesion-run`
               out, # the app folder to write
@@ -78,7 +81,8 @@ def build_app(export, # an export folder (student.json + model files) from `lesi
     if not (export/'student.json').exists(): raise FileNotFoundError(f"{export}: not an export folder (no student.json)")
     side = json.loads((export/'student.json').read_text())
     if not {'model', 'input', 'triage'} <= set(side): raise ValueError(f"{export/'student.json'}: not an export sidecar (a model bundle's JSON?); export the student first (lesion-export)")
-    model = _model_file(side, export)
+    model = app_model(export)
+    if model is None: raise FileNotFoundError(f"{export}: no ONNX file that passed its check (the app runs ONNX: export with --formats onnx)")
     ort = find_onnxruntime_web()
     out.mkdir(parents=True, exist_ok=True)
     for f in ('index.html', 'app.js', 'style.css', 'manifest.webmanifest', 'icon.svg'): shutil.copy(STATIC/f, out/f)
@@ -136,7 +140,6 @@ def app_cli(export:str, # an export folder (student.json + model files) from les
         d = build_app(export, out)
     print(f"app written to {d} ({sum(f.stat().st_size for f in d.iterdir()) / 1e6:.1f} MB)")
     if serve:
-        import time
         with serve_app(d, port) as url:
             print(f"serving {url} (Ctrl-C to stop)", flush=True)
             try:

@@ -6,8 +6,9 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import json, time, shutil, numpy as np, pandas as pd, torch
+import time, shutil, numpy as np, pandas as pd, torch
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from .cli import cli_errors, config_options
@@ -26,7 +27,7 @@ from .export import export_run, parse_formats
 from .predict import tta_logits
 from .config import RunConfig, Run, FAST_CPU, train_settings
 from .report import report
-from .app import build_app, find_onnxruntime_web
+from .app import build_app, app_model, find_onnxruntime_web
 
 # %% auto #0
 __all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'step_students', 'step_robustness',
@@ -39,10 +40,10 @@ class RunData:
     run:Run; data:LesionData; cache:ImageCache; tcache:ImageCache; is_hold:np.ndarray; pool_folds:list; P:pd.DataFrame; common:dict; tcommon:dict
     @property
     def cfg(self): return self.run.cfg
-    @property
-    def pool(self): return self.data.subset(~self.is_hold)
-    @property
-    def hold_images(self): return np.asarray(self.cache.array[np.flatnonzero(self.is_hold)])
+    @cached_property
+    def pool(self): return self.data.subset(~self.is_hold)           # computed once: the table does not change after `prepare_run`
+    @cached_property
+    def hold_images(self): return np.asarray(self.cache.array[np.flatnonzero(self.is_hold)])   # read once, for robustness and TTA
     def save_preds(self): self.P.to_csv(self.run.out/'predictions.csv', index=False)
 
 # %% ../nbs/10_pipeline.ipynb #6cb94116
@@ -222,9 +223,7 @@ def step_app(rd:RunData, # the run's shared state (`prepare_run`)
     "6d. The phone web app beside the export (`lesion-app`), when the export has an ONNX file and onnxruntime-web is installed"
     run, c = rd.run, rd.cfg
     if not (c.export and c.app) or run.done('app'): return
-    side = run.out/'export'/'student.json'
-    if not side.exists() or find_onnxruntime_web(install=False) is None or not any(
-            v.get('passes') for k, v in json.loads(side.read_text())['model']['files'].items() if k.startswith('onnx')):
+    if app_model(run.out/'export') is None or find_onnxruntime_web(install=False) is None:
         run.log("app: skipped (it needs a passing ONNX export and onnxruntime-web: bash tools/install.sh, or lesion-app later)"); return
     run.log("app: the phone web app beside the export (app/; lesion-app --serve to try it)")
     t0 = time.time(); build_app(run.out/'export', run.out/'app')

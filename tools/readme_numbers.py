@@ -7,12 +7,10 @@ Usage: python tools/readme_numbers.py NOTEBOOK [RUN_DIR]   (rewrites the process
 import json, re, sys
 from pathlib import Path
 
-def fmt_ci(t, d=3): return f"{t[0]:.{d}f} [{t[1]:.{d}f}, {t[2]:.{d}f}]"
+from lesion_fastai.metrics import fmt_ci        # the report's own formats and model names
+from lesion_fastai.report import MODELS
+
 def signed_ci(t, d=4): return f"{t[0]:+.{d}f} [{t[1]:+.{d}f}, {t[2]:+.{d}f}]"
-MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
-          'teacher_folds': 'teacher, fold ensemble (mean logit of the fold teachers)',
-          'student_plain': 'student, plain (image only)', 'student_distilled': 'student, distilled (image only)',
-          'student_plain_tta': 'student, plain, TTA x8 (8x the cost)', 'student_distilled_tta': 'student, distilled, TTA x8 (8x the cost)'}
 
 def values(run:Path) -> dict:
     "Every quotable number of the saved run, by key"
