@@ -12,7 +12,7 @@ from pathlib import Path
 from .models import bundle_file
 
 # %% auto #0
-__all__ = ['RUN_CHOICES', 'FAST_CPU', 'RunConfig', 'source_weights', 'check_config', 'Run', 'train_settings']
+__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'RunConfig', 'source_weights', 'check_config', 'Run', 'train_settings']
 
 # %% ../nbs/09a_config.ipynb #ecb1ccaa
 @dataclass
@@ -67,6 +67,12 @@ RUN_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbd
 # same time), the number of epochs by the time budget (about 10 minutes of training per model on 2 cores for ~6,800
 # images), then lr 4e-3 and positives weighted 3x, each better than the former recipe on pool folds 1 and 2 and best together
 FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.)
+
+# `lesion-run --phone`: the recipe for phone photos (PAD-UFES-20), chosen by patient-grouped 5-fold CV, 3 seeds
+# (benchmarks/phone_photos.py, results in benchmarks/results/phone_photos.md): no simulated degradations (the photos are
+# real phone photos already: they cost AUC there), 10 unfrozen epochs instead of 3 (about 400 training photos: 3 epochs
+# is some 40 steps), 128 px (192 px scored lower on the folds tried, at 3x the cost), batch 32
+PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=10, lr=4e-3, pos_weight=3., degrade_p=0.)
 
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))

@@ -25,7 +25,7 @@ from .runtimes import load_runtime, available_formats
 from .quantize import qat_finetune, save_int8
 from .export import export_run, parse_formats
 from .predict import tta_logits
-from .config import RunConfig, Run, FAST_CPU, train_settings
+from .config import RunConfig, Run, FAST_CPU, PHONE, train_settings
 from .report import report
 from .app import build_app, app_model, find_onnxruntime_web
 
@@ -256,7 +256,8 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
-            fast_cpu:store_true=False, # the CPU recipe for real images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
+            fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
+            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
             **kwargs, # every other setting of `RunConfig`, by name
@@ -267,5 +268,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         if kwargs.get('formats') is not None: parse_formats(kwargs['formats'])   # fail now on an unknown or uninstalled format, not after training
         flags = {k: not v for k, v in dict(pretrained=no_pretrained, robustness=no_robustness, export=no_export, tta=no_tta, app=no_app).items()}
         cfg = RunConfig(**kwargs, **flags, compile=compile)
+        if fast_cpu and phone: raise ValueError("--fast-cpu and --phone: choose one recipe (dermoscopy on a CPU, or phone photos)")
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
+        if phone: cfg = replace(cfg, **PHONE)
         run_pipeline(cfg, out)
