@@ -25,7 +25,7 @@ the marks painted out, and the kept students on the HAM10000 holdout.
 
 Usage: python benchmarks/phone_photos.py --pretrain exclude --seeds 0 1 2 --models in_distill_clean peer in_clean in_distill in_plain
        python benchmarks/phone_photos.py --summary"""
-import argparse, json, time
+import argparse, json, shutil, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastai.vision.all import vision_learner, Normalize
@@ -88,6 +88,13 @@ STUDENTS = dict(ham_plain=('ham', None, 0.5, 'pad'), ham_distill=('ham', 'teache
                 in_distill=('imagenet', 'teacher_in', 0.5, 'pad'), in_distill_th=('imagenet', 'teacher_ham', 0.5, 'pad'),
                 in_clean=('imagenet', None, 0., 'pad'), in_distill_clean=('imagenet', 'teacher_in', 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'))
 TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'))
+
+def starts(m) -> set:
+    "Where model `m` and the teacher it distils from start ('ham', 'imagenet'); the peer starts from ImageNet"
+    if m in TEACHERS: return {TEACHERS[m][0]}
+    if m not in STUDENTS: return {'imagenet'}
+    start, teacher = STUDENTS[m][:2]
+    return {start} | (starts(teacher) if teacher else set())
 
 def joint_table(pad, a):
     "The phone photos and --replay HAM10000 pool images (akiec out) in one table; the HAM10000 rows train in every fold (fold -1)"
@@ -233,7 +240,6 @@ def summary(work, pad, a):
 
 def merge(work, dirs):
     "Join the out-of-fold columns of several work folders (same photos and folds; e.g. one seed or some folds each) into work/oof.csv, and copy their kept students"
-    import shutil
     keys = ['image_id', 'patient_id', 'target', 'fold']
     T = pd.read_csv(work/'oof.csv') if (work/'oof.csv').exists() else None
     for d in dirs:
@@ -282,7 +288,7 @@ def main():
         T.loc[(T.fold == fold).to_numpy(), col] = z
         T.to_csv(oof_f.with_suffix('.tmp'), index=False); oof_f.with_suffix('.tmp').replace(oof_f)
     sds = {amb: ham_pretrain(a, work, amb, pad) for amb in a.pretrain}
-    if 'exclude' not in sds and any((STUDENTS.get(m) or TEACHERS.get(m) or ('',))[0] == 'ham' for m in a.models):
+    if 'exclude' not in sds and any(s == 'ham' for m in a.models for s in starts(m)):
         ap.error("--pretrain must include 'exclude': the students and teachers from HAM10000 start from it")
     for name in ('ham_akiec1', 'ham_noakiec'):      # zero-shot: the same scores for every seed
         if f'{name}_s0' not in T and (work/f'{name}_pad.npy').exists():
