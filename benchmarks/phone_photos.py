@@ -86,7 +86,8 @@ def peer(pad, fold, a, seed):
 # phone photos alone, or 'joint' with --replay HAM10000 pool images, akiec out, the phone photos drawn --pad-weight times)
 STUDENTS = dict(ham_plain=('ham', None, 0.5, 'pad'), ham_distill=('ham', 'teacher_ham', 0.5, 'pad'), in_plain=('imagenet', None, 0.5, 'pad'),
                 in_distill=('imagenet', 'teacher_in', 0.5, 'pad'), in_distill_th=('imagenet', 'teacher_ham', 0.5, 'pad'),
-                in_clean=('imagenet', None, 0., 'pad'), in_distill_clean=('imagenet', 'teacher_in', 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'))
+                in_clean=('imagenet', None, 0., 'pad'), in_distill_clean=('imagenet', 'teacher_in', 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'),
+                joint_clean=('imagenet', None, 0., 'joint'))
 TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'))
 
 def starts(m) -> set:
@@ -125,19 +126,21 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
         set_seed(seed)
         s = student_learner(dls(data), ARCH, teacher=teachers.get(teacher), alpha=a.alpha if teacher else 0., T=a.T, degrade=p, **init(start))
         s.fine_tune(a.epochs, a.lr); out[name] = predict_logits(s).ravel()
-        if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'{name}_s{seed}_f{fold}.pth')
+        if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'{name}{a.tag}_s{seed}_f{fold}.pth')
     return out
 
 def pad_images(pad, a) -> np.ndarray:
     return np.asarray(ImageCache.build(pad.df.image_ref, a.size, a.cache, ids=pad.ids, progress=False).array)
 
-def model_logits(sd, x, bs=64) -> np.ndarray:
-    "Logits of a saved student state dict on uint8 (N, H, W, 3) images"
+def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
+    "Logits of a saved student state dict on uint8 (N, H, W, 3) images; `tta`: the mean over the 8 flips and rotations"
     from lesion_fastai.models import ImageModel
     from lesion_fastai.backbones import create_backbone
     from lesion_fastai.cache import float_batches
+    from lesion_fastai.predict import tta_logits
     m = ImageModel(create_backbone(ARCH, pretrained=False)); m.load_state_dict(sd); m.eval()
-    with torch.no_grad(): return np.concatenate([m(torch.from_numpy(b)).numpy() for b in float_batches(x, bs)])
+    fn = lambda b: m(torch.from_numpy(b)).numpy().ravel()
+    with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, bs)])
 
 def summary(work, pad, a):
     T = pd.read_csv(work/'oof.csv'); y, g = T.target.to_numpy(), T.patient_id.to_numpy()
@@ -159,6 +162,10 @@ def summary(work, pad, a):
                  in_plain_e3='student, plain, with simulated degradations (the dermoscopy recipe), 3 epochs',
                  in_distill_e3='student, distilled, with simulated degradations (the dermoscopy recipe), 3 epochs',
                  ham_plain_e3='student HAM10000 -> phone photos, plain, 3 epochs')
+    names['joint_clean'] = 'student from ImageNet on the phone photos + HAM10000 replay, plain, no degradations'
+    for m in models:                # other budgets, renamed `<model>_e<epochs>` when merged: named after their model
+        base, _, e = m.rpartition('_e')
+        if m not in names and base in names and e.isdigit(): names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
     sp = a.shipped; plain = {'in_distill_clean': 'in_clean'}.get(sp, sp.replace('distill', 'plain').replace('_th', '')); tch = STUDENTS[sp][1]
     names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
@@ -180,7 +187,8 @@ def summary(work, pad, a):
                    ('in_distill_clean', 'peer'), ('in_distill_clean', 'in_clean'), ('in_distill', 'in_plain'), ('in_distill', 'peer'), (sp, tch), (tch, plain),
                    (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1'), (sp, f'{sp}_e3'), (plain, f'{plain}_e3'), ('peer', 'peer_e3'),
                    (tch, f'{tch}_e3'), (sp, 'peer_e3'), ('in_clean_e3', 'in_plain_e3'), ('in_distill_clean_e3', 'in_distill_e3'),
-                   ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3')]:
+                   ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3'), ('joint_clean', 'in_clean')] + \
+                  [(m, m.rpartition('_e')[0]) for m in models if m.rpartition('_e')[2].isdigit() and m.rpartition('_e')[2] != '3']:
         if (x, ref) in seen or x == ref: continue
         seen.add((x, ref))
         if x not in models or ref not in models: continue
@@ -223,6 +231,17 @@ def summary(work, pad, a):
               f"{sig(z0[ok]).mean():.3f} with the marks, {sig(z1[ok]).mean():.3f} without (malignant {sig(z0[ok & (y == 1)]).mean():.3f} -> {sig(z1[ok & (y == 1)]).mean():.3f}, "
               f"benign {sig(z0[ok & (y == 0)]).mean():.3f} -> {sig(z1[ok & (y == 0)]).mean():.3f}); AUC over all photos {roc_auc(y, T[f'{sp}_s{seed}']):.3f} -> "
               f"{roc_auc(y, zc):.3f} with the marked photos painted out."]
+    kept = {}                       # test-time augmentation: each kept fold model on its own fold's photos, one view and the 8 flips and rotations
+    for f in sorted(work.glob('*_s*_f*.pth')): kept.setdefault(f.stem.rsplit('_f', 1)[0], []).append(f)
+    if kept: L += ["", "Test-time augmentation (the 8 flips and rotations) on the kept fold models, each on its own fold's photos:", ""]
+    for ms, fs in kept.items():
+        z1, zt, ok, wins = np.zeros(len(T)), np.zeros(len(T)), np.zeros(len(T), bool), 0
+        for f in fs:
+            rows = np.flatnonzero((T.fold == int(f.stem.rsplit('_f', 1)[1])).to_numpy()); ok[rows] = True
+            sd = torch.load(f, weights_only=True); z1[rows] = model_logits(sd, X[pos[rows]]); zt[rows] = model_logits(sd, X[pos[rows]], tta=True)
+            wins += roc_auc(y[rows], zt[rows]) > roc_auc(y[rows], z1[rows])
+        L.append(f"- {ms} ({len(fs)} folds, {int(ok.sum())} photos): AUC {roc_auc(y[ok], z1[ok]):.3f} -> {roc_auc(y[ok], zt[ok]):.3f}, "
+                 f"pAUC {partial_auc(y[ok], z1[ok]):.4f} -> {partial_auc(y[ok], zt[ok]):.4f}; higher AUC with TTA in {wins} of {len(fs)} folds")
     if (work/'ham.json').exists():
         H = json.loads((work/'ham.json').read_text())
         L += ["", "HAM10000 holdout (fold 0 of the lesion-grouped folds, HAM10000's labels, 1,697 images):", ""]
@@ -271,6 +290,7 @@ def main():
     ap.add_argument('--pad-weight', type=float, default=2., help='joint recipes: the phone photos are drawn this many times per epoch')
     ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
     ap.add_argument('--keep-seed', type=int, default=1, help="keep the shipped students of this seed (one per fold) for the ink-mark test")
+    ap.add_argument('--tag', default='', help="suffix of this run's columns and kept models, e.g. _e20 for another budget: merged beside the default run's and compared with it")
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
     ap.add_argument('--merge', nargs='+', default=None, metavar='DIR',
                     help="join these work folders' out-of-fold columns and kept students into --work, then summarise "
@@ -301,15 +321,15 @@ def main():
         for f in range(5): save('gbdt_s0', f, logit(oof[(pad.df.fold == f).to_numpy()].to_numpy()))
     for seed in a.seeds:
         for fold in a.folds:
-            done = lambda m: f'{m}_s{seed}' in T and T.loc[T.fold == fold, f'{m}_s{seed}'].notna().all()
+            done = lambda m: f'{m}{a.tag}_s{seed}' in T and T.loc[T.fold == fold, f'{m}{a.tag}_s{seed}'].notna().all()
             todo = [m for m in a.models if not done(m)]
             if not todo: continue
             t0 = time.time()
-            if 'peer' in todo: save(f'peer_s{seed}', fold, peer(pad, fold, a, seed))
-            for m, z in pad_models(pad, fold, a, seed, sds.get('exclude'), todo).items(): save(f'{m}_s{seed}', fold, z)
+            if 'peer' in todo: save(f'peer{a.tag}_s{seed}', fold, peer(pad, fold, a, seed))
+            for m, z in pad_models(pad, fold, a, seed, sds.get('exclude'), todo).items(): save(f'{m}{a.tag}_s{seed}', fold, z)
             y = T.target[T.fold == fold]
             log(f"seed {seed} fold {fold} ({time.time() - t0:.0f}s): " + ', '.join(f"{m} AUC {roc_auc(y, T.loc[T.fold == fold, c]):.3f}"
-                for m in list(STUDENTS) + list(TEACHERS) + ['peer'] if (c := f'{m}_s{seed}') in T and T.loc[T.fold == fold, c].notna().all()))
+                for m in list(STUDENTS) + list(TEACHERS) + ['peer'] if (c := f'{m}{a.tag}_s{seed}') in T and T.loc[T.fold == fold, c].notna().all()))
     summary(work, pad, a)
 
 if __name__ == '__main__': main()
