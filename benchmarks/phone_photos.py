@@ -18,12 +18,14 @@ Stage 2, for each seed and PAD-UFES-20 fold (trained on the other four folds, sc
   `joint_*` with --replay HAM10000 pool images beside the phone photos (drawn --pad-weight times per epoch);
 - teachers (`TEACHERS`): trained when a student needs one, or on their own.
 Out-of-fold logits per model and seed go to --work/oof.csv (a killed run resumes at the next missing model); the
-students of --keep-seed are kept (one per fold) for the ink-mark test and the HAM10000 holdout. --summary (also
+students of --keep-seed are kept (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout. --summary (also
 run at the end) prints and writes summary.md: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals
 over patients (mean over seeds), paired differences, subgroups (skin type, without actinic keratoses, ink marks),
-the marks painted out, and the kept students on the HAM10000 holdout.
+the marks painted out, the kept students with test-time augmentation and on the HAM10000 holdout.
 
-Usage: python benchmarks/phone_photos.py --pretrain exclude --seeds 0 1 2 --models in_distill_clean peer in_clean in_distill in_plain
+Usage: python benchmarks/phone_photos.py --pretrain --seeds 0 1 2 --models in_distill_clean peer in_clean
+       python benchmarks/phone_photos.py --work runs/pp_s0 --pretrain --seeds 0 --threads 1 --keep-seed 0   # one process a seed, then:
+       python benchmarks/phone_photos.py --merge runs/pp_s0 runs/pp_s1 runs/pp_s2 --work runs/phone_photos
        python benchmarks/phone_photos.py --summary"""
 import argparse, json, shutil, time
 from pathlib import Path
@@ -161,11 +163,11 @@ def summary(work, pad, a):
                  in_distill_clean_e3='student, distilled, no degradations, 3 epochs (the former recipe)', teacher_in_e3='teacher, 3 epochs (the former recipe)',
                  in_plain_e3='student, plain, with simulated degradations (the dermoscopy recipe), 3 epochs',
                  in_distill_e3='student, distilled, with simulated degradations (the dermoscopy recipe), 3 epochs',
-                 ham_plain_e3='student HAM10000 -> phone photos, plain, 3 epochs')
-    names['joint_clean'] = 'student from ImageNet on the phone photos + HAM10000 replay, plain, no degradations'
-    for m in models:                # other budgets, renamed `<model>_e<epochs>` when merged: named after their model
-        base, _, e = m.rpartition('_e')
-        if m not in names and base in names and e.isdigit(): names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
+                 ham_plain_e3='student HAM10000 -> phone photos, plain, 3 epochs',
+                 joint_clean='student from ImageNet on the phone photos + HAM10000 replay, plain, no degradations')
+    budget = {m: (b, e) for m in models for b, _, e in [m.rpartition('_e')] if e.isdigit()}   # runs of other budgets (--tag _e<epochs>)
+    for m, (base, e) in budget.items():
+        if m not in names and base in names: names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
     sp = a.shipped; plain = {'in_distill_clean': 'in_clean'}.get(sp, sp.replace('distill', 'plain').replace('_th', '')); tch = STUDENTS[sp][1]
     names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
@@ -188,7 +190,7 @@ def summary(work, pad, a):
                    (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1'), (sp, f'{sp}_e3'), (plain, f'{plain}_e3'), ('peer', 'peer_e3'),
                    (tch, f'{tch}_e3'), (sp, 'peer_e3'), ('in_clean_e3', 'in_plain_e3'), ('in_distill_clean_e3', 'in_distill_e3'),
                    ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3'), ('joint_clean', 'in_clean')] + \
-                  [(m, m.rpartition('_e')[0]) for m in models if m.rpartition('_e')[2].isdigit() and m.rpartition('_e')[2] != '3']:
+                  [(m, base) for m, (base, e) in budget.items() if e != '3']:
         if (x, ref) in seen or x == ref: continue
         seen.add((x, ref))
         if x not in models or ref not in models: continue
@@ -246,14 +248,13 @@ def summary(work, pad, a):
         H = json.loads((work/'ham.json').read_text())
         L += ["", "HAM10000 holdout (fold 0 of the lesion-grouped folds, HAM10000's labels, 1,697 images):", ""]
         L += [f"- {k}: pAUC {v['pauc']:.4f}, AUC {v['auc']:.3f}" for k, v in H.items()]
-        saved = {}
-        for f in sorted(work.glob('*_s*_f*.pth')): saved.setdefault(f.stem.rsplit('_s', 1)[0], []).append(f)
-        if saved:                   # the phone-photo students back on dermoscopy: each fold's model on the HAM10000 holdout
+        if kept:                    # the phone-photo students back on dermoscopy: each fold's model on the HAM10000 holdout
             ham = ham10000(a.ham); hold = ham.df[ham.df.fold == 0]
             Xh = np.asarray(ImageCache.build(hold.image_ref, a.size, a.cache, ids=hold.image_id, progress=False).array)
-            for m, fs in saved.items():
+            for ms, fs in kept.items():
+                m, seed = ms.rsplit('_s', 1)
                 ph = [partial_auc(hold.malignant, model_logits(torch.load(f, weights_only=True), Xh)) for f in fs]
-                L.append(f"- {m} ({len(ph)} fold models, seed {fs[0].stem.rsplit('_s', 1)[1].split('_')[0]}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f})")
+                L.append(f"- {m} ({len(ph)} fold models, seed {seed}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f})")
     text = '\n'.join(L); print(text); (work/'summary.md').write_text(text + '\n')
     (work/'summary.json').write_text(json.dumps(res, indent=1, default=float))
 
@@ -289,7 +290,7 @@ def main():
     ap.add_argument('--replay', type=int, default=2000, help="joint recipes: this many HAM10000 pool images (akiec out) train beside the phone photos")
     ap.add_argument('--pad-weight', type=float, default=2., help='joint recipes: the phone photos are drawn this many times per epoch')
     ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
-    ap.add_argument('--keep-seed', type=int, default=1, help="keep the shipped students of this seed (one per fold) for the ink-mark test")
+    ap.add_argument('--keep-seed', type=int, default=1, help="keep the students of this seed (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout")
     ap.add_argument('--tag', default='', help="suffix of this run's columns and kept models, e.g. _e20 for another budget: merged beside the default run's and compared with it")
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
     ap.add_argument('--merge', nargs='+', default=None, metavar='DIR',
