@@ -15,14 +15,16 @@ from fastai.learner import Learner
 from .models import load_bundle, bundle_file, save_bundle
 from .cli import cli_errors
 from .cache import float_batches, ImageCache
-from .metrics import partial_auc, operating_point
+from .metrics import partial_auc, operating_point, logit, expit
+from .predict import tta_logits, TTA_VIEWS
 from .runtimes import FORMATS, ProbModel, quiet_toolchains, export_program, example_input, available_formats, require_format, load_runtime, latency_ms
 from .quantize import quantize_ptq, load_int8
 
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
            'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
-           'learner_images', 'passes', 'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
+           'learner_images', 'passes', 'tta_operating_point', 'export_student', 'parse_formats', 'export_run',
+           'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -193,6 +195,25 @@ def passes(fmt:str, # export format name (see `FORMATS`)
         return r['pauc'] >= ref['pauc'] - INT8_PAUC_TOL if 'pauc' in r and 'pauc' in ref else r['max_abs_diff'] <= INT8_TOL_NOLABELS
     return r['max_abs_diff'] <= FLOAT_TOL
 
+# %% ../nbs/12_export.ipynb #f87f8b24
+def tta_operating_point(bundle, # a student bundle (path without extension)
+                        images, # uint8 (N,H,W,3) validation images
+                        y, # their labels
+                        sens:float=0.95, # target sensitivity
+                        groups=None, # their groups (patients) for the bootstrap
+                        n_boot:int=1000, # bootstrap replicates
+                       ) -> dict:
+    "The triage threshold for test-time augmentation (mean logit of the 8 flips and rotations), on the same images as the single view's"
+    fn = load_runtime(bundle)
+    z1 = logit(np.concatenate([fn(b) for b in float_batches(images)]))
+    zt = np.concatenate([tta_logits(lambda v: logit(fn(v)), b) for b in float_batches(images)])
+    op = operating_point(y, expit(zt), sens, groups, n_boot)
+    return dict(threshold=op['threshold'], views=len(TTA_VIEWS),
+                rule='mean logit over the 8 flips and 90-degree rotations, sigmoid; refer when it is >= threshold',
+                **{k: v for k, v in op.items() if k != 'threshold'},
+                pauc=partial_auc(y, zt), auc=float(roc_auc_score(y, zt)), pauc_single=partial_auc(y, z1), auc_single=float(roc_auc_score(y, z1)))
+
+
 # %% ../nbs/12_export.ipynb #c52e126b
 def export_student(bundle, # a trained student `Learner`, or the path of a student saved by `save_bundle` (without extension)
                    out, # output folder
@@ -204,6 +225,7 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
                    int8_model:nn.Module|None=None, # a PT2E int8 student (image -> logit), e.g. from `QATCallback`; default: PTQ
                    sens:float=0.95, # target sensitivity of the operating point
                    n_boot:int=1000, # bootstrap replicates for the operating point's interval
+                   tta:bool=True, # also choose the operating point of test-time augmentation (8 views; `triage_tta` in the sidecar)
                   ) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -238,6 +260,7 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
     ok = [f for f in formats if rep[f]['passes']]
     best = min(ok, key=lambda f: (rep[f]['size_mb'], rep[f]['latency_ms_1thread'])) if ok else None
     op = operating_point(val_y, ref_p, sens, val_groups, n_boot)
+    op_tta = tta_operating_point(bundle, val_images, val_y, sens, val_groups, n_boot) if tta else None
     sidecar = dict(model=dict(arch=cfg['arch'], kind='image-only student', recommended=rep[best]['file'] if best else None,
                               recommended_format=best, files={f: rep[f] for f in formats},
                               checks=dict(float=f"max |prob - PyTorch| <= {FLOAT_TOL}", int8=f"pAUC >= PyTorch pAUC - {INT8_PAUC_TOL}",
@@ -248,8 +271,9 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
                               normalization='none needed: mean/std are inside the model', model_mean=cfg['mean'], model_std=cfg['std']),
                    output=dict(name='prob', meaning='probability that the lesion is malignant (sigmoid applied)', shape=['batch']),
                    triage=dict(threshold=op['threshold'], rule='refer when prob >= threshold', **{k: v for k, v in op.items() if k != 'threshold'}))
+    if op_tta: sidecar['triage_tta'] = op_tta
     (out/'student.json').write_text(json.dumps(sidecar, indent=1))
-    report = dict(exports=rep, recommended=best, operating_point=op, size=size)
+    report = dict(exports=rep, recommended=best, operating_point=op, operating_point_tta=op_tta, size=size)
     (out/'export_report.json').write_text(json.dumps(report, indent=1))
     return report
 

@@ -10,7 +10,6 @@ import io, json, h5py, numpy as np, pandas as pd, torch
 from pathlib import Path
 from PIL import Image
 from fastcore.script import call_parse, store_true
-from fastcore.basics import ifnone
 from fastprogress.fastprogress import progress_bar
 from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8
 from .cli import cli_errors
@@ -77,11 +76,9 @@ class Predictor:
     def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
                  threshold:float|None=None, # triage threshold (default: the sidecar's)
                  backend:str='auto', # 'auto' (the sidecar's recommended file), 'executorch', 'litert', 'onnx' or 'torch'
-                 tta:bool=False, # average the logits of the 8 flips and rotations (8 times the cost; needs its own threshold)
+                 tta:bool=False, # average the logits of the 8 flips and rotations (8 times the cost; threshold: the sidecar's `triage_tta`)
                 ):
         path = Path(path)
-        if tta and threshold is None:
-            raise ValueError("with tta the stored threshold (chosen for single-view probabilities) does not apply: pass a threshold chosen for TTA")
         self.tta = tta
         if not path.exists() and not bundle_file(path, '.json').exists():
             raise FileNotFoundError(f"{path}: no such export folder, model file or bundle")
@@ -89,7 +86,10 @@ class Predictor:
         if side is not None and side.exists():
             self.sidecar = json.loads(side.read_text())
             self.size = self.sidecar['input']['size'][0]
-            self.threshold = ifnone(threshold, self.sidecar['triage']['threshold'])
+            if tta and threshold is None and 'triage_tta' not in self.sidecar:
+                raise ValueError(f"{side}: no TTA threshold in this sidecar (exported before TTA had one) and the stored one was chosen "
+                                 "for single-view probabilities: pass a threshold chosen for TTA, or export again")
+            self.threshold = threshold if threshold is not None else self.sidecar['triage_tta' if tta else 'triage']['threshold']
             self.model_file = path if path.is_file() else side.parent/_choose_file(self.sidecar, backend, path)
         elif path.is_dir(): raise FileNotFoundError(f"{path}: no student.json here; an export folder is written by lesion-export or lesion-run")
         elif path.suffix in MODEL_SUFFIXES: raise FileNotFoundError(f"{path}: no student.json beside it (it holds the image size and the threshold)")
@@ -139,7 +139,7 @@ def predict_cli(model:str, # export folder (student.json + model files), a model
                 out:str='predictions.csv', # output CSV
                 threshold:float=None, # triage threshold (default: the model's)
                 backend:str='auto', # auto (the sidecar's recommended file), executorch, litert, onnx or torch
-                tta:store_true=False, # test-time augmentation: mean logit over 8 flips and rotations (8x the time; needs --threshold)
+                tta:store_true=False, # test-time augmentation: mean logit over 8 flips and rotations (8x the time; the export's TTA threshold)
                 debug:store_true=False, # show the full traceback of an error
                ):
     "Predict malignancy probabilities and triage decisions for images; unreadable files get an error row"
