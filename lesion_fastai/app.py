@@ -75,6 +75,7 @@ def app_model(export, # an export folder
 def build_app(export, # an export folder (student.json + model files) from `lesion-export` or `lesion-run`
               out, # the app folder to write
               quality:dict=QUALITY, # the photo-quality thresholds
+              tta:bool|None=None, # run the 8 flips and rotations of each photo and average the logits (None: when the export has a TTA threshold)
              ) -> Path:
     "Write the static phone app: page, script, service worker, manifest, the ONNX student, its settings and onnxruntime-web"
     export, out = Path(export), Path(out)
@@ -88,8 +89,10 @@ def build_app(export, # an export folder (student.json + model files) from `lesi
     for f in ('index.html', 'app.js', 'style.css', 'manifest.webmanifest', 'icon.svg'): shutil.copy(STATIC/f, out/f)
     for f in ORT_FILES: shutil.copy(ort/f, out/f)
     shutil.copy(export/model, out/'model.onnx'); shutil.copy(export/'student.json', out/'student.json')
-    tri = side['triage']
-    cfg = dict(model='model.onnx', model_file=model, size=side['input']['size'][0], threshold=tri['threshold'],
+    if tta and 'triage_tta' not in side: raise ValueError(f"{export/'student.json'}: no TTA threshold (exported before TTA had one): export again, or build without TTA")
+    tta = 'triage_tta' in side if tta is None else tta
+    tri = side['triage_tta' if tta else 'triage']
+    cfg = dict(model='model.onnx', model_file=model, size=side['input']['size'][0], tta=tta, threshold=tri['threshold'],
                target_sensitivity=tri.get('target_sensitivity', 0.95), quality=quality, onnxruntime_web=ORT_VERSION,
                limits=("An image-only model for one lesion per photo. It has not been validated as a medical device. It misses some "
                        "cancers, and scores lower on photos unlike those it learnt from (other cameras, other skin types, other "
@@ -132,12 +135,13 @@ def app_cli(export:str, # an export folder (student.json + model files) from les
             out:str='app', # the app folder to write
             serve:store_true=False, # then serve it on localhost until interrupted
             port:int=8000, # the port to serve on
+            single_view:store_true=False, # one view per photo instead of test-time augmentation's 8 (8x faster; the single view's threshold)
             debug:store_true=False, # show the full traceback of an error
            ):
     "Write the phone web app (offline, on-device, with a photo-quality check) for an exported student"
     with cli_errors(debug):
         if not Path(export).is_dir(): raise FileNotFoundError(f"{export}: no such export folder")
-        d = build_app(export, out)
+        d = build_app(export, out, tta=False if single_view else None)
     print(f"app written to {d} ({sum(f.stat().st_size for f in d.iterdir()) / 1e6:.1f} MB)")
     if serve:
         with serve_app(d, port) as url:

@@ -121,18 +121,34 @@
     ort.env.wasm.numThreads = want || (self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
     ort.env.wasm.wasmPaths = new URL('./', location.href).href;
     state.session = await ort.InferenceSession.create(state.cfg.model, {executionProviders: ['wasm'], graphOptimizationLevel: 'all'});
-    return {threads: ort.env.wasm.numThreads, model: state.cfg.model, size: state.cfg.size, version: state.cfg.version};
+    return {threads: ort.env.wasm.numThreads, model: state.cfg.model, size: state.cfg.size, version: state.cfg.version, views: views()};
   }
   const ready = load();
 
+  function dihedral(x, S) {                           // the 8 flips and 90-degree rotations of a (3, S, S) image, as one batch
+    const n = S * S, out = new Float32Array(8 * 3 * n);  // (Python's predict.dihedral_views: np.rot90 of the image or its mirror)
+    let v = 0;
+    for (const f of [false, true]) for (let k = 0; k < 4; k++, v++)
+      for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) {
+        let rr = r, cc = c;
+        for (let t = 0; t < k; t++) { const r0 = rr; rr = cc; cc = S - 1 - r0; }   // np.rot90: out[r][c] = in[c][S-1-r]
+        if (f) cc = S - 1 - cc;                                                   // the mirror, x[..., ::-1]
+        for (let ch = 0; ch < 3; ch++) out[(v * 3 + ch) * n + r * S + c] = x[ch * n + rr * S + cc];
+      }
+    return out;
+  }
+  const views = () => (Number(new URLSearchParams(location.search).get('views')) || (state.cfg.tta ? 8 : 1)) === 8 ? 8 : 1;
+
   async function predict(image) {
     await ready;
-    const {rgba, w, h, bitmap} = await pixels(image), S = state.cfg.size;
+    const {rgba, w, h, bitmap} = await pixels(image), S = state.cfg.size, V = views();
     const q = quality(rgba, w, h, state.cfg.quality), rgb = resizeSquare(rgba, w, h, S), x = new Float32Array(3 * S * S);
     for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) x[c * S * S + i] = rgb[i * 3 + c] / 255;
     const t0 = performance.now();
-    const res = await state.session.run({image: new ort.Tensor('float32', x, [1, 3, S, S])});
-    const ms = performance.now() - t0, p = res.prob.data[0];
+    const res = await state.session.run({image: new ort.Tensor('float32', V === 8 ? dihedral(x, S) : x, [V, 3, S, S])});
+    let z = 0;                                         // test-time augmentation: the mean logit of the views (Python's tta_logits)
+    for (let k = 0; k < V; k++) { const pk = Math.min(Math.max(res.prob.data[k], 1e-7), 1 - 1e-7); z += Math.log(pk / (1 - pk)); }
+    const ms = performance.now() - t0, p = V === 1 ? res.prob.data[0] : 1 / (1 + Math.exp(-z / V));
     const decision = !q.ok ? 'retake' : p >= state.cfg.threshold ? 'refer' : 'routine';
     return {probability: p, decision, quality: q, ms, bitmap};
   }
