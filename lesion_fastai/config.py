@@ -12,7 +12,8 @@ from pathlib import Path
 from .models import bundle_file
 
 # %% auto #0
-__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'RunConfig', 'source_weights', 'check_config', 'Run', 'train_settings']
+__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'PHONE_JOINT', 'RunConfig', 'source_weights', 'check_config', 'phone_recipe',
+           'Run', 'train_settings']
 
 # %% ../nbs/09a_config.ipynb #ecb1ccaa
 @dataclass
@@ -74,6 +75,12 @@ FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from
 # is some 40 steps), 128 px (192 px scored lower on the folds tried, at 3x the cost), batch 32
 PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=10, lr=4e-3, pos_weight=3., degrade_p=0.)
 
+# `lesion-run --phone` on several sources (dermoscopy and phone photos, --data HAM10000,PAD-UFES-20): the joint recipe,
+# chosen on the same folds (benchmarks/phone_photos.py, joint_*): the phone photos drawn 4 times and 0.3 of the HAM10000
+# pool afresh each epoch, akiec out of training, 6 unfrozen epochs: as good on the photos as the photos alone, and it
+# keeps dermoscopy (HAM10000 holdout pAUC ~0.11 against 0.03 for a student of the photos alone)
+PHONE_JOINT = dict(PHONE, epochs=6, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude')
+
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
 
@@ -115,6 +122,13 @@ def check_config(c:RunConfig, # the run's settings
     if c.on_error not in ('raise', 'skip'): bad('on_error', 'raise or skip')
     if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
     return c
+
+def phone_recipe(c:RunConfig, # the run's settings
+                ) -> dict:
+    "The settings `lesion-run --phone` sets: `PHONE` for one source, `PHONE_JOINT` for several (the user's --source-weights kept)"
+    if not (c.data and ',' in c.data): return dict(PHONE)
+    return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'])
+
 
 # %% ../nbs/09a_config.ipynb #3d1ffc4a
 class Run:

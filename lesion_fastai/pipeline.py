@@ -25,7 +25,7 @@ from .runtimes import load_runtime, available_formats
 from .quantize import qat_finetune, save_int8
 from .export import export_run, parse_formats
 from .predict import tta_logits
-from .config import RunConfig, Run, FAST_CPU, PHONE, train_settings
+from .config import RunConfig, Run, FAST_CPU, phone_recipe, train_settings
 from .report import report
 from .app import build_app, app_model, find_onnxruntime_web
 
@@ -257,7 +257,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`)
+            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with several sources (dermoscopy beside the photos) the joint one, with source weights and akiec out (`config.PHONE_JOINT`)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
             **kwargs, # every other setting of `RunConfig`, by name
@@ -270,5 +270,5 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         cfg = RunConfig(**kwargs, **flags, compile=compile)
         if fast_cpu and phone: raise ValueError("--fast-cpu and --phone: choose one recipe (dermoscopy on a CPU, or phone photos)")
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
-        if phone: cfg = replace(cfg, **PHONE)
+        if phone: cfg = replace(cfg, **phone_recipe(cfg))
         run_pipeline(cfg, out)
