@@ -89,8 +89,9 @@ def peer(pad, fold, a, seed):
 STUDENTS = dict(ham_plain=('ham', None, 0.5, 'pad'), ham_distill=('ham', 'teacher_ham', 0.5, 'pad'), in_plain=('imagenet', None, 0.5, 'pad'),
                 in_distill=('imagenet', 'teacher_in', 0.5, 'pad'), in_distill_th=('imagenet', 'teacher_ham', 0.5, 'pad'),
                 in_clean=('imagenet', None, 0., 'pad'), in_distill_clean=('imagenet', 'teacher_in', 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'),
-                joint_clean=('imagenet', None, 0., 'joint'))
-TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'))
+                joint_clean=('imagenet', None, 0., 'joint'), joint_full_clean=('imagenet', None, 0., 'joint_full'),
+                joint_full_distill=('imagenet', 'teacher_joint_full', 0., 'joint_full'))
+TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'), teacher_joint_full=('imagenet', 'joint_full'))
 
 def starts(m) -> set:
     "Where model `m` and the teacher it distils from start ('ham', 'imagenet'); the peer starts from ImageNet"
@@ -99,10 +100,11 @@ def starts(m) -> set:
     start, teacher = STUDENTS[m][:2]
     return {start} | (starts(teacher) if teacher else set())
 
-def joint_table(pad, a):
-    "The phone photos and --replay HAM10000 pool images (akiec out) in one table; the HAM10000 rows train in every fold (fold -1)"
+def joint_table(pad, a, full=False):
+    "The phone photos and --replay HAM10000 pool images (akiec out; `full`: the whole pool) in one table; the HAM10000 rows train in every fold (fold -1)"
     ham = ham10000(a.ham, ambiguous='exclude')
-    pool = ham.df[ham.df.fold != 0].sample(a.replay, random_state=0)
+    pool = ham.df[ham.df.fold != 0]
+    if not full: pool = pool.sample(a.replay, random_state=0)
     both = combine_sources([ham.subset(ham.df.index.isin(pool.index)), pad], ['ham10000', 'pad_ufes20'])
     both.df['fold'] = np.r_[np.full(len(pool), -1), pad.df.fold.to_numpy()]
     return both
@@ -110,10 +112,13 @@ def joint_table(pad, a):
 def pad_models(pad, fold, a, seed, ham_sd, todo):
     "The fold's teachers and students (those in `todo`), each trained on the other folds: {name: logits on the fold's photos}"
     tables = dict(pad=pad)
-    if any((STUDENTS.get(m) or ('', '', 0, TEACHERS.get(m, ('', ''))[1]))[3] == 'joint' for m in todo): tables['joint'] = joint_table(pad, a)
+    data_of = lambda m: (STUDENTS.get(m) or ('', '', 0, TEACHERS.get(m, ('', ''))[1]))[3]
+    need_data = {data_of(m) for m in todo} | {data_of(STUDENTS[m][1]) for m in todo if m in STUDENTS and STUDENTS[m][1]}
+    if 'joint' in need_data: tables['joint'] = joint_table(pad, a)
+    if 'joint_full' in need_data: tables['joint_full'] = joint_table(pad, a, full=True)
     def dls(data):
         set_seed(seed)
-        w = {'pad_ufes20': a.pad_weight} if data == 'joint' else None
+        w = {'pad_ufes20': a.pad_weight} if data == 'joint' else {'pad_ufes20': a.pad_weight, 'ham10000': a.replay_weight} if data == 'joint_full' else None
         d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True, source_weights=w); d.train.rng.seed(seed)
         return d
     init = lambda start: dict(init=ham_sd) if start == 'ham' else {}
@@ -164,7 +169,14 @@ def summary(work, pad, a):
                  in_plain_e3='student, plain, with simulated degradations (the dermoscopy recipe), 3 epochs',
                  in_distill_e3='student, distilled, with simulated degradations (the dermoscopy recipe), 3 epochs',
                  ham_plain_e3='student HAM10000 -> phone photos, plain, 3 epochs',
-                 joint_clean='student from ImageNet on the phone photos + HAM10000 replay, plain, no degradations')
+                 joint_clean='student from ImageNet on the phone photos + HAM10000 replay, plain, no degradations',
+                 joint_clean_w4='student from ImageNet on the phone photos (drawn 4 times) + 2,000 HAM10000 images (a fixed sample), plain, no degradations',
+                 joint_full_clean='student from ImageNet on the phone photos (drawn 4 times) + 0.3 of the HAM10000 pool drawn each epoch, plain, no degradations',
+                 joint_full_distill='student from ImageNet on the phone photos (drawn 4 times) + 0.3 of the HAM10000 pool drawn each epoch, distilled from teacher_joint_full, no degradations',
+                 teacher_joint_full='teacher from ImageNet on the phone photos + the HAM10000 pool (FiLM)',
+                 joint_clean_w4_e6='joint student: the phone photos drawn 4 times + a fixed 2,000 HAM10000 images each epoch, plain, no degradations, 6 epochs',
+                 joint_full_clean_e6='joint student: the phone photos drawn 4 times + 0.3 of the HAM10000 pool drawn afresh each epoch, plain, no degradations, 6 epochs',
+                 joint_full_distill_e6='the same joint student, distilled from a joint teacher, 6 epochs')
     budget = {m: (b, e) for m in models for b, _, e in [m.rpartition('_e')] if e.isdigit()}   # runs of other budgets (--tag _e<epochs>)
     for m, (base, e) in budget.items():
         if m not in names and base in names: names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
@@ -189,7 +201,9 @@ def summary(work, pad, a):
                    ('in_distill_clean', 'peer'), ('in_distill_clean', 'in_clean'), ('in_distill', 'in_plain'), ('in_distill', 'peer'), (sp, tch), (tch, plain),
                    (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1'), (sp, f'{sp}_e3'), (plain, f'{plain}_e3'), ('peer', 'peer_e3'),
                    (tch, f'{tch}_e3'), (sp, 'peer_e3'), ('in_clean_e3', 'in_plain_e3'), ('in_distill_clean_e3', 'in_distill_e3'),
-                   ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3'), ('joint_clean', 'in_clean')] + \
+                   ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3'), ('joint_clean', 'in_clean'), ('joint_clean_w4_e6', 'in_clean'),
+                   ('joint_clean_w4_e6', 'peer'), ('joint_full_clean_e6', 'in_clean'), ('joint_full_clean_e6', 'peer'), ('joint_full_clean_e6', 'joint_clean_w4_e6'),
+                   ('joint_full_distill_e6', 'joint_full_clean_e6'), ('joint_full_distill_e6', 'in_distill_clean'), ('joint_full_distill_e6', 'peer')] + \
                   [(m, base) for m, (base, e) in budget.items() if e != '3']:
         if (x, ref) in seen or x == ref: continue
         seen.add((x, ref))
@@ -244,8 +258,8 @@ def summary(work, pad, a):
             wins += roc_auc(y[rows], zt[rows]) > roc_auc(y[rows], z1[rows])
         L.append(f"- {ms} ({len(fs)} folds, {int(ok.sum())} photos): AUC {roc_auc(y[ok], z1[ok]):.3f} -> {roc_auc(y[ok], zt[ok]):.3f}, "
                  f"pAUC {partial_auc(y[ok], z1[ok]):.4f} -> {partial_auc(y[ok], zt[ok]):.4f}; higher AUC with TTA in {wins} of {len(fs)} folds")
-    if (work/'ham.json').exists():
-        H = json.loads((work/'ham.json').read_text())
+    H = json.loads((work/'ham.json').read_text()) if (work/'ham.json').exists() else {}   # the HAM10000 pre-trainings' scores, when this folder made them
+    if H or kept:
         L += ["", "HAM10000 holdout (fold 0 of the lesion-grouped folds, HAM10000's labels, 1,697 images):", ""]
         L += [f"- {k}: pAUC {v['pauc']:.4f}, AUC {v['auc']:.3f}" for k, v in H.items()]
         if kept:                    # the phone-photo students back on dermoscopy: each fold's model on the HAM10000 holdout
@@ -253,8 +267,10 @@ def summary(work, pad, a):
             Xh = np.asarray(ImageCache.build(hold.image_ref, a.size, a.cache, ids=hold.image_id, progress=False).array)
             for ms, fs in kept.items():
                 m, seed = ms.rsplit('_s', 1)
-                ph = [partial_auc(hold.malignant, model_logits(torch.load(f, weights_only=True), Xh)) for f in fs]
-                L.append(f"- {m} ({len(ph)} fold models, seed {seed}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f})")
+                zs = [model_logits(torch.load(f, weights_only=True), Xh) for f in fs]
+                ph, ah = [partial_auc(hold.malignant, z) for z in zs], [roc_auc(hold.malignant, z) for z in zs]
+                L.append(f"- {m} ({len(ph)} fold models, seed {seed}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f}), "
+                         f"AUC {', '.join(f'{v:.3f}' for v in ah)} (mean {np.mean(ah):.3f})")
     text = '\n'.join(L); print(text); (work/'summary.md').write_text(text + '\n')
     (work/'summary.json').write_text(json.dumps(res, indent=1, default=float))
 
@@ -289,6 +305,7 @@ def main():
                     help="HAM10000 pre-trainings to make (akiec out / akiec malignant; none: `--pretrain` alone); the students from HAM10000 start from 'exclude'")
     ap.add_argument('--replay', type=int, default=2000, help="joint recipes: this many HAM10000 pool images (akiec out) train beside the phone photos")
     ap.add_argument('--pad-weight', type=float, default=2., help='joint recipes: the phone photos are drawn this many times per epoch')
+    ap.add_argument('--replay-weight', type=float, default=0.3, help="joint_full recipes: this share of the whole HAM10000 pool (akiec out) is drawn afresh each epoch (0.3: about 1,950 images)")
     ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
     ap.add_argument('--keep-seed', type=int, default=1, help="keep the students of this seed (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout")
     ap.add_argument('--tag', default='', help="suffix of this run's columns and kept models, e.g. _e20 for another budget: merged beside the default run's and compared with it")

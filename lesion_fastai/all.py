@@ -1,7 +1,7 @@
 """The names a notebook user needs, for `from lesion_fastai.all import *` (written by hand, as fastai's `all` modules are):
 read a dataset, draw folds, make DataLoaders, build and train a teacher and a student with their callbacks, score them,
 export the student for phones and predict with the exported files. Generic helpers and constants stay in their modules."""
-from .data import read_lesions, read_isic2024, read_image_folder, read_sources, find_shared, LesionData, DatasetSpec
+from .data import read_lesions, read_isic2024, read_image_folder, read_sources, combine_sources, find_shared, LesionData, DatasetSpec
 from .synth import default_dataset
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
@@ -15,7 +15,7 @@ from .pipeline import run_pipeline
 from .export import export_student
 from .predict import Predictor
 
-__all__ = ['read_lesions', 'read_isic2024', 'read_image_folder', 'read_sources', 'find_shared', 'LesionData', 'DatasetSpec',
+__all__ = ['read_lesions', 'read_isic2024', 'read_image_folder', 'read_sources', 'combine_sources', 'find_shared', 'LesionData', 'DatasetSpec',
            'default_dataset', 'add_folds', 'lesion_dataloaders', 'lesion_test_dl', 'teacher_learner', 'student_learner',
            'save_bundle', 'load_bundle', 'DistillationCallback', 'FeatureDistillCallback', 'PhoneDegradeCallback',
            'FastTrainCallback', 'ProgressiveResizeCallback', 'TrainClockCallback', 'EpochCheckpointCallback',
