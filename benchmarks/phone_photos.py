@@ -118,7 +118,7 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
     if 'joint_full' in need_data: tables['joint_full'] = joint_table(pad, a, full=True)
     def dls(data):
         set_seed(seed)
-        w = {'pad_ufes20': a.pad_weight} if data == 'joint' else {'pad_ufes20': a.pad_weight, 'ham10000': a.replay_weight} if data == 'joint_full' else None
+        w = dict(joint={'pad_ufes20': a.pad_weight}, joint_full={'pad_ufes20': a.pad_weight, 'ham10000': a.replay_weight}).get(data)
         d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True, source_weights=w); d.train.rng.seed(seed)
         return d
     init = lambda start: dict(init=ham_sd) if start == 'ham' else {}

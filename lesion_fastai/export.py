@@ -202,10 +202,11 @@ def tta_operating_point(bundle, # a student bundle (path without extension)
                         sens:float=0.95, # target sensitivity
                         groups=None, # their groups (patients) for the bootstrap
                         n_boot:int=1000, # bootstrap replicates
+                        p_single=None, # the single view's probabilities on `images`, when already computed (`check_file` of the bundle)
                        ) -> dict:
     "The triage threshold for test-time augmentation (mean logit of the 8 flips and rotations), on the same images as the single view's"
     fn = load_runtime(bundle)
-    z1 = logit(np.concatenate([fn(b) for b in float_batches(images)]))
+    z1 = logit(np.concatenate([fn(b) for b in float_batches(images)]) if p_single is None else p_single)
     zt = np.concatenate([tta_logits(lambda v: logit(fn(v)), b) for b in float_batches(images)])
     op = operating_point(y, expit(zt), sens, groups, n_boot)
     return dict(threshold=op['threshold'], views=len(TTA_VIEWS),
@@ -260,7 +261,7 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
     ok = [f for f in formats if rep[f]['passes']]
     best = min(ok, key=lambda f: (rep[f]['size_mb'], rep[f]['latency_ms_1thread'])) if ok else None
     op = operating_point(val_y, ref_p, sens, val_groups, n_boot)
-    op_tta = tta_operating_point(bundle, val_images, val_y, sens, val_groups, n_boot) if tta else None
+    op_tta = tta_operating_point(bundle, val_images, val_y, sens, val_groups, n_boot, ref_p) if tta else None
     sidecar = dict(model=dict(arch=cfg['arch'], kind='image-only student', recommended=rep[best]['file'] if best else None,
                               recommended_format=best, files={f: rep[f] for f in formats},
                               checks=dict(float=f"max |prob - PyTorch| <= {FLOAT_TOL}", int8=f"pAUC >= PyTorch pAUC - {INT8_PAUC_TOL}",
