@@ -202,7 +202,7 @@ def summary(work, pad, a):
                    (tch, 'gbdt'), ('ham_noakiec', 'ham_akiec1'), (sp, 'ham_akiec1'), (sp, f'{sp}_e3'), (plain, f'{plain}_e3'), ('peer', 'peer_e3'),
                    (tch, f'{tch}_e3'), (sp, 'peer_e3'), ('in_clean_e3', 'in_plain_e3'), ('in_distill_clean_e3', 'in_distill_e3'),
                    ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3'), ('joint_clean', 'in_clean'), ('joint_clean_w4_e6', 'in_clean'),
-                   ('joint_clean_w4_e6', 'peer'), ('joint_full_clean_e6', 'in_clean'), ('joint_full_clean_e6', 'peer'), ('joint_full_clean_e6', 'joint_clean_w4_e6'),
+                   ('joint_clean_w4_e6', 'peer'), ('joint_full_clean_e6', 'in_clean'), ('joint_full_clean_e6', 'peer'), ('joint_full_clean_e6', 'in_distill_clean'), ('joint_full_clean_e6', 'joint_clean_w4_e6'),
                    ('joint_full_distill_e6', 'joint_full_clean_e6'), ('joint_full_distill_e6', 'in_distill_clean'), ('joint_full_distill_e6', 'peer')] + \
                   [(m, base) for m, (base, e) in budget.items() if e != '3']:
         if (x, ref) in seen or x == ref: continue

@@ -59,6 +59,7 @@ class RunConfig:
     on_error:str = 'raise' # an image that is missing or does not decode: 'raise' stops the run; 'skip' leaves it out, counted and listed (skipped.csv, the report)
     ambiguous:str|None = None # what an ambiguous diagnosis (HAM10000's akiec: actinic keratosis or Bowen's) becomes: malignant (HAM10000's own labels), benign or exclude
     teacher_repeats:int = 1 # split the pool into grouped folds this many times (other seeds), a teacher per fold each time: every pool image gets that many out-of-fold logits, averaged by --soft ensemble
+    op_source:str|None = None # several sources: choose the triage thresholds on this source's holdout images, e.g. pad_ufes20 (the phone photos beside dermoscopy; default: the whole holdout)
 
 # %% ../nbs/09a_config.ipynb #7079b9d8
 RUN_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack', 'ensemble'))
@@ -78,8 +79,9 @@ PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=10, lr=4e-3, pos_weight=3.
 # `lesion-run --phone` on several sources (dermoscopy and phone photos, --data HAM10000,PAD-UFES-20): the joint recipe,
 # chosen on the same folds (benchmarks/phone_photos.py, joint_*): the phone photos drawn 4 times and 0.3 of the HAM10000
 # pool afresh each epoch, akiec out of training, 6 unfrozen epochs: as good on the photos as the photos alone, and it
-# keeps dermoscopy (HAM10000 holdout pAUC ~0.11 against 0.03 for a student of the photos alone)
-PHONE_JOINT = dict(PHONE, epochs=6, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude')
+# keeps dermoscopy (HAM10000 holdout pAUC ~0.11 against 0.03 for a student of the photos alone); the triage thresholds
+# are chosen on the phone photos of the holdout (op_source): the app reads photos, not dermoscopy
+PHONE_JOINT = dict(PHONE, epochs=6, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude', op_source='pad_ufes20')
 
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
@@ -127,7 +129,7 @@ def phone_recipe(c:RunConfig, # the run's settings
                 ) -> dict:
     "The settings `lesion-run --phone` sets: `PHONE` for one source, `PHONE_JOINT` for several (the user's --source-weights kept)"
     if not (c.data and ',' in c.data): return dict(PHONE)
-    return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'])
+    return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'], op_source=c.op_source or PHONE_JOINT['op_source'])
 
 
 # %% ../nbs/09a_config.ipynb #3d1ffc4a

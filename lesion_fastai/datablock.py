@@ -454,7 +454,7 @@ def lesion_dataloaders(data:LesionData, # the lesion table
     dblock = lesion_datablock(data.spec, valid_positions(df, valid, fold_col), size, cache, meta, soft_col, batch_tfms, batched=batched, feat=feat)
     s = data.spec   # only the columns the blocks read: row access is the per-item cost
     cols = list(dict.fromkeys(['image_ref', s.id_col, s.target_col] + (s.inputs if meta else []) + ([soft_col] if soft_col else [])
-                              + (['_row'] if feat is not None else []) + (['source'] if source_weights else [])))
+                              + (['_row'] if feat is not None else []) + (['source'] if 'source' in df else [])))
     dls = dblock.dataloaders(df[cols], bs=bs, num_workers=num_workers, device=device,
                              dl_kwargs=[dict(neg_per_pos=neg_per_pos, target_col=data.spec.target_col, source_weights=source_weights), {}], **kwargs)
     dls.lesion_size, dls.lesion_feat_dim = size, None if feat is None else int(feat.shape[1])

@@ -23,8 +23,8 @@ from .quantize import quantize_ptq, load_int8
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
            'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
-           'learner_images', 'passes', 'tta_operating_point', 'export_student', 'parse_formats', 'export_run',
-           'export_table', 'export_cli']
+           'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows', 'source_scores',
+           'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -182,6 +182,12 @@ def learner_images(learn:Learner, # a student `Learner` made by `student_learner
         val.append(_uint8(b[0])); y.append(b[learn.dls.valid.n_inp].as_subclass(torch.Tensor).cpu().numpy().reshape(-1))
     return np.concatenate(calib)[:n_calib], np.concatenate(val), np.concatenate(y).astype(int)
 
+def learner_sources(learn:Learner, # a student `Learner` made by `student_learner`
+                   ) -> np.ndarray|None:
+    "The source of each validation image of `learn`, in `learner_images`' order (a table of several sources), or None"
+    items = learn.dls.valid.items
+    return items['source'].to_numpy() if isinstance(items, pd.DataFrame) and 'source' in items else None
+
 # %% ../nbs/12_export.ipynb #cb5f2314
 FLOAT_TOL, INT8_PAUC_TOL, INT8_TOL_NOLABELS = 0.01, 0.002, 0.05
 
@@ -215,6 +221,35 @@ def tta_operating_point(bundle, # a student bundle (path without extension)
                 pauc=partial_auc(y, zt), auc=float(roc_auc_score(y, zt)), pauc_single=partial_auc(y, z1), auc_single=float(roc_auc_score(y, z1)))
 
 
+# %% ../nbs/12_export.ipynb #e65aaabf
+def source_rows(y, # validation labels
+                sources=None, # the source of each validation row (None: one source)
+                source:str|None=None, # keep this source's rows (None: all rows)
+               ) -> np.ndarray:
+    "Boolean mask of the validation rows of `source` (every row when `source` is None), checked against `y`"
+    y = np.asarray(y)
+    if sources is not None and len(sources) != len(y): raise ValueError(f"{len(sources)} sources for {len(y)} validation labels")
+    if source is None: return np.ones(len(y), bool)
+    if sources is None: raise ValueError(f"op_source={source!r}: the validation images have no sources (one source, or pass val_sources)")
+    m = np.asarray(sources).astype(str) == source
+    if not m.any(): raise ValueError(f"op_source={source!r}: no validation image of that source (they have {', '.join(sorted(set(map(str, sources))))})")
+    if len(np.unique(y[m])) < 2: raise ValueError(f"op_source={source!r}: its {m.sum()} validation images are all of one class; a threshold needs both")
+    return m
+
+def source_scores(y, # validation labels
+                  p, # the reference probabilities
+                  sources=None, # the source of each row (None or one source: no table)
+                 ) -> dict:
+    "pAUC and AUC of `p` per source (images, positives), where the rows come from several sources"
+    if sources is None or len(set(map(str, sources))) < 2: return {}
+    y, p, s = np.asarray(y), np.asarray(p), np.asarray(sources).astype(str)
+    out = {}
+    for k in sorted(set(s)):
+        m = s == k; two = len(np.unique(y[m])) == 2
+        out[k] = dict(images=int(m.sum()), positives=int(y[m].sum()), pauc=float(partial_auc(y[m], p[m])) if two else None,
+                      auc=float(roc_auc_score(y[m], p[m])) if two else None)
+    return out
+
 # %% ../nbs/12_export.ipynb #c52e126b
 def export_student(bundle, # a trained student `Learner`, or the path of a student saved by `save_bundle` (without extension)
                    out, # output folder
@@ -227,6 +262,8 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
                    sens:float=0.95, # target sensitivity of the operating point
                    n_boot:int=1000, # bootstrap replicates for the operating point's interval
                    tta:bool=True, # also choose the operating point of test-time augmentation (8 views; `triage_tta` in the sidecar)
+                   val_sources=None, # the source of each validation image (several sources; default with a Learner: its validation table's)
+                   op_source:str|None=None, # choose the operating points on this source's validation images only, e.g. 'pad_ufes20' (the phone photos of a joint run); the files are checked on all
                   ) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -235,10 +272,11 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
         if calib_images is None or val_images is None:
             c, v, y = learner_images(bundle)
             calib_images = c if calib_images is None else calib_images
-            if val_images is None: val_images, val_y = v, y
+            if val_images is None: val_images, val_y, val_sources = v, y, learner_sources(bundle) if val_sources is None else val_sources
         bundle = save_bundle(bundle, out/'student_pytorch')        # the PyTorch reference, kept beside the phone files
     if calib_images is None or val_images is None or val_y is None:
         raise ValueError(f"{bundle}: pass calib_images, val_images and val_y (or a trained student Learner, which has them)")
+    pick = source_rows(val_y, val_sources, op_source)
     model, cfg = load_bundle(bundle)
     if cfg['kind'] != 'student': raise ValueError(f"{bundle} is a {cfg['kind']}: only the image-only student is exported for the app")
     size = cfg['size']
@@ -260,12 +298,17 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
         if FORMATS[f][1] == 'int8': rep[f]['int8_from'] = dict(onnx_int8='post-training quantisation (ONNX Runtime, static QDQ)', tflite_int8='post-training quantisation (litert-torch PT2E)').get(f, q_src)
     ok = [f for f in formats if rep[f]['passes']]
     best = min(ok, key=lambda f: (rep[f]['size_mb'], rep[f]['latency_ms_1thread'])) if ok else None
-    op = operating_point(val_y, ref_p, sens, val_groups, n_boot)
-    op_tta = tta_operating_point(bundle, val_images, val_y, sens, val_groups, n_boot, ref_p) if tta else None
+    y_op, g_op = np.asarray(val_y)[pick], None if val_groups is None else np.asarray(val_groups)[pick]
+    op = operating_point(y_op, ref_p[pick], sens, g_op, n_boot)
+    op_tta = tta_operating_point(bundle, np.asarray(val_images)[pick], y_op, sens, g_op, n_boot, ref_p[pick]) if tta else None
+    if op_source is not None:                                  # the threshold is this source's
+        op['source'] = op_source
+        if op_tta: op_tta['source'] = op_source
+    per_source = source_scores(val_y, ref_p, val_sources)
     sidecar = dict(model=dict(arch=cfg['arch'], kind='image-only student', recommended=rep[best]['file'] if best else None,
                               recommended_format=best, files={f: rep[f] for f in formats},
                               checks=dict(float=f"max |prob - PyTorch| <= {FLOAT_TOL}", int8=f"pAUC >= PyTorch pAUC - {INT8_PAUC_TOL}",
-                                          images=int(len(val_y)), positives=int(np.sum(val_y))),
+                                          images=int(len(val_y)), positives=int(np.sum(val_y)), **({'per_source': per_source} if per_source else {})),
                               degrade=cfg.get('degrade')),
                    input=dict(name='image', layout='NCHW', dtype='float32', channels='RGB', range=[0, 1], size=[size, size],
                               resize=f"crop the centre square of the photo (side = shorter side), then resize to {size}x{size} bilinear",
@@ -274,7 +317,7 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
                    triage=dict(threshold=op['threshold'], rule='refer when prob >= threshold', **{k: v for k, v in op.items() if k != 'threshold'}))
     if op_tta: sidecar['triage_tta'] = op_tta
     (out/'student.json').write_text(json.dumps(sidecar, indent=1))
-    report = dict(exports=rep, recommended=best, operating_point=op, operating_point_tta=op_tta, size=size)
+    report = dict(exports=rep, recommended=best, operating_point=op, operating_point_tta=op_tta, size=size, per_source=per_source)
     (out/'export_report.json').write_text(json.dumps(report, indent=1))
     return report
 
@@ -293,6 +336,7 @@ def export_run(run_dir, # a `lesion-run` output folder
                sens:float=0.95, # target sensitivity of the triage threshold
                n_calib:int=256, # calibration images from the training pool
                n_boot:int=1000, # bootstrap replicates
+               op_source:str|None=None, # several sources: choose the operating points on this source's holdout images, e.g. pad_ufes20
               ) -> dict:
     "Export a pipeline run's student, calibrating on its training pool and checking on its holdout"
     run_dir = Path(run_dir)
@@ -309,8 +353,11 @@ def export_run(run_dir, # a `lesion-run` output folder
     calib = np.asarray(cache.array[np.sort(np.random.default_rng(0).choice(pool_idx, min(n_calib, len(pool_idx)), replace=False))])
     val = np.asarray(cache.array[np.flatnonzero(hold)])
     q_f = run_dir/'models'/f'{model}_int8.pt2'
+    if op_source is not None and 'source' not in folds:
+        raise ValueError(f"--op-source {op_source}: {run_dir/'folds.csv'} has no source column (one source, or a run made before sources were recorded)")
+    srcs = folds.source[hold].to_numpy() if 'source' in folds else None
     return export_student(run_dir/'models'/model, run_dir/'export', calib, val, P.target[hold].values, P.group[hold].values,
-                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot)
+                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot, val_sources=srcs, op_source=op_source)
 
 # %% ../nbs/12_export.ipynb #9ce2f457
 def export_table(rep:dict, # the report of `export_student`
@@ -324,10 +371,11 @@ def export_cli(run:str, # a `lesion-run` output folder
                model:str='student_distilled', # which student: student_distilled or student_plain
                formats:str=None, # comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
                sens:float=0.95, # target sensitivity of the triage threshold
+               op_source:str=None, # several sources: choose the threshold on this source's holdout images (e.g. pad_ufes20: the phone photos)
                debug:store_true=False, # show the full traceback of an error
               ):
     "Export a trained student for phones (ExecuTorch, LiteRT, ONNX; float32 and int8) with its JSON sidecar, and check every file"
-    with cli_errors(debug): rep = export_run(run, model, parse_formats(formats), sens)
+    with cli_errors(debug): rep = export_run(run, model, parse_formats(formats), sens, op_source=op_source)
     print(export_table(rep).to_string())
     op = rep['operating_point']
     print(f"recommended: {rep['recommended']}; threshold {op['threshold']:.4f}: sensitivity {op['sensitivity']:.3f}, "

@@ -66,7 +66,9 @@ def prepare_run(cfg:RunConfig, # the run's settings
     df = data.df
     is_hold = (df.fold == c.holdout).to_numpy()
     run.log(f"{data}; holdout fold {c.holdout}: {is_hold.sum()} images, {int(df[spec.target_col][is_hold].sum())} malignant")
-    df[[spec.id_col, spec.group_col, 'fold']].to_csv(run.out/'folds.csv', index=False)
+    df[[spec.id_col, spec.group_col, 'fold'] + (['source'] if 'source' in df else [])].to_csv(run.out/'folds.csv', index=False)
+    if c.op_source is not None and ('source' not in df or c.op_source not in set(df.source)):
+        raise ValueError(f"--op-source {c.op_source}: no such source in --data (the run's sources: {', '.join(sorted(set(df.source))) if 'source' in df else 'one, unnamed'})")
     if not run.done('cache'): run.finish('cache', path=str(cache.path))
     ts = c.teacher_size or c.size                  # the teachers' side: their own cache when it differs from the students'
     tcache = cache if ts == c.size else ImageCache.build(df.image_ref, ts, run.out/'cache', ids=data.ids)
@@ -215,7 +217,7 @@ def step_export(rd:RunData, # the run's shared state (`prepare_run`)
     if not c.export or run.done('export'): return
     fmts = parse_formats(c.formats)
     run.log(f"export: {', '.join(fmts) if fmts else 'every installed format'}, checked on the holdout; operating point")
-    t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot)
+    t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot, op_source=c.op_source)
     run.finish('export', seconds=time.time() - t0)
 
 def step_app(rd:RunData, # the run's shared state (`prepare_run`)

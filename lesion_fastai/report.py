@@ -151,7 +151,7 @@ def _export_lines(out, size:int) -> list:
         lines.append(f"| {k} | {e['file']} | {e['size_mb']:.1f} | {e['latency_ms_1thread']:.1f} | {e['max_abs_diff']:.2g} | "
                      f"{e.get('pauc', float('nan')):.4f} | {e.get('auc', float('nan')):.3f} | {'yes' if e.get('passes', True) else 'no'} |")
     op = ex['operating_point']
-    return lines + ["", f"Triage operating point (chosen on the holdout for sensitivity {op['target_sensitivity']:.0%}): threshold "
+    return lines + ["", f"Triage operating point (chosen on the holdout{chr(39) + 's ' + op['source'] + ' images' if op.get('source') else ''} for sensitivity {op['target_sensitivity']:.0%}): threshold "
                     f"{op['threshold']:.4f}; sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f} "
                     f"[{op['specificity_ci'][0]:.3f}, {op['specificity_ci'][1]:.3f}], referral rate {op['referral_rate']:.2f}. "
                     f"Recommended file: `export/{ex.get('recommended') and ex['exports'][ex['recommended']]['file']}`."]
