@@ -15,8 +15,13 @@ Stage 2, for each seed and PAD-UFES-20 fold (trained on the other four folds, sc
 - `peer`: fastai's `vision_learner` fine-tune of the same backbone from ImageNet (what a fastai user would do);
 - students (`STUDENTS`: start, teacher, degradations, data): `in_plain` / `in_distill` from ImageNet (plain / distilled
   online from `teacher_in`, alpha 0.5, T 2), `in_clean` (no degradations), `ham_plain` / `ham_distill` from `ham_noakiec`,
-  `joint_*` with --replay HAM10000 pool images beside the phone photos (drawn --pad-weight times per epoch);
+  `joint_*` with --replay HAM10000 pool images beside the phone photos (drawn --pad-weight times per epoch),
+  `in_soft_gbdt` / `in_soft_teacher` distilled offline from soft targets out of fold within the training folds (the
+  metadata GBDT; or FiLM teachers each trained on three folds, never on the scored fold nor on the row's own: what
+  `lesion-run`'s out-of-fold teachers do, without a leak into the scored fold);
 - teachers (`TEACHERS`): trained when a student needs one, or on their own.
+Screening options (name the run with --tag, merged beside the default run's columns and compared with them): --arch
+(another backbone, e.g. tf_efficientnet_lite2 with --tag _l2), --size, --epochs, --ema, --mixup, --drop-path.
 Out-of-fold logits per model and seed go to --work/oof.csv (a killed run resumes at the next missing model); the
 students of --keep-seed are kept (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout. --summary (also
 run at the end) prints and writes summary.md: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals
@@ -26,17 +31,19 @@ the marks painted out, the kept students with test-time augmentation and on the 
 Usage: python benchmarks/phone_photos.py --pretrain --seeds 0 1 2 --models in_distill_clean peer in_clean
        python benchmarks/phone_photos.py --work runs/pp_s0 --pretrain --seeds 0 --threads 1 --keep-seed 0   # one process a seed, then:
        python benchmarks/phone_photos.py --merge runs/pp_s0 runs/pp_s1 runs/pp_s2 --work runs/phone_photos
+       python benchmarks/phone_photos.py --work runs/ema --pretrain --seeds 0 --threads 1 --models in_clean --tag _ema --ema 0.99   # a screen
        python benchmarks/phone_photos.py --summary"""
 import argparse, json, shutil, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastai.vision.all import vision_learner, Normalize
+from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
-from lesion_fastai.data import read_lesions, combine_sources
+from lesion_fastai.data import read_lesions, combine_sources, LesionData
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl, lesion_loss
-from lesion_fastai.backbones import lite0_state_dict
+from lesion_fastai.backbones import lite_state_dict, LITE_WEIGHTS
 from lesion_fastai.models import teacher_learner, student_learner
 from lesion_fastai.train import predict_logits
 from lesion_fastai.callbacks import FastTrainCallback
@@ -44,7 +51,7 @@ from lesion_fastai.phone import ink_share, paint_out
 from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_diff_ci, fmt_ci, RocAUC, PartialAUC
 from common import ham10000, pad_ufes20
 
-ARCH = 'tf_efficientnet_lite0'
+ARCH = 'tf_efficientnet_lite0'    # --arch sets it (with --tag, e.g. _l2: the columns and kept models of another backbone)
 def log(msg): print(f"[phone_photos] {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
@@ -80,7 +87,7 @@ def peer(pad, fold, a, seed):
     dls.add_tfms([Normalize.from_stats([.5] * 3, [.5] * 3)], 'after_batch')   # Lite0's statistics
     learn = vision_learner(dls, ARCH, pretrained=False, n_out=1, loss_func=lesion_loss(), metrics=[RocAUC(), PartialAUC()],
                            cbs=FastTrainCallback())    # channels-last weights, as the students have: speed only (half the time on this CPU)
-    learn.model[0].model.load_state_dict({k: v for k, v in lite0_state_dict().items() if not k.startswith('classifier.')})
+    learn.model[0].model.load_state_dict({k: v for k, v in lite_state_dict(ARCH).items() if not k.startswith('classifier.')})
     learn.fine_tune(a.epochs, a.lr)
     return predict_logits(learn).ravel()
 
@@ -90,7 +97,8 @@ STUDENTS = dict(ham_plain=('ham', None, 0.5, 'pad'), ham_distill=('ham', 'teache
                 in_distill=('imagenet', 'teacher_in', 0.5, 'pad'), in_distill_th=('imagenet', 'teacher_ham', 0.5, 'pad'),
                 in_clean=('imagenet', None, 0., 'pad'), in_distill_clean=('imagenet', 'teacher_in', 0., 'pad'), joint_plain=('imagenet', None, 0.5, 'joint'), joint_distill=('imagenet', 'teacher_joint', 0.5, 'joint'),
                 joint_clean=('imagenet', None, 0., 'joint'), joint_full_clean=('imagenet', None, 0., 'joint_full'),
-                joint_full_distill=('imagenet', 'teacher_joint_full', 0., 'joint_full'))
+                joint_full_distill=('imagenet', 'teacher_joint_full', 0., 'joint_full'),
+                in_soft_gbdt=('imagenet', 'soft:gbdt', 0., 'pad'), in_soft_teacher=('imagenet', 'soft:teacher', 0., 'pad'))    # 'soft:gbdt': cached soft targets, the metadata GBDT out of fold within the training folds
 TEACHERS = dict(teacher_ham=('ham', 'pad'), teacher_in=('imagenet', 'pad'), teacher_joint=('imagenet', 'joint'), teacher_joint_full=('imagenet', 'joint_full'))
 
 def starts(m) -> set:
@@ -109,6 +117,78 @@ def joint_table(pad, a, full=False):
     both.df['fold'] = np.r_[np.full(len(pool), -1), pad.df.fold.to_numpy()]
     return both
 
+class EMACallback(Callback):
+    "Exponential moving average of the weights (`decay` per step, warmed up): validated with the average, the model ends with it"
+    order = 70
+    def __init__(self, decay=0.99): self.decay = decay
+    def before_fit(self):
+        self.n = 0; self.ema = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+    def after_step(self):
+        self.n += 1; d = min(self.decay, (1 + self.n) / (10 + self.n))
+        with torch.no_grad():
+            for k, v in self.learn.model.state_dict().items():
+                if v.is_floating_point(): self.ema[k].lerp_(v.detach(), 1 - d)
+                else: self.ema[k].copy_(v)
+    def _swap(self):
+        cur = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+        self.learn.model.load_state_dict(self.ema); self.ema = cur
+    def before_validate(self): self._swap()
+    def after_validate(self): self._swap()
+    def after_fit(self): self.learn.model.load_state_dict(self.ema)
+
+class MixCallback(Callback):
+    "Mixup: each training batch mixed with a shuffled copy of itself (images and targets; lam ~ Beta(alpha, alpha), the larger share kept)"
+    order = 2                      # after the distillation callback has left the student its image
+    def __init__(self, alpha=0.4): self.beta = torch.distributions.Beta(alpha, alpha)
+    def before_batch(self):
+        if not self.training: return
+        x, y = self.xb[0], self.yb[0]
+        lam = self.beta.sample((x.shape[0],)).to(x.device); lam = torch.maximum(lam, 1 - lam)
+        i = torch.randperm(x.shape[0], device=x.device)
+        self.learn.xb = (x * lam.view(-1, 1, 1, 1) + x[i] * (1 - lam.view(-1, 1, 1, 1)),) + tuple(self.xb[1:])
+        self.learn.yb = (y * lam.view(-1, *[1] * (y.dim() - 1)) + y[i] * (1 - lam.view(-1, *[1] * (y.dim() - 1))),) + tuple(self.yb[1:])
+
+def extra(a, teacher):
+    "The screening options of students: EMA of weights, mixup (plain students only), stochastic depth"
+    cbs = ([EMACallback(a.ema)] if a.ema else []) + ([MixCallback(a.mixup)] if a.mixup and not teacher else [])
+    return cbs
+
+def drop_path(model, rate):
+    "Stochastic depth in the student's residual blocks, rising linearly to `rate` in the last block"
+    from timm.layers import DropPath
+    blocks = [b for st in model.backbone.body.blocks for b in st]
+    for i, b in enumerate(blocks):
+        if hasattr(b, 'drop_path') and getattr(b, 'has_skip', False): b.drop_path = DropPath(rate * i / len(blocks))
+    return model
+
+def pair_teacher(data, f, g, a, seed):
+    "Logits on every row of a FiLM teacher (photo + clinical data) trained on the folds other than `f` and `g`: cached in --work"
+    cache = a.work_path/f'pair_teacher_{min(f, g)}{max(f, g)}{a.tag}_s{seed}.npy'
+    if cache.exists(): return np.load(cache)
+    keep = ~data.df.fold.isin([f, g]).to_numpy() | (data.df.fold == f).to_numpy()
+    sub = data.subset(keep)                       # trained on the other three folds, validated on f (nothing is chosen on it)
+    set_seed(seed)
+    d = lesion_dataloaders(sub, f, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True); d.train.rng.seed(seed)
+    t = teacher_learner(d, ARCH, fusion='film'); t.fine_tune(a.epochs, a.lr)
+    z = predict_logits(t, lesion_test_dl(d, data.df)).ravel()
+    np.save(cache, z); return z
+
+def soft_table(data, fold, how, seed, a):
+    """`data` with a `soft` column for the training folds, NaN on `fold`: out-of-fold logits of the metadata GBDT within the
+    training folds ('gbdt'), or of image + metadata teachers each trained on three folds, never on the row's fold nor on `fold` ('teacher')"""
+    from lesion_fastai.metamodel import oof_predict, MetaGBDT
+    from lesion_fastai.metrics import logit
+    train = sorted(set(data.df.fold) - {fold})
+    if how == 'gbdt':
+        oof, _ = oof_predict(data, folds=train, make_model=lambda: MetaGBDT(data.spec, seed=seed), progress=False)
+        z = np.where(oof.notna(), logit(oof.fillna(0.5)), np.nan)
+    elif how == 'teacher':
+        z = np.full(len(data.df), np.nan)
+        for g in train:
+            rows = (data.df.fold == g).to_numpy(); z[rows] = pair_teacher(data, fold, g, a, seed)[rows]
+    else: raise ValueError(f"soft targets {how!r}: 'gbdt' or 'teacher'")
+    return LesionData(data.df.assign(soft=z), data.spec, data.source)
+
 def pad_models(pad, fold, a, seed, ham_sd, todo):
     "The fold's teachers and students (those in `todo`), each trained on the other folds: {name: logits on the fold's photos}"
     tables = dict(pad=pad)
@@ -119,11 +199,12 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
     def dls(data):
         set_seed(seed)
         w = dict(joint={'pad_ufes20': a.pad_weight}, joint_full={'pad_ufes20': a.pad_weight, 'ham10000': a.replay_weight}).get(data)
-        d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, meta=True, source_weights=w); d.train.rng.seed(seed)
+        soft = dict(meta=False, soft_col='soft') if data == 'soft' else dict(meta=True)
+        d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, source_weights=w, **soft); d.train.rng.seed(seed)
         return d
     init = lambda start: dict(init=ham_sd) if start == 'ham' else {}
     out, teachers = {}, {}
-    need = {STUDENTS[m][1] for m in todo if m in STUDENTS and STUDENTS[m][1]} | {m for m in todo if m in TEACHERS}
+    need = {STUDENTS[m][1] for m in todo if m in STUDENTS and STUDENTS[m][1] and not STUDENTS[m][1].startswith('soft:')} | {m for m in todo if m in TEACHERS}
     for name in sorted(need):
         start, data = TEACHERS[name]
         set_seed(seed); t = teacher_learner(dls(data), ARCH, fusion='film', **init(start))
@@ -131,7 +212,10 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
     for name in [m for m in todo if m in STUDENTS]:
         start, teacher, p, data = STUDENTS[name]
         set_seed(seed)
-        s = student_learner(dls(data), ARCH, teacher=teachers.get(teacher), alpha=a.alpha if teacher else 0., T=a.T, degrade=p, **init(start))
+        if teacher and teacher.startswith('soft:'):     # offline distillation from out-of-fold soft targets, nested in the training folds
+            tables['soft'] = soft_table(tables[data], fold, teacher[5:], seed, a); data = 'soft'
+        s = student_learner(dls(data), ARCH, teacher=teachers.get(teacher), alpha=a.alpha if teacher else 0., T=a.T, degrade=p, cbs=extra(a, teacher), **init(start))
+        if a.drop_path: drop_path(s.model, a.drop_path)
         s.fine_tune(a.epochs, a.lr); out[name] = predict_logits(s).ravel()
         if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'{name}{a.tag}_s{seed}_f{fold}.pth')
     return out
@@ -145,7 +229,9 @@ def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
     from lesion_fastai.backbones import create_backbone
     from lesion_fastai.cache import float_batches
     from lesion_fastai.predict import tta_logits
-    m = ImageModel(create_backbone(ARCH, pretrained=False)); m.load_state_dict(sd); m.eval()
+    shapes = lambda d: {k: tuple(v.shape) for k, v in d.items()}       # which EfficientNet-Lite the saved student is
+    arch = next((k for k in LITE_WEIGHTS if shapes(ImageModel(create_backbone(k, pretrained=False)).state_dict()) == shapes(sd)), ARCH)
+    m = ImageModel(create_backbone(arch, pretrained=False)); m.load_state_dict(sd); m.eval()
     fn = lambda b: m(torch.from_numpy(b)).numpy().ravel()
     with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, bs)])
 
@@ -176,10 +262,21 @@ def summary(work, pad, a):
                  teacher_joint_full='teacher from ImageNet on the phone photos + the HAM10000 pool (FiLM)',
                  joint_clean_w4_e6='joint student: the phone photos drawn 4 times + a fixed 2,000 HAM10000 images each epoch, plain, no degradations, 6 epochs',
                  joint_full_clean_e6='joint student: the phone photos drawn 4 times + 0.3 of the HAM10000 pool drawn afresh each epoch, plain, no degradations, 6 epochs',
-                 joint_full_distill_e6='the same joint student, distilled from a joint teacher, 6 epochs')
+                 joint_full_distill_e6='the same joint student, distilled from a joint teacher, 6 epochs',
+                 in_soft_gbdt='student from ImageNet on the phone photos, distilled offline from the metadata GBDT (out of fold within the training folds)',
+                 in_soft_teacher='student from ImageNet on the phone photos, distilled offline from out-of-fold teachers (photo + clinical data, each trained on three folds)')
     budget = {m: (b, e) for m in models for b, _, e in [m.rpartition('_e')] if e.isdigit()}   # runs of other budgets (--tag _e<epochs>)
     for m, (base, e) in budget.items():
         if m not in names and base in names: names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
+    words = dict(l1='EfficientNet-Lite1', l2='EfficientNet-Lite2', ema='EMA of weights', mix='mixup', dp='stochastic depth', p192='192 px')     # other tags: another backbone (--arch), possibly with a budget
+    for m in models:
+        base = max((b for b in names if m.startswith(b + '_')), key=len, default=None)
+        if m in names or base is None: continue
+        tags = m[len(base) + 1:].split('_')
+        if tags:
+            names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(words.get(t, f'{t[1:]} epochs') for t in tags)
+            ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]     # compared with the same budget's run where there is one
+            budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')
     sp = a.shipped; plain = {'in_distill_clean': 'in_clean'}.get(sp, sp.replace('distill', 'plain').replace('_th', '')); tch = STUDENTS[sp][1]
     names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
@@ -203,7 +300,8 @@ def summary(work, pad, a):
                    (tch, f'{tch}_e3'), (sp, 'peer_e3'), ('in_clean_e3', 'in_plain_e3'), ('in_distill_clean_e3', 'in_distill_e3'),
                    ('in_distill_e3', 'in_plain_e3'), ('ham_plain_e3', 'in_plain_e3'), ('joint_clean', 'in_clean'), ('joint_clean_w4_e6', 'in_clean'),
                    ('joint_clean_w4_e6', 'peer'), ('joint_full_clean_e6', 'in_clean'), ('joint_full_clean_e6', 'peer'), ('joint_full_clean_e6', 'in_distill_clean'), ('joint_full_clean_e6', 'joint_clean_w4_e6'),
-                   ('joint_full_distill_e6', 'joint_full_clean_e6'), ('joint_full_distill_e6', 'in_distill_clean'), ('joint_full_distill_e6', 'peer')] + \
+                   ('joint_full_distill_e6', 'joint_full_clean_e6'), ('joint_full_distill_e6', 'in_distill_clean'), ('joint_full_distill_e6', 'peer'),
+                   ('in_soft_teacher', 'in_clean'), ('in_soft_teacher', 'in_distill_clean'), ('in_soft_gbdt', 'in_clean')] + \
                   [(m, base) for m, (base, e) in budget.items() if e != '3']:
         if (x, ref) in seen or x == ref: continue
         seen.add((x, ref))
@@ -290,10 +388,11 @@ def merge(work, dirs):
     T.to_csv(work/'oof.csv', index=False); log(f"merged {len(dirs)} folders into {work/'oof.csv'}: {len(T.columns) - len(keys)} columns")
 
 def main():
+    global ARCH
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--ham', default='../shared/data/ham10000'); ap.add_argument('--pad', default='../shared/data/pad_ufes20')
     ap.add_argument('--work', default='runs/phone_photos'); ap.add_argument('--cache', default='.cache')
-    ap.add_argument('--size', type=int, default=128); ap.add_argument('--bs', type=int, default=64)
+    ap.add_argument('--size', type=int, default=128); ap.add_argument('--arch', default=ARCH, help='timm backbone of every model (name the run with --tag)'); ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--epochs', type=int, default=10, help='unfrozen epochs of fine_tune on the phone photos (10: chosen on these folds; the former 3 gave 0.771 against 0.806 AUC, in_clean, seed 0)')
     ap.add_argument('--ham-epochs', type=int, default=3, help='unfrozen epochs of the HAM10000 pre-training')
     ap.add_argument('--lr', type=float, default=4e-3); ap.add_argument('--alpha', type=float, default=0.5); ap.add_argument('--T', type=float, default=2.)
@@ -309,12 +408,16 @@ def main():
     ap.add_argument('--pad-bs', type=int, default=32, help='batch size on the phone photos (about 400 training images a fold)')
     ap.add_argument('--keep-seed', type=int, default=1, help="keep the students of this seed (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout")
     ap.add_argument('--tag', default='', help="suffix of this run's columns and kept models, e.g. _e20 for another budget: merged beside the default run's and compared with it")
+    ap.add_argument('--ema', type=float, default=0., help='screening: EMA of the students\' weights with this decay per step (0: none)')
+    ap.add_argument('--mixup', type=float, default=0., help='screening: fastai MixUp(alpha) for the plain students (0: none)')
+    ap.add_argument('--drop-path', type=float, default=0., help='screening: stochastic depth rate of the students (0: none)')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
     ap.add_argument('--merge', nargs='+', default=None, metavar='DIR',
                     help="join these work folders' out-of-fold columns and kept students into --work, then summarise "
                          "(runs split over processes, e.g. one seed each with --threads 1)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    ARCH = a.arch
     work = a.work_path = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     pad = pad_ufes20(a.pad)
     if a.merge: merge(work, [Path(d) for d in a.merge])
