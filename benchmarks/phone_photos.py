@@ -33,7 +33,7 @@ Usage: python benchmarks/phone_photos.py --pretrain --seeds 0 1 2 --models in_di
        python benchmarks/phone_photos.py --merge runs/pp_s0 runs/pp_s1 runs/pp_s2 --work runs/phone_photos
        python benchmarks/phone_photos.py --work runs/ema --pretrain --seeds 0 --threads 1 --models in_clean --tag _ema --ema 0.99   # a screen
        python benchmarks/phone_photos.py --summary"""
-import argparse, json, shutil, time
+import argparse, functools, json, shutil, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastai.vision.all import vision_learner, Normalize
@@ -43,8 +43,8 @@ from lesion_fastai.data import read_lesions, combine_sources, LesionData
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl, lesion_loss
-from lesion_fastai.backbones import lite_state_dict, LITE_WEIGHTS
-from lesion_fastai.models import teacher_learner, student_learner
+from lesion_fastai.backbones import lite_state_dict, create_backbone, LITE_WEIGHTS
+from lesion_fastai.models import teacher_learner, student_learner, ImageModel
 from lesion_fastai.train import predict_logits
 from lesion_fastai.callbacks import FastTrainCallback
 from lesion_fastai.phone import ink_share, paint_out
@@ -137,7 +137,7 @@ class EMACallback(Callback):
     def after_fit(self): self.learn.model.load_state_dict(self.ema)
 
 class MixCallback(Callback):
-    "Mixup: each training batch mixed with a shuffled copy of itself (images and targets; lam ~ Beta(alpha, alpha), the larger share kept)"
+    "Mixup: each training batch mixed with a shuffled copy of itself (images and targets; lam ~ Beta(alpha, alpha), the larger share kept); fastai's `MixUp` raised in `before_batch` on these batches"
     order = 2                      # after the distillation callback has left the student its image
     def __init__(self, alpha=0.4): self.beta = torch.distributions.Beta(alpha, alpha)
     def before_batch(self):
@@ -149,9 +149,8 @@ class MixCallback(Callback):
         self.learn.yb = (y * lam.view(-1, *[1] * (y.dim() - 1)) + y[i] * (1 - lam.view(-1, *[1] * (y.dim() - 1))),) + tuple(self.yb[1:])
 
 def extra(a, teacher):
-    "The screening options of students: EMA of weights, mixup (plain students only), stochastic depth"
-    cbs = ([EMACallback(a.ema)] if a.ema else []) + ([MixCallback(a.mixup)] if a.mixup and not teacher else [])
-    return cbs
+    "The screening callbacks of a student: EMA of weights, mixup (plain students only)"
+    return ([EMACallback(a.ema)] if a.ema else []) + ([MixCallback(a.mixup)] if a.mixup and not teacher else [])
 
 def drop_path(model, rate):
     "Stochastic depth in the student's residual blocks, rising linearly to `rate` in the last block"
@@ -223,14 +222,18 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
 def pad_images(pad, a) -> np.ndarray:
     return np.asarray(ImageCache.build(pad.df.image_ref, a.size, a.cache, ids=pad.ids, progress=False).array)
 
+def _shapes(sd): return {k: tuple(v.shape) for k, v in sd.items()}
+
+@functools.cache
+def lite_shapes(arch):
+    "The parameter shapes of a student on EfficientNet-Lite `arch` (built once per architecture)"
+    return _shapes(ImageModel(create_backbone(arch, pretrained=False)).state_dict())
+
 def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
     "Logits of a saved student state dict on uint8 (N, H, W, 3) images; `tta`: the mean over the 8 flips and rotations"
-    from lesion_fastai.models import ImageModel
-    from lesion_fastai.backbones import create_backbone
     from lesion_fastai.cache import float_batches
     from lesion_fastai.predict import tta_logits
-    shapes = lambda d: {k: tuple(v.shape) for k, v in d.items()}       # which EfficientNet-Lite the saved student is
-    arch = next((k for k in LITE_WEIGHTS if shapes(ImageModel(create_backbone(k, pretrained=False)).state_dict()) == shapes(sd)), ARCH)
+    arch = next((k for k in LITE_WEIGHTS if lite_shapes(k) == _shapes(sd)), ARCH)     # which EfficientNet-Lite the saved student is
     m = ImageModel(create_backbone(arch, pretrained=False)); m.load_state_dict(sd); m.eval()
     fn = lambda b: m(torch.from_numpy(b)).numpy().ravel()
     with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, bs)])
@@ -273,10 +276,9 @@ def summary(work, pad, a):
         base = max((b for b in names if m.startswith(b + '_')), key=len, default=None)
         if m in names or base is None: continue
         tags = m[len(base) + 1:].split('_')
-        if tags:
-            names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(words.get(t, f'{t[1:]} epochs') for t in tags)
-            ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]     # compared with the same budget's run where there is one
-            budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')
+        ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]
+        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else words.get(t, t) for t in tags)
+        budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')   # compared with the same budget's run where there is one
     sp = a.shipped; plain = {'in_distill_clean': 'in_clean'}.get(sp, sp.replace('distill', 'plain').replace('_th', '')); tch = STUDENTS[sp][1]
     names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
@@ -409,7 +411,7 @@ def main():
     ap.add_argument('--keep-seed', type=int, default=1, help="keep the students of this seed (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout")
     ap.add_argument('--tag', default='', help="suffix of this run's columns and kept models, e.g. _e20 for another budget: merged beside the default run's and compared with it")
     ap.add_argument('--ema', type=float, default=0., help='screening: EMA of the students\' weights with this decay per step (0: none)')
-    ap.add_argument('--mixup', type=float, default=0., help='screening: fastai MixUp(alpha) for the plain students (0: none)')
+    ap.add_argument('--mixup', type=float, default=0., help='screening: mixup with Beta(alpha, alpha) for the plain students (0: none)')
     ap.add_argument('--drop-path', type=float, default=0., help='screening: stochastic depth rate of the students (0: none)')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
     ap.add_argument('--merge', nargs='+', default=None, metavar='DIR',

@@ -81,8 +81,8 @@ PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=4e-3, pos_weight=3.
 # chosen on the same folds (benchmarks/phone_photos.py, joint_*): the phone photos drawn 4 times and 0.3 of the HAM10000
 # pool afresh each epoch, akiec out of training, 6 unfrozen epochs. A trade, measured on 3 seeds: AUC 0.795 on the
 # photos against 0.816 for the photos alone (-0.025 [-0.056, +0.002], seeds 1-2), for HAM10000 holdout pAUC 0.104
-# against 0.03: for an app that must read dermoscopy too (6 epochs: measured there, not moved with PHONE's 20). The triage thresholds are chosen on the phone photos of
-# the holdout (op_source): the app reads photos, not dermoscopy
+# against 0.03: for an app that must read dermoscopy too (6 epochs: measured there, not moved with PHONE's 20). The
+# triage thresholds are chosen on the phone photos of the holdout (op_source): the app reads photos, not dermoscopy
 PHONE_JOINT = dict(PHONE, epochs=6, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude', op_source='pad_ufes20')
 
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
