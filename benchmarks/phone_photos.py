@@ -219,13 +219,19 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
         if seed == a.keep_seed: torch.save({k: v.detach().cpu() for k, v in s.model.state_dict().items()}, a.work_path/f'{name}{a.tag}_s{seed}_f{fold}.pth')
     return out
 
-def pad_images(pad, a, size=None) -> np.ndarray:
-    return np.asarray(ImageCache.build(pad.df.image_ref, size or a.size, a.cache, ids=pad.ids, progress=False).array)
+def cached_images(refs, ids, size, a) -> np.ndarray:
+    "The uint8 (N, size, size, 3) images of `refs` from the decoded-image cache in --cache (built on first use, then only mapped)"
+    return np.asarray(ImageCache.build(refs, size, a.cache, ids=ids, progress=False).array)
+
+def pad_images(pad, a, size=None) -> np.ndarray: return cached_images(pad.df.image_ref, pad.ids, size or a.size, a)
+
+def tag_tokens(s) -> list:
+    "The '_'-separated tokens of a column, model or tag name, a fused side and budget split ('p192e20' -> 'p192', 'e20')"
+    return re.sub(r'(p\d+)(e\d+)', r'\1_\2', s).split('_')
 
 def run_size(name, default) -> int:
     "The image side a run was trained at: its tag's `p<side>` token (e.g. in_clean_p192e20_s1 -> 192), else `default` (--size)"
-    m = re.search(r'_p(\d+)(?:e\d+)?(?:_|$)', name)
-    return int(m.group(1)) if m else default
+    return next((int(t[1:]) for t in tag_tokens(name) if re.fullmatch(r'p\d+', t)), default)
 
 def _shapes(sd): return {k: tuple(v.shape) for k, v in sd.items()}
 
@@ -280,7 +286,7 @@ def summary(work, pad, a):
     for m in models:
         base = max((b for b in names if m.startswith(b + '_')), key=len, default=None)
         if m in names or base is None: continue
-        tags = re.sub(r'(p\d+)(e\d+)', r'\1_\2', m[len(base) + 1:]).split('_')     # p192e20: 192 px, 20 epochs
+        tags = tag_tokens(m[len(base) + 1:])     # p192e20: 192 px, 20 epochs
         ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]
         names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else f'{t[1:]} px' if re.fullmatch(r'p\d+', t) else words.get(t, t) for t in tags)
         budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')   # compared with the same budget's run where there is one
@@ -355,14 +361,12 @@ def summary(work, pad, a):
     kept = {}                       # test-time augmentation: each kept fold model on its own fold's photos, one view and the 8 flips and rotations
     for f in sorted(work.glob('*_s*_f*.pth')): kept.setdefault(f.stem.rsplit('_f', 1)[0], []).append(f)
     if kept: L += ["", "Test-time augmentation (the 8 flips and rotations) on the kept fold models, each on its own fold's photos:", ""]
-    Xs = {a.size: X}                # the photos at each kept model's own training size
     for ms, fs in kept.items():
         z1, zt, ok, wins = np.zeros(len(T)), np.zeros(len(T)), np.zeros(len(T), bool), 0
-        sz = run_size(ms, a.size)
-        if sz not in Xs: Xs[sz] = pad_images(pad, a, sz)
+        Xm = pad_images(pad, a, run_size(ms, a.size))     # the photos at the model's own training size
         for f in fs:
             rows = np.flatnonzero((T.fold == int(f.stem.rsplit('_f', 1)[1])).to_numpy()); ok[rows] = True
-            sd = torch.load(f, weights_only=True); z1[rows] = model_logits(sd, Xs[sz][pos[rows]]); zt[rows] = model_logits(sd, Xs[sz][pos[rows]], tta=True)
+            sd = torch.load(f, weights_only=True); z1[rows] = model_logits(sd, Xm[pos[rows]]); zt[rows] = model_logits(sd, Xm[pos[rows]], tta=True)
             wins += roc_auc(y[rows], zt[rows]) > roc_auc(y[rows], z1[rows])
         L.append(f"- {ms} ({len(fs)} folds, {int(ok.sum())} photos): AUC {roc_auc(y[ok], z1[ok]):.3f} -> {roc_auc(y[ok], zt[ok]):.3f}, "
                  f"pAUC {partial_auc(y[ok], z1[ok]):.4f} -> {partial_auc(y[ok], zt[ok]):.4f}; higher AUC with TTA in {wins} of {len(fs)} folds")
@@ -372,11 +376,9 @@ def summary(work, pad, a):
         L += [f"- {k}: pAUC {v['pauc']:.4f}, AUC {v['auc']:.3f}" for k, v in H.items()]
         if kept:                    # the phone-photo students back on dermoscopy: each fold's model on the HAM10000 holdout
             ham = ham10000(a.ham); hold = ham.df[ham.df.fold == 0]
-            Xh = {}
             for ms, fs in kept.items():
-                m, seed = ms.rsplit('_s', 1); sz = run_size(ms, a.size)
-                if sz not in Xh: Xh[sz] = np.asarray(ImageCache.build(hold.image_ref, sz, a.cache, ids=hold.image_id, progress=False).array)
-                zs = [model_logits(torch.load(f, weights_only=True), Xh[sz]) for f in fs]
+                m, seed = ms.rsplit('_s', 1); Xh = cached_images(hold.image_ref, hold.image_id, run_size(ms, a.size), a)
+                zs = [model_logits(torch.load(f, weights_only=True), Xh) for f in fs]
                 ph, ah = [partial_auc(hold.malignant, z) for z in zs], [roc_auc(hold.malignant, z) for z in zs]
                 L.append(f"- {m} ({len(ph)} fold models, seed {seed}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f}), "
                          f"AUC {', '.join(f'{v:.3f}' for v in ah)} (mean {np.mean(ah):.3f})")
@@ -433,6 +435,8 @@ def main():
     pad = pad_ufes20(a.pad)
     if a.merge: merge(work, [Path(d) for d in a.merge])
     if a.summary or a.merge: return summary(work, pad, a)
+    if run_size(a.tag, 128) != a.size:      # a merged summary scores each kept student at its tag's side (128 px without one)
+        ap.error(f"--size {a.size} with --tag {a.tag!r}: name the side in the tag, e.g. --tag _p{a.size}e{a.epochs}")
     oof_f = work/'oof.csv'
     T = pd.read_csv(oof_f) if oof_f.exists() else pad.df[['image_id', 'patient_id', 'malignant', 'fold']].rename(columns=dict(malignant='target'))
     def save(col, fold, z):
