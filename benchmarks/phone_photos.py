@@ -21,7 +21,8 @@ Stage 2, for each seed and PAD-UFES-20 fold (trained on the other four folds, sc
   `lesion-run`'s out-of-fold teachers do, without a leak into the scored fold);
 - teachers (`TEACHERS`): trained when a student needs one, or on their own.
 Screening options (name the run with --tag, merged beside the default run's columns and compared with them): --arch
-(another backbone, e.g. tf_efficientnet_lite2 with --tag _l2), --size, --epochs, --ema, --mixup, --drop-path.
+(another backbone, e.g. tf_efficientnet_lite2 with --tag _l2), --size (tag p<side>), --epochs (tag e<epochs>), --lr (tag
+lr<thousandths>, e.g. _e20_lr8 for 8e-3), --aug (heavier scale and colour augmentation, tag aug), --ema, --mixup, --drop-path.
 Out-of-fold logits per model and seed go to --work/oof.csv (a killed run resumes at the next missing model); the
 students of --keep-seed are kept (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout. --summary (also
 run at the end) prints and writes summary.md: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals
@@ -32,6 +33,7 @@ Usage: python benchmarks/phone_photos.py --pretrain --seeds 0 1 2 --models in_di
        python benchmarks/phone_photos.py --work runs/pp_s0 --pretrain --seeds 0 --threads 1 --keep-seed 0   # one process a seed, then:
        python benchmarks/phone_photos.py --merge runs/pp_s0 runs/pp_s1 runs/pp_s2 --work runs/phone_photos
        python benchmarks/phone_photos.py --work runs/ema --pretrain --seeds 0 --threads 1 --models in_clean --tag _ema --ema 0.99   # a screen
+       python benchmarks/phone_photos.py --work runs/lr8 --pretrain --seeds 0 --threads 1 --models in_clean --tag _e20_lr8 --lr 8e-3 --epochs 20
        python benchmarks/phone_photos.py --summary"""
 import argparse, functools, json, re, shutil, time
 from pathlib import Path
@@ -152,6 +154,12 @@ def extra(a, teacher):
     "The screening callbacks of a student: EMA of weights, mixup (plain students only)"
     return ([EMACallback(a.ema)] if a.ema else []) + ([MixCallback(a.mixup)] if a.mixup and not teacher else [])
 
+def heavy_aug():
+    "Screening (--aug): heavier scale and colour augmentation than `lesion_aug()`'s: zoom up to 1.5, perspective warp 0.2, saturation 0.3, hue 0.03"
+    from fastai.vision.augment import Saturation, Hue
+    from lesion_fastai.datablock import lesion_aug
+    return lesion_aug(max_zoom=1.5, max_warp=0.2) + [Saturation(0.3), Hue(0.03)]
+
 def drop_path(model, rate):
     "Stochastic depth in the student's residual blocks, rising linearly to `rate` in the last block"
     from timm.layers import DropPath
@@ -199,8 +207,8 @@ def pad_models(pad, fold, a, seed, ham_sd, todo):
         set_seed(seed)
         w = dict(joint={'pad_ufes20': a.pad_weight}, joint_full={'pad_ufes20': a.pad_weight, 'ham10000': a.replay_weight}).get(data)
         soft = dict(meta=False, soft_col='soft') if data == 'soft' else dict(meta=True)
-        d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, source_weights=w, **soft); d.train.rng.seed(seed)
-        return d
+        d = lesion_dataloaders(tables[data], fold, size=a.size, bs=a.pad_bs, cache=a.cache, source_weights=w, batch_tfms=heavy_aug() if a.aug else None, **soft)
+        d.train.rng.seed(seed); return d
     init = lambda start: dict(init=ham_sd) if start == 'ham' else {}
     out, teachers = {}, {}
     need = {STUDENTS[m][1] for m in todo if m in STUDENTS and STUDENTS[m][1] and not STUDENTS[m][1].startswith('soft:')} | {m for m in todo if m in TEACHERS}
@@ -249,6 +257,12 @@ def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
     fn = lambda b: m(torch.from_numpy(b)).numpy().ravel()
     with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, bs)])
 
+def shipped_base(name) -> tuple:
+    "The student recipe of a --shipped name and its tag: ('in_distill_clean', '_e20') for in_distill_clean_e20"
+    base = max((b for b in STUDENTS if name == b or name.startswith(b + '_')), key=len, default=None)
+    if base is None: raise ValueError(f"--shipped {name!r}: a student of STUDENTS ({', '.join(STUDENTS)}), optionally with its run's tag")
+    return base, name[len(base):]
+
 def summary(work, pad, a):
     T = pd.read_csv(work/'oof.csv'); y, g = T.target.to_numpy(), T.patient_id.to_numpy()
     models = {}
@@ -282,16 +296,17 @@ def summary(work, pad, a):
     budget = {m: (b, e) for m in models for b, _, e in [m.rpartition('_e')] if e.isdigit()}   # runs of other budgets (--tag _e<epochs>)
     for m, (base, e) in budget.items():
         if m not in names and base in names: names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
-    words = dict(l1='EfficientNet-Lite1', l2='EfficientNet-Lite2', ema='EMA of weights', mix='mixup', dp='stochastic depth')     # other tags: another backbone (--arch), possibly with a budget
+    words = dict(l1='EfficientNet-Lite1', l2='EfficientNet-Lite2', ema='EMA of weights', mix='mixup', dp='stochastic depth', aug='heavier scale and colour augmentation')     # other tags: another backbone (--arch), possibly with a budget
     for m in models:
         base = max((b for b in names if m.startswith(b + '_')), key=len, default=None)
         if m in names or base is None: continue
         tags = tag_tokens(m[len(base) + 1:])     # p192e20: 192 px, 20 epochs
         ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]
-        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else f'{t[1:]} px' if re.fullmatch(r'p\d+', t) else words.get(t, t) for t in tags)
+        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else f'{t[1:]} px' if re.fullmatch(r'p\d+', t) else f'lr {t[2:]}e-3' if re.fullmatch(r'lr\d+', t) else words.get(t, t) for t in tags)
         budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')   # compared with the same budget's run where there is one
-    sp = a.shipped; plain = {'in_distill_clean': 'in_clean'}.get(sp, sp.replace('distill', 'plain').replace('_th', '')); tch = STUDENTS[sp][1]
-    names[sp] += ' **(shipped)**'
+    sp = a.shipped; base, tag = shipped_base(sp)     # in_distill_clean_e20: in_distill_clean at another budget; its plain twin and teacher at the same
+    plain = {'in_distill_clean': 'in_clean'}.get(base, base.replace('distill', 'plain').replace('_th', '')) + tag; tch = (STUDENTS[base][1] or base) + tag
+    if sp in names: names[sp] += ' **(shipped)**'
     L = [f"PAD-UFES-20 shared part: {len(T)} photos of {T.patient_id.nunique()} patients ({int(y.sum())} malignant), 5 patient-grouped folds, "
          f"out-of-fold scores pooled; intervals: 95% grouped bootstrap over patients, mean over seeds", "",
          "| model | seeds | pAUC per seed | pAUC [95% CI] | AUC per seed | AUC [95% CI] |", "|---|---|---|---|---|---|"]
@@ -343,7 +358,7 @@ def summary(work, pad, a):
           f"ink-coloured; malignant share {y[inkd > a.ink].mean():.2f} with marks against {y[inkd <= a.ink].mean():.2f} without."]
     fold_models = sorted(work.glob(f'{sp}_s*_f*.pth'))
     if fold_models:                # the shortcut test: the marked photos again with their marks painted out, each by its fold's model
-        seed = fold_models[0].stem.split('_s')[1].split('_')[0]
+        seed = fold_models[0].stem.rsplit('_f', 1)[0].rsplit('_s', 1)[1]
         marked = inkd > a.ink; z0, z1 = np.full(len(T), np.nan), np.full(len(T), np.nan)
         for f in range(5):
             mf = f'{sp}_s{seed}_f{f}.pth'
@@ -411,7 +426,7 @@ def main():
     ap.add_argument('--lr', type=float, default=4e-3); ap.add_argument('--alpha', type=float, default=0.5); ap.add_argument('--T', type=float, default=2.)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--folds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     ap.add_argument('--models', nargs='+', default=['in_distill_clean', 'peer', 'in_clean'], choices=list(STUDENTS) + list(TEACHERS) + ['peer'])
-    ap.add_argument('--shipped', default='in_distill_clean', choices=list(STUDENTS), help='the recipe that ships (chosen on these folds)')
+    ap.add_argument('--shipped', default='in_distill_clean_e20', help="the recipe that ships (chosen on these folds): a student of STUDENTS with its run's tag")
     ap.add_argument('--ink', type=float, default=0.005, help='share of ink-coloured pixels above which a photo counts as marked')
     ap.add_argument('--pretrain', nargs='*', default=['exclude', 'malignant'], choices=['exclude', 'malignant'],
                     help="HAM10000 pre-trainings to make (akiec out / akiec malignant; none: `--pretrain` alone); the students from HAM10000 start from 'exclude'")
@@ -423,12 +438,15 @@ def main():
     ap.add_argument('--tag', default='', help="suffix of this run's columns and kept models, e.g. _e20 for another budget: merged beside the default run's and compared with it")
     ap.add_argument('--ema', type=float, default=0., help='screening: EMA of the students\' weights with this decay per step (0: none)')
     ap.add_argument('--mixup', type=float, default=0., help='screening: mixup with Beta(alpha, alpha) for the plain students (0: none)')
+    ap.add_argument('--aug', action='store_true', help="screening: heavier scale and colour augmentation for the teachers and students (heavy_aug)")
     ap.add_argument('--drop-path', type=float, default=0., help='screening: stochastic depth rate of the students (0: none)')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--summary', action='store_true')
     ap.add_argument('--merge', nargs='+', default=None, metavar='DIR',
                     help="join these work folders' out-of-fold columns and kept students into --work, then summarise "
                          "(runs split over processes, e.g. one seed each with --threads 1)")
     a = ap.parse_args()
+    try: shipped_base(a.shipped)
+    except ValueError as e: ap.error(str(e))
     torch.set_num_threads(a.threads)
     ARCH = a.arch
     work = a.work_path = Path(a.work); work.mkdir(parents=True, exist_ok=True)
@@ -437,6 +455,10 @@ def main():
     if a.summary or a.merge: return summary(work, pad, a)
     if run_size(a.tag, 128) != a.size:      # a merged summary scores each kept student at its tag's side (128 px without one)
         ap.error(f"--size {a.size} with --tag {a.tag!r}: name the side in the tag, e.g. --tag _p{a.size}e{a.epochs}")
+    if a.aug != ('aug' in tag_tokens(a.tag)): ap.error(f"--aug goes with an 'aug' token in --tag (e.g. --tag _e{a.epochs}_aug), got --tag {a.tag!r}")
+    lr_tok = next((t for t in tag_tokens(a.tag) if re.fullmatch(r'lr\d+', t)), None)     # lr8: 8e-3
+    if (a.lr != 4e-3 or lr_tok) and lr_tok != f'lr{a.lr * 1e3:g}':
+        ap.error(f"--lr {a.lr:g} with --tag {a.tag!r}: name another rate in the tag as lr<thousandths>, e.g. --tag _e{a.epochs}_lr{a.lr * 1e3:g}")
     oof_f = work/'oof.csv'
     T = pd.read_csv(oof_f) if oof_f.exists() else pad.df[['image_id', 'patient_id', 'malignant', 'fold']].rename(columns=dict(malignant='target'))
     def save(col, fold, z):
