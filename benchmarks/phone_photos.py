@@ -302,7 +302,7 @@ def summary(work, pad, a):
         if m in names or base is None: continue
         tags = tag_tokens(m[len(base) + 1:])     # p192e20: 192 px, 20 epochs
         ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]
-        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else f'{t[1:]} px' if re.fullmatch(r'p\d+', t) else f'lr {t[2:]}e-3' if re.fullmatch(r'lr\d+', t) else words.get(t, t) for t in tags)
+        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else f'{t[1:]} px' if re.fullmatch(r'p\d+', t) else f'lr {t[2:]}e-3' if re.fullmatch(r'lr[\d.]+', t) else words.get(t, t) for t in tags)
         budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')   # compared with the same budget's run where there is one
     sp = a.shipped; base, tag = shipped_base(sp)     # in_distill_clean_e20: in_distill_clean at another budget; its plain twin and teacher at the same
     plain = {'in_distill_clean': 'in_clean'}.get(base, base.replace('distill', 'plain').replace('_th', '')) + tag; tch = (STUDENTS[base][1] or base) + tag
@@ -456,9 +456,9 @@ def main():
     if run_size(a.tag, 128) != a.size:      # a merged summary scores each kept student at its tag's side (128 px without one)
         ap.error(f"--size {a.size} with --tag {a.tag!r}: name the side in the tag, e.g. --tag _p{a.size}e{a.epochs}")
     if a.aug != ('aug' in tag_tokens(a.tag)): ap.error(f"--aug goes with an 'aug' token in --tag (e.g. --tag _e{a.epochs}_aug), got --tag {a.tag!r}")
-    lr_tok = next((t for t in tag_tokens(a.tag) if re.fullmatch(r'lr\d+', t)), None)     # lr8: 8e-3
+    lr_tok = next((t for t in tag_tokens(a.tag) if re.fullmatch(r'lr[\d.]+', t)), None)     # lr8: 8e-3
     if (a.lr != 4e-3 or lr_tok) and lr_tok != f'lr{a.lr * 1e3:g}':
-        ap.error(f"--lr {a.lr:g} with --tag {a.tag!r}: name another rate in the tag as lr<thousandths>, e.g. --tag _e{a.epochs}_lr{a.lr * 1e3:g}")
+        ap.error(f"--lr {a.lr:g} with --tag {a.tag!r}: the tag names the rate in thousandths (--lr 8e-3 goes with lr8; the default 4e-3 with none)")
     oof_f = work/'oof.csv'
     T = pd.read_csv(oof_f) if oof_f.exists() else pad.df[['image_id', 'patient_id', 'malignant', 'fold']].rename(columns=dict(malignant='target'))
     def save(col, fold, z):
