@@ -27,7 +27,8 @@ Out-of-fold logits per model and seed go to --work/oof.csv (a killed run resumes
 students of --keep-seed are kept (one per fold) for the ink-mark test, test-time augmentation and the HAM10000 holdout. --summary (also
 run at the end) prints and writes summary.md: pooled out-of-fold pAUC and AUC per seed, grouped bootstrap intervals
 over patients (mean over seeds), paired differences, subgroups (skin type, without actinic keratoses, ink marks),
-the marks painted out, the kept students with test-time augmentation and on the HAM10000 holdout.
+the marks painted out, the kept students with test-time augmentation and on the HAM10000 holdout (their logits
+cached beside each kept student, so a re-summary scores only the new ones).
 
 Usage: python benchmarks/phone_photos.py --pretrain --seeds 0 1 2 --models in_distill_clean peer in_clean
        python benchmarks/phone_photos.py --work runs/pp_s0 --pretrain --seeds 0 --threads 1 --keep-seed 0   # one process a seed, then:
@@ -257,6 +258,16 @@ def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
     fn = lambda b: m(torch.from_numpy(b)).numpy().ravel()
     with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, bs)])
 
+def kept_logits(f, x, what, tta=False) -> np.ndarray:
+    """Logits of the kept student in file `f` on images `x`, cached beside it as <stem>.<what>.npz with the file's
+    modification time (recomputed when `f` was replaced, a merge's copy keeps it, or the images are another number):
+    a merged summary rescores only the students it has not seen"""
+    c, stamp = f.with_name(f'{f.stem}.{what}.npz'), f.stat().st_mtime_ns
+    if c.exists():
+        with np.load(c) as k:
+            if int(k['stamp']) == stamp and len(k['z']) == len(x): return k['z']
+    z = model_logits(torch.load(f, weights_only=True), x, tta=tta); np.savez(c, z=z, stamp=stamp); return z
+
 def shipped_base(name) -> tuple:
     "The student recipe of a --shipped name and its tag: ('in_distill_clean', '_e20') for in_distill_clean_e20"
     base = max((b for b in STUDENTS if name == b or name.startswith(b + '_')), key=len, default=None)
@@ -381,7 +392,7 @@ def summary(work, pad, a):
         Xm = pad_images(pad, a, run_size(ms, a.size))     # the photos at the model's own training size
         for f in fs:
             rows = np.flatnonzero((T.fold == int(f.stem.rsplit('_f', 1)[1])).to_numpy()); ok[rows] = True
-            sd = torch.load(f, weights_only=True); z1[rows] = model_logits(sd, Xm[pos[rows]]); zt[rows] = model_logits(sd, Xm[pos[rows]], tta=True)
+            z1[rows] = kept_logits(f, Xm[pos[rows]], 'pad'); zt[rows] = kept_logits(f, Xm[pos[rows]], 'pad_tta', tta=True)
             wins += roc_auc(y[rows], zt[rows]) > roc_auc(y[rows], z1[rows])
         L.append(f"- {ms} ({len(fs)} folds, {int(ok.sum())} photos): AUC {roc_auc(y[ok], z1[ok]):.3f} -> {roc_auc(y[ok], zt[ok]):.3f}, "
                  f"pAUC {partial_auc(y[ok], z1[ok]):.4f} -> {partial_auc(y[ok], zt[ok]):.4f}; higher AUC with TTA in {wins} of {len(fs)} folds")
@@ -393,7 +404,7 @@ def summary(work, pad, a):
             ham = ham10000(a.ham); hold = ham.df[ham.df.fold == 0]
             for ms, fs in kept.items():
                 m, seed = ms.rsplit('_s', 1); Xh = cached_images(hold.image_ref, hold.image_id, run_size(ms, a.size), a)
-                zs = [model_logits(torch.load(f, weights_only=True), Xh) for f in fs]
+                zs = [kept_logits(f, Xh, 'ham_holdout') for f in fs]
                 ph, ah = [partial_auc(hold.malignant, z) for z in zs], [roc_auc(hold.malignant, z) for z in zs]
                 L.append(f"- {m} ({len(ph)} fold models, seed {seed}): pAUC {', '.join(f'{v:.4f}' for v in ph)} (mean {np.mean(ph):.4f}), "
                          f"AUC {', '.join(f'{v:.3f}' for v in ah)} (mean {np.mean(ah):.3f})")
