@@ -238,9 +238,19 @@ def tag_tokens(s) -> list:
     "The '_'-separated tokens of a column, model or tag name, a fused side and budget split ('p192e20' -> 'p192', 'e20')"
     return re.sub(r'(p\d+)(e\d+)', r'\1_\2', s).split('_')
 
+TAG_WORDS = dict(p='{} px', e='{} epochs', lr='lr {}e-3')     # the tag tokens that carry a number: image side, unfrozen epochs, learning rate in thousandths
+
+def tag_value(name, key):
+    "The number of `name`'s tag token `key` (a key of TAG_WORDS) as text, e.g. tag_value('in_clean_e20_lr8_s0', 'lr') -> '8'; None without one"
+    return next((m[2] for t in tag_tokens(name) if (m := re.fullmatch(r'(p|e|lr)(\d+(?:\.\d+)?)', t)) and m[1] == key), None)
+
 def run_size(name, default) -> int:
     "The image side a run was trained at: its tag's `p<side>` token (e.g. in_clean_p192e20_s1 -> 192), else `default` (--size)"
-    return next((int(t[1:]) for t in tag_tokens(name) if re.fullmatch(r'p\d+', t)), default)
+    v = tag_value(name, 'p'); return int(v) if v else default
+
+def base_of(name, keys):
+    "The longest of `keys` that `name` is, or starts with followed by '_' (a recipe and its run's tag); None if none"
+    return max((b for b in keys if name == b or name.startswith(b + '_')), key=len, default=None)
 
 def _shapes(sd): return {k: tuple(v.shape) for k, v in sd.items()}
 
@@ -270,7 +280,7 @@ def kept_logits(f, x, what, tta=False) -> np.ndarray:
 
 def shipped_base(name) -> tuple:
     "The student recipe of a --shipped name and its tag: ('in_distill_clean', '_e20') for in_distill_clean_e20"
-    base = max((b for b in STUDENTS if name == b or name.startswith(b + '_')), key=len, default=None)
+    base = base_of(name, STUDENTS)
     if base is None: raise ValueError(f"--shipped {name!r}: a student of STUDENTS ({', '.join(STUDENTS)}), optionally with its run's tag")
     return base, name[len(base):]
 
@@ -309,11 +319,11 @@ def summary(work, pad, a):
         if m not in names and base in names: names[m] = f"{names[base].split(' (')[0]}, {e} epochs"
     words = dict(l1='EfficientNet-Lite1', l2='EfficientNet-Lite2', ema='EMA of weights', mix='mixup', dp='stochastic depth', aug='heavier scale and colour augmentation')     # other tags: another backbone (--arch), possibly with a budget
     for m in models:
-        base = max((b for b in names if m.startswith(b + '_')), key=len, default=None)
+        base = base_of(m, names)
         if m in names or base is None: continue
         tags = tag_tokens(m[len(base) + 1:])     # p192e20: 192 px, 20 epochs
-        ep = [t for t in tags if t[:1] == 'e' and t[1:].isdigit()]
-        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(f'{t[1:]} epochs' if t in ep else f'{t[1:]} px' if re.fullmatch(r'p\d+', t) else f'lr {t[2:]}e-3' if re.fullmatch(r'lr[\d.]+', t) else words.get(t, t) for t in tags)
+        ep = [t for t in tags if tag_value(t, 'e')]
+        names[m] = f"{names[base].split(' (')[0]}, " + ', '.join(next((TAG_WORDS[k].format(v) for k in TAG_WORDS if (v := tag_value(t, k))), words.get(t, t)) for t in tags)
         budget[m] = (f'{base}_{ep[0]}' if ep and f'{base}_{ep[0]}' in models and len(tags) > 1 else base, '')   # compared with the same budget's run where there is one
     sp = a.shipped; base, tag = shipped_base(sp)     # in_distill_clean_e20: in_distill_clean at another budget; its plain twin and teacher at the same
     plain = {'in_distill_clean': 'in_clean'}.get(base, base.replace('distill', 'plain').replace('_th', '')) + tag; tch = (STUDENTS[base][1] or base) + tag
@@ -464,11 +474,11 @@ def main():
     pad = pad_ufes20(a.pad)
     if a.merge: merge(work, [Path(d) for d in a.merge])
     if a.summary or a.merge: return summary(work, pad, a)
-    if run_size(a.tag, 128) != a.size:      # a merged summary scores each kept student at its tag's side (128 px without one)
+    if run_size(a.tag, ap.get_default('size')) != a.size:      # a merged summary scores each kept student at its tag's side (128 px without one)
         ap.error(f"--size {a.size} with --tag {a.tag!r}: name the side in the tag, e.g. --tag _p{a.size}e{a.epochs}")
     if a.aug != ('aug' in tag_tokens(a.tag)): ap.error(f"--aug goes with an 'aug' token in --tag (e.g. --tag _e{a.epochs}_aug), got --tag {a.tag!r}")
-    lr_tok = next((t for t in tag_tokens(a.tag) if re.fullmatch(r'lr[\d.]+', t)), None)     # lr8: 8e-3
-    if (a.lr != 4e-3 or lr_tok) and lr_tok != f'lr{a.lr * 1e3:g}':
+    lr_tok = tag_value(a.tag, 'lr')     # lr8: 8e-3
+    if (a.lr != ap.get_default('lr') or lr_tok) and lr_tok != f'{a.lr * 1e3:g}':
         ap.error(f"--lr {a.lr:g} with --tag {a.tag!r}: the tag names the rate in thousandths (--lr 8e-3 goes with lr8; the default 4e-3 with none)")
     oof_f = work/'oof.csv'
     T = pd.read_csv(oof_f) if oof_f.exists() else pad.df[['image_id', 'patient_id', 'malignant', 'fold']].rename(columns=dict(malignant='target'))
