@@ -21,8 +21,8 @@ __all__ = ['AMBIGUOUS', 'ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PAD_UFES
            'DatasetSpec', 'get_spec', 'apply_labels', 'guess_spec', 'check_columns', 'check_binary_target',
            'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError', 'to_rgb8', 'load_image',
            'LesionData', 'validate_table', 'verify_images', 'read_isic2024', 'index_image_folder', 'read_image_folder',
-           'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000', 'combine_sources', 'read_sources',
-           'DatasetCheck', 'check_dataset', 'check_cli']
+           'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000', 'shared_subset', 'combine_sources',
+           'read_sources', 'DatasetCheck', 'check_dataset', 'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
 AMBIGUOUS = ('malignant', 'benign', 'exclude')
@@ -471,6 +471,28 @@ def find_ham10000(required:bool=True, # raise when it is not found
                  ) -> Path|None:
     "The HAM10000 folder: `$LESION_HAM10000`, else `shared/data/ham10000` above the cwd"
     return find_shared('ham10000', required)
+
+# %% ../nbs/00_data.ipynb #d7df549c
+def shared_subset(name:str, # a dataset under `shared/data` (`find_shared`), e.g. 'pad_ufes20'
+                  group:str, # its group column: whole groups are kept, e.g. 'patient_id' or 'lesion_id'
+                  n:int, # number of groups drawn
+                  dest, # the new dataset folder (must not exist)
+                  seed:int=0, # seed of the draw
+                 ) -> Path:
+    "A dataset folder with the metadata of `n` random groups of shared dataset `name` and links to their images"
+    src, dest = find_shared(name), Path(dest)
+    m = pd.read_csv(src/'metadata.csv')
+    if group not in m: raise KeyError(f"{src/'metadata.csv'}: no column {group!r} to draw groups from (it has {', '.join(m.columns)})")
+    groups = m[group].unique()
+    if not 0 < n <= len(groups): raise ValueError(f"n={n}: expected 1 to {len(groups)} groups of {name}")
+    keep = pd.Series(groups).sample(n, random_state=seed)
+    m = m[m[group].isin(keep)]
+    (dest/'images').mkdir(parents=True)
+    m.to_csv(dest/'metadata.csv', index=False)
+    ids = set(m.image_id.astype(str))
+    for f in (src/'images').iterdir():
+        if f.stem in ids: (dest/'images'/f.name).symlink_to(f.resolve())
+    return dest
 
 # %% ../nbs/00_data.ipynb #c852a1b1
 def combine_sources(datas:list, # the `LesionData` of each source (labelled, with a group column)

@@ -12,19 +12,19 @@ from torch import nn
 from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_auc_score
 from fastai.learner import Learner
-from .models import load_bundle, bundle_file, save_bundle
+from .models import load_bundle, bundle_file, save_bundle, RoutedStudent
 from .cli import cli_errors
 from .cache import float_batches, ImageCache
 from .metrics import partial_auc, operating_point, logit, expit
 from .predict import tta_logits, TTA_VIEWS
 from .runtimes import FORMATS, ProbModel, quiet_toolchains, export_program, example_input, available_formats, require_format, load_runtime, latency_ms
-from .quantize import quantize_ptq, load_int8
+from .quantize import quantize_ptq, load_int8, FLOAT_LAYERS
 
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
            'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
            'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows', 'source_scores',
-           'export_student', 'parse_formats', 'export_run', 'export_table', 'export_cli']
+           'export_student', 'parse_formats', 'run_images', 'export_run', 'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -251,7 +251,7 @@ def source_scores(y, # validation labels
     return out
 
 # %% ../nbs/12_export.ipynb #c52e126b
-def export_student(bundle, # a trained student `Learner`, or the path of a student saved by `save_bundle` (without extension)
+def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`route_students`), or the path of either saved by `save_bundle` (without extension)
                    out, # output folder
                    calib_images=None, # uint8 (N,H,W,3) training images for int8 calibration (~100-500; default with a Learner: its training set's first 256)
                    val_images=None, # uint8 (N,H,W,3) validation images (default with a Learner: its validation set)
@@ -274,17 +274,25 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
             calib_images = c if calib_images is None else calib_images
             if val_images is None: val_images, val_y, val_sources = v, y, learner_sources(bundle) if val_sources is None else val_sources
         bundle = save_bundle(bundle, out/'student_pytorch')        # the PyTorch reference, kept beside the phone files
+    elif isinstance(bundle, RoutedStudent):
+        d = getattr(bundle, 'export_data', None)                   # `route_students` of Learners keeps their images
+        if d is not None and calib_images is None: calib_images = d['calib']
+        if d is not None and val_images is None: val_images, val_y, val_sources = d['val'], d['y'], d['sources'] if val_sources is None else val_sources
+        bundle = save_bundle(bundle, out/'student_pytorch')
     if calib_images is None or val_images is None or val_y is None:
         raise ValueError(f"{bundle}: pass calib_images, val_images and val_y (or a trained student Learner, which has them)")
     pick = source_rows(val_y, val_sources, op_source)
     model, cfg = load_bundle(bundle)
-    if cfg['kind'] != 'student': raise ValueError(f"{bundle} is a {cfg['kind']}: only the image-only student is exported for the app")
+    if cfg['kind'] not in ('student', 'routed'): raise ValueError(f"{bundle} is a {cfg['kind']}: only the image-only student (or routed students) is exported for the app")
+    routed = cfg['kind'] == 'routed'
+    kind = f"image-only students routed by kind of image: {', '.join(cfg['kinds'])}" if routed else 'image-only student'
+    skip = FLOAT_LAYERS + ('router',) if routed else FLOAT_LAYERS      # the router's few weights stay in float too
     size = cfg['size']
     if np.asarray(val_images).shape[1] != size: raise ValueError(f"validation images are {np.asarray(val_images).shape[1]}px, the model takes {size}px")
     formats = available_formats() if formats is None else list(formats)
     for f in formats: require_format(f)
     q, q_src = int8_model, 'quantisation-aware training (PT2E)' if int8_model is not None else 'post-training quantisation (PT2E)'
-    if q is None and 'pte_int8' in formats: q = quantize_ptq(model, calib_images)
+    if q is None and 'pte_int8' in formats: q = quantize_ptq(model, calib_images, skip)
     writers = dict(pte=lambda p: export_pte(model, p, size), pte_int8=lambda p: export_pte(q, p, size),
                    tflite=lambda p: export_tflite(model, p, size), tflite_int8=lambda p: export_tflite_int8(model, p, size, calib_images),
                    onnx=lambda p: export_onnx(model, p, size), onnx_int8=lambda p: quantize_onnx_int8(model, p, size, calib_images),
@@ -305,11 +313,11 @@ def export_student(bundle, # a trained student `Learner`, or the path of a stude
         op['source'] = op_source
         if op_tta: op_tta['source'] = op_source
     per_source = source_scores(val_y, ref_p, val_sources)
-    sidecar = dict(model=dict(arch=cfg['arch'], kind='image-only student', recommended=rep[best]['file'] if best else None,
+    sidecar = dict(model=dict(arch=cfg['arch'], kind=kind, recommended=rep[best]['file'] if best else None,
                               recommended_format=best, files={f: rep[f] for f in formats},
                               checks=dict(float=f"max |prob - PyTorch| <= {FLOAT_TOL}", int8=f"pAUC >= PyTorch pAUC - {INT8_PAUC_TOL}",
                                           images=int(len(val_y)), positives=int(np.sum(val_y)), **({'per_source': per_source} if per_source else {})),
-                              degrade=cfg.get('degrade')),
+                              degrade=cfg.get('degrade'), **({'routing': {k: cfg[k] for k in ('kinds', 'router', 'offsets')}} if routed else {})),
                    input=dict(name='image', layout='NCHW', dtype='float32', channels='RGB', range=[0, 1], size=[size, size],
                               resize=f"crop the centre square of the photo (side = shorter side), then resize to {size}x{size} bilinear",
                               normalization='none needed: mean/std are inside the model', model_mean=cfg['mean'], model_std=cfg['std']),
@@ -330,6 +338,25 @@ def parse_formats(s:str|None, # comma-separated formats ('all' or None: every in
     for f in fs: require_format(f)
     return fs
 
+def run_images(run_dir, # a `lesion-run` output folder
+               n_calib:int=256, # images drawn at random from the training pool (int8 calibration, a router)
+               seed:int=0, # seed of that draw
+              ) -> dict:
+    "A run's training-pool sample (`calib`) and its holdout: images (uint8, the run's size), labels, groups and sources"
+    run_dir = Path(run_dir)
+    if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
+    cfg = json.loads((run_dir/'config.json').read_text())
+    P = pd.read_csv(run_dir/'predictions.csv')
+    st = json.loads((run_dir/'state.json').read_text()) if (run_dir/'state.json').exists() else {}
+    cache_f = st.get('cache', {}).get('path') or str(sorted((run_dir/'cache').glob(f"cache_{cfg['size']}px_*.json"))[-1].with_suffix(''))
+    cache = ImageCache(cache_f)
+    folds = pd.read_csv(run_dir/'folds.csv')
+    hold = (folds.fold == cfg['holdout']).to_numpy()
+    pool_idx = np.flatnonzero(~hold)
+    calib = np.asarray(cache.array[np.sort(np.random.default_rng(seed).choice(pool_idx, min(n_calib, len(pool_idx)), replace=False))])
+    return dict(cfg=cfg, calib=calib, val=np.asarray(cache.array[np.flatnonzero(hold)]), y=P.target[hold].to_numpy(),
+                groups=P.group[hold].to_numpy(), sources=folds.source[hold].to_numpy() if 'source' in folds else None)
+
 def export_run(run_dir, # a `lesion-run` output folder
                model:str='student_distilled', # which student
                formats=None, # list of formats (default: every installed one)
@@ -342,22 +369,13 @@ def export_run(run_dir, # a `lesion-run` output folder
     run_dir = Path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
     if not bundle_file(run_dir/'models'/model, '.json').exists(): raise FileNotFoundError(f"{run_dir/'models'/model}: no such student in this run")
-    cfg = json.loads((run_dir/'config.json').read_text())
-    P = pd.read_csv(run_dir/'predictions.csv')
-    st = json.loads((run_dir/'state.json').read_text()) if (run_dir/'state.json').exists() else {}
-    cache_f = st.get('cache', {}).get('path') or str(sorted((run_dir/'cache').glob(f"cache_{cfg['size']}px_*.json"))[-1].with_suffix(''))
-    cache = ImageCache(cache_f)
-    folds = pd.read_csv(run_dir/'folds.csv')
-    hold = (folds.fold == cfg['holdout']).to_numpy()
-    pool_idx = np.flatnonzero(~hold)
-    calib = np.asarray(cache.array[np.sort(np.random.default_rng(0).choice(pool_idx, min(n_calib, len(pool_idx)), replace=False))])
-    val = np.asarray(cache.array[np.flatnonzero(hold)])
+    R = run_images(run_dir, n_calib)
     q_f = run_dir/'models'/f'{model}_int8.pt2'
-    if op_source is not None and 'source' not in folds:
+    if op_source is not None and R['sources'] is None:
         raise ValueError(f"--op-source {op_source}: {run_dir/'folds.csv'} has no source column (one source, or a run made before sources were recorded)")
-    srcs = folds.source[hold].to_numpy() if 'source' in folds else None
-    return export_student(run_dir/'models'/model, run_dir/'export', calib, val, P.target[hold].values, P.group[hold].values,
-                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot, val_sources=srcs, op_source=op_source)
+    return export_student(run_dir/'models'/model, run_dir/'export', R['calib'], R['val'], R['y'], R['groups'],
+                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot, val_sources=R['sources'], op_source=op_source)
+
 
 # %% ../nbs/12_export.ipynb #9ce2f457
 def export_table(rep:dict, # the report of `export_student`

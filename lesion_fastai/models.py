@@ -23,10 +23,10 @@ from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback
 
 # %% auto #0
-__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'init_from', 'meta_processor',
-           'teacher_learner', 'DistillationCallback', 'distill_loss', 'attention_map', 'attention_term', 'feature_term',
-           'head_in_features', 'FeatureDistillCallback', 'teacher_features', 'student_learner', 'bundle_file',
-           'save_bundle', 'load_bundle']
+__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'RoutedStudent', 'init_from',
+           'meta_processor', 'teacher_learner', 'DistillationCallback', 'distill_loss', 'attention_map',
+           'attention_term', 'feature_term', 'head_in_features', 'FeatureDistillCallback', 'teacher_features',
+           'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -100,6 +100,33 @@ class ImageModel(nn.Module):
 
 def lesion_splitter(m, # a `FusionModel` or `ImageModel`
                    ): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
+
+# %% ../nbs/08_models.ipynb #96c5aabe
+class RoutedStudent(nn.Module):
+    "Image-only students of different kinds of image behind one input: a linear router on their pooled features weighs each student's logit"
+    def __init__(self,
+                 students:list, # `ImageModel`s, one per kind of image
+                 kinds:list, # the kind of image each student reads, e.g. ['dermoscopy', 'phone']
+                 offsets=None, # subtracted from each student's logit (e.g. its own triage threshold as a logit); default 0
+                 hard:bool=False, # answer with the student of the router's largest weight alone, instead of the weighted mean
+                ):
+        super().__init__()
+        if len(students) != len(kinds) or len(kinds) < 2: raise ValueError(f"{len(students)} students for {len(kinds)} kinds: expected one student per kind, two or more")
+        self.students, self.kinds, self.hard = nn.ModuleList(students), list(kinds), hard
+        self.router = nn.Linear(sum(s.backbone.num_features for s in students), len(students))
+        self.register_buffer('offsets', torch.zeros(len(kinds)) if offsets is None else torch.as_tensor(offsets, dtype=torch.float32).clone())
+
+    def features(self, img): x = _plain(img); return [s.backbone(x) for s in self.students]
+    def parts(self, img):
+        "Each student's logit less its offset (N, K) and the router's weight of each kind (N, K)"
+        f = self.features(img)
+        z = torch.stack([s.head(fi).squeeze(1) for s, fi in zip(self.students, f)], 1) - self.offsets
+        return z, self.router(torch.cat(f, 1)).softmax(1)
+    def route(self, img): "The router's weight of each kind (N, K)"; return self.parts(img)[1]
+    def forward(self, img):
+        z, w = self.parts(img)
+        if self.hard: w = (w >= w.max(1, keepdim=True).values).to(z.dtype)    # one-hot, with no branch on the data
+        return (z * w).sum(1)
 
 # %% ../nbs/08_models.ipynb #e670f5fc
 def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (student)
@@ -369,12 +396,14 @@ def bundle_file(path, # path without extension
     p = Path(path)
     return p.with_suffix(ext) if p.suffix in ('', '.pth', '.json') else p.with_name(p.name + ext)
 
-def save_bundle(learn:Learner, # a trained `Learner`
+def save_bundle(learn:Learner, # a trained `Learner`, or a model with a `lesion_cfg` (a `RoutedStudent` from `route_students`)
                 path, # path without extension
                ) -> Path:
     "Save `learn`'s model as `<path>.pth` (state dict) + `<path>.json` (how to rebuild it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()
+    model = learn if isinstance(learn, nn.Module) else learn.model
+    if not hasattr(learn, 'lesion_cfg'): raise ValueError(f"{type(learn).__name__} has no `lesion_cfg`: save a Learner made by teacher_learner/student_learner, or a RoutedStudent from route_students")
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()
                 if not k.startswith('feature_proj.')}, bundle_file(path, '.pth'))   # the distillation projection stays behind
     bundle_file(path, '.json').write_text(json.dumps(learn.lesion_cfg, indent=1, default=float))
     return path
@@ -384,6 +413,11 @@ def load_bundle(path, # path without extension
     "Rebuild a model saved by `save_bundle`; return `(model in eval mode, config)`"
     path = Path(path)
     cfg = json.loads(bundle_file(path, '.json').read_text())
+    if cfg['kind'] == 'routed':
+        model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False)) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False))
+        model.lesion_cfg = cfg
+        model.load_state_dict(torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True))
+        return model.eval(), cfg
     bb = create_backbone(cfg['arch'], pretrained=False)
     if cfg['kind'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])

@@ -6,10 +6,21 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/phone.html.md"""
 
 # %% ../nbs/16_phone.ipynb #41cf3752
 from __future__ import annotations
-import numpy as np
+import numpy as np, pandas as pd
+import copy, json, torch
+from pathlib import Path
+from fastai.learner import Learner
+from .models import RoutedStudent, load_bundle
+from .cache import float_batches
+from .metrics import threshold_for_sens
+from fastcore.script import call_parse, store_true
+from .export import export_student, run_images, export_table, learner_images, _uint8
+from .datablock import lesion_test_dl
+from .cli import cli_errors
 
 # %% auto #0
-__all__ = ['ink_mask', 'ink_share', 'paint_out']
+__all__ = ['ink_mask', 'ink_share', 'paint_out', 'routed_features', 'learner_train_images', 'fit_router', 'route_students',
+           'routing_table', 'parse_runs', 'route_runs', 'route_cli']
 
 # %% ../nbs/16_phone.ipynb #94b8bc86
 def _ring(h:int, w:int, inner:float=0.3) -> np.ndarray:
@@ -39,3 +50,169 @@ def paint_out(x:np.ndarray, # uint8 (H, W, 3) photo
     ring = _ring(*x.shape[1:3])
     for i in np.flatnonzero(m.any((1, 2))): x[i][m[i]] = np.median(x[i][ring & ~m[i]], 0).astype(np.uint8)
     return x
+
+# %% ../nbs/16_phone.ipynb #fa2157bc
+def _student(s, kind):
+    "An `ImageModel` (a copy, in eval mode) and its config from a student Learner or bundle path"
+    if isinstance(s, Learner):
+        if getattr(s, 'lesion_cfg', {}).get('kind') != 'student': raise ValueError(f"{kind}: a student Learner (`student_learner`) is needed")
+        return copy.deepcopy(s.model).cpu().eval(), dict(s.lesion_cfg)
+    if isinstance(s, (str, Path)):
+        m, c = load_bundle(s)
+        if c['kind'] != 'student': raise ValueError(f"{kind}: {s} is a {c['kind']}, not an image-only student")
+        return m, c
+    raise TypeError(f"{kind}: expected a student Learner or a bundle path, not {type(s).__name__}")
+
+def routed_features(model:RoutedStudent, # the routed students
+                    images, # uint8 (N, H, W, 3) images at the students' size
+                    bs:int=64, # batch size
+                   ) -> np.ndarray:
+    "The students' pooled features of each image side by side (N, sum of their widths): what the router reads"
+    model.eval()
+    with torch.no_grad(): return np.concatenate([torch.cat(model.features(torch.from_numpy(b)), 1).numpy() for b in float_batches(images, bs)])
+
+def learner_train_images(learn:Learner, # a `Learner` made by `student_learner` (or `teacher_learner`)
+                         n:int=1000, # images drawn at random from its training rows
+                         seed:int=0, # seed of the draw
+                        ) -> np.ndarray:
+    "uint8 (n, H, W, 3) training images of `learn`, unaugmented (the validation transforms): a photo as the app gets it"
+    items = learn.dls.train.items
+    if not isinstance(items, pd.DataFrame): raise ValueError("learner_train_images: the Learner's training items are not a lesion table (made by lesion_dataloaders?)")
+    pick = np.sort(np.random.default_rng(seed).choice(len(items), min(n, len(items)), replace=False))
+    return np.concatenate([_uint8(b[0]) for b in lesion_test_dl(learn.dls, items.iloc[pick])])
+
+# %% ../nbs/16_phone.ipynb #ac18fb3f
+def fit_router(model:RoutedStudent, # the routed students; its router layer is set
+               X:np.ndarray, # the students' pooled features side by side (`routed_features`), one row per image
+               kind:np.ndarray, # each row's kind, as an index into `model.kinds`
+               C:float=0.1, # inverse regularisation strength of the logistic regression
+              ) -> dict:
+    "Fit `model`'s router: a logistic regression of `kind` on standardised `X`, folded into the linear layer; the training accuracy per kind"
+    from sklearn.linear_model import LogisticRegression
+    K = len(model.kinds)
+    if set(np.unique(kind)) != set(range(K)): raise ValueError(f"router labels {sorted(set(np.unique(kind).tolist()))}: expected images of every kind 0..{K - 1} ({', '.join(model.kinds)})")
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    lr = LogisticRegression(C=C, class_weight='balanced', max_iter=5000).fit((X - mu) / sd, kind)
+    W, b = lr.coef_ / sd, lr.intercept_ - (lr.coef_ / sd) @ mu        # the standardisation folded into the layer
+    if K == 2: W, b = np.stack([-W[0] / 2, W[0] / 2]), np.array([-b[0] / 2, b[0] / 2])   # softmax of (-a/2, a/2) = sigmoid(a)
+    with torch.no_grad():
+        model.router.weight.copy_(torch.as_tensor(W, dtype=torch.float32)); model.router.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
+    return {k: float((lr.predict((X[kind == i] - mu) / sd) == i).mean()) for i, k in enumerate(model.kinds)}
+
+def route_students(students:dict, # kind -> a student `Learner` or bundle path, e.g. {'dermoscopy': ..., 'phone': ...}
+                   images:dict|None=None, # kind -> uint8 (N, H, W, 3) training images of that kind for the router; default with Learners: `n_router` of their training images
+                   val:dict|None=None, # kind -> (uint8 images, labels) of that kind: each student's offset becomes its threshold for `sens` there; default with Learners: their validation sets
+                   sens:float=0.95, # target sensitivity of the offsets' thresholds
+                   C:float=0.1, # inverse regularisation strength of the router's logistic regression
+                   hard:bool=False, # the student of the router's largest weight answers alone (default: the router-weighted mean)
+                   n_router:int=1000, # with Learners and no `images`: training images of each for the router
+                  ) -> RoutedStudent:
+    "A `RoutedStudent` of `students` whose router is a logistic regression on their pooled features, fitted on `images` of each kind"
+    kinds = list(students)
+    learners = all(isinstance(v, Learner) for v in students.values())
+    if images is None:
+        if not learners: raise ValueError("pass the router's `images` of each kind (only Learners bring their own)")
+        images = {k: learner_train_images(v, n_router) for k, v in students.items()}
+    if val is None and learners:
+        val = {k: learner_images(v, n_calib=1)[1:] for k, v in students.items()}
+    if set(images) != set(kinds): raise ValueError(f"router images for {sorted(images)}; expected one set per student: {kinds}")
+    parts = [_student(students[k], k) for k in kinds]
+    sizes = {k: c['size'] for k, (_, c) in zip(kinds, parts)}
+    if len(set(sizes.values())) > 1: raise ValueError(f"the students read different image sizes {sizes}: train them at one size")
+    size = parts[0][1]['size']
+    for k in kinds:
+        sh = np.asarray(images[k]).shape
+        if len(sh) != 4 or sh[1:] != (size, size, 3): raise ValueError(f"images[{k!r}]: expected uint8 (N, {size}, {size}, 3), got {sh}")
+    model = RoutedStudent([m for m, _ in parts], kinds, hard=hard)
+    X = np.concatenate([routed_features(model, images[k]) for k in kinds])
+    acc = fit_router(model, X, np.concatenate([np.full(len(images[k]), i) for i, k in enumerate(kinds)]), C)
+    off = {}
+    for i, k in enumerate(kinds):
+        if val is None or k not in val: continue
+        vx, vy = val[k]; vy = np.asarray(vy)
+        if len(np.unique(vy)) < 2: raise ValueError(f"val[{k!r}]: its {len(vy)} labels are all of one class; a threshold needs both")
+        with torch.no_grad(): z = np.concatenate([model.students[i](torch.from_numpy(x)).numpy() for x in float_batches(vx)])
+        off[k] = threshold_for_sens(vy, z, sens)
+    with torch.no_grad(): model.offsets.copy_(torch.tensor([off.get(k, 0.) for k in kinds]))
+    c0 = parts[0][1]
+    model.lesion_cfg = dict(kind='routed', arch='+'.join(c['arch'] for _, c in parts), size=size, kinds=kinds, hard=hard,
+                            students=[c for _, c in parts], mean=c0['mean'], std=c0['std'], degrade=None,
+                            router=dict(images={k: len(images[k]) for k in kinds}, train_accuracy=acc, C=C),
+                            offsets=dict(values={k: off.get(k, 0.) for k in kinds}, sens=sens if off else None,
+                                         rule="each student's logit less its threshold for `sens` on its kind's validation images" if off else 'none'))
+    if val is not None and set(val) == set(kinds):     # what `export_student` calibrates and checks on, as a Learner brings its own
+        model.export_data = dict(calib=np.concatenate([np.asarray(images[k])[:max(1, 256 // len(kinds))] for k in kinds]),
+                                 val=np.concatenate([val[k][0] for k in kinds]), y=np.concatenate([np.asarray(val[k][1]) for k in kinds]),
+                                 sources=np.concatenate([[k] * len(val[k][1]) for k in kinds]))
+    return model
+
+def routing_table(model:RoutedStudent, # the routed students
+                  images:dict, # name -> uint8 (N, H, W, 3) images, e.g. {'dermoscopy': ..., 'phone photos': ...}
+                 ) -> pd.DataFrame:
+    "For each image set, the share of its images each student answers (the router's largest weight) and the mean weight"
+    rows = []
+    for name, x in images.items():
+        with torch.no_grad(): w = np.concatenate([model.route(torch.from_numpy(b)).numpy() for b in float_batches(x)])
+        pick = w.argmax(1)
+        rows.append(dict(images=name, n=len(x), **{f'to {k}': float((pick == i).mean()) for i, k in enumerate(model.kinds)},
+                         **{f'mean weight {k}': float(w[:, i].mean()) for i, k in enumerate(model.kinds)}))
+    return pd.DataFrame(rows).set_index('images')
+
+# %% ../nbs/16_phone.ipynb #03ecca4e
+def parse_runs(s:str, # 'kind=run folder' pairs separated by commas, e.g. 'dermoscopy=runs/ham,phone=runs/phone'
+              ) -> dict:
+    "The `--runs` of `lesion-route` as {kind: folder}, each checked to be a `lesion-run` output folder"
+    try: runs = {k.strip(): Path(v.strip()) for k, v in (p.split('=', 1) for p in s.split(','))}
+    except ValueError: raise ValueError(f"--runs {s!r}: expected kind=folder pairs separated by commas, e.g. dermoscopy=runs/ham,phone=runs/phone") from None
+    if len(runs) < 2: raise ValueError(f"--runs {s!r}: two or more kinds of image are needed to route between")
+    for k, d in runs.items():
+        if not (d/'config.json').exists(): raise FileNotFoundError(f"--runs {k}={d}: not a lesion-run output folder (no config.json)")
+    return runs
+
+def route_runs(runs:dict, # kind -> a `lesion-run` output folder, e.g. {'dermoscopy': 'runs/ham', 'phone': 'runs/phone'}
+               out, # output folder: the routed students' export (`export_student`) and `routing.csv`
+               model:str='student_distilled', # which student of each run
+               n_router:int=1000, # training-pool images of each run for the router
+               op_kind:str|None='phone', # choose the triage thresholds on this kind's holdout (None: on all holdouts)
+               formats=None, # export formats (default: every installed one)
+               sens:float=0.95, # target sensitivity of the offsets and the triage threshold
+               n_boot:int=1000, # bootstrap replicates of the operating point
+              ) -> dict:
+    "Route the students of several runs (one per kind of image) and export them as one model; return the export report with `routing`"
+    runs = {k: Path(v) for k, v in runs.items()}
+    if op_kind is not None and op_kind not in runs: raise ValueError(f"op_kind={op_kind!r}: not one of the runs' kinds ({', '.join(runs)})")
+    for k, d in runs.items():
+        if not (d/'models'/f'{model}.json').exists(): raise FileNotFoundError(f"{k}: {d/'models'/model} is not in this run (finished?)")
+    R = {k: run_images(d, n_router) for k, d in runs.items()}
+    routed = route_students({k: d/'models'/model for k, d in runs.items()}, {k: r['calib'] for k, r in R.items()},
+                            val={k: (r['val'], r['y']) for k, r in R.items()}, sens=sens)
+    n_cal = max(1, 256 // len(runs))
+    cat = lambda key: np.concatenate([R[k][key] for k in runs])
+    rep = export_student(routed, out, calib_images=np.concatenate([R[k]['calib'][:n_cal] for k in runs]), val_images=cat('val'),
+                         val_y=cat('y'), val_groups=np.concatenate([[f'{k}:{g}' for g in R[k]['groups']] for k in runs]),
+                         val_sources=np.concatenate([[k] * len(R[k]['y']) for k in runs]), formats=formats, sens=sens,
+                         n_boot=n_boot, op_source=op_kind)
+    tab = routing_table(routed, {f'{k} holdout': R[k]['val'] for k in runs})
+    tab.to_csv(Path(out)/'routing.csv')
+    rep['routing'] = tab.to_dict('index')
+    (Path(out)/'export_report.json').write_text(json.dumps(rep, indent=1, default=float))
+    return rep
+
+# %% ../nbs/16_phone.ipynb #0de815b3
+@call_parse
+def route_cli(runs:str, # kind=run folder pairs, e.g. dermoscopy=runs/ham,phone=runs/phone
+              out:str='runs/routed', # output folder (the export, routing.csv)
+              model:str='student_distilled', # which student of each run: student_distilled or student_plain
+              n_router:int=1000, # training-pool images of each run for the router
+              op_kind:str='phone', # choose the triage threshold on this kind's holdout ('' : on all holdouts)
+              formats:str=None, # comma-separated export formats (default: every installed one)
+              sens:float=0.95, # target sensitivity of the triage threshold
+              debug:store_true=False, # show the full traceback of an error
+             ):
+    "Route the students of runs on different kinds of image (dermoscopy, phone photos) and export them as one phone model"
+    from lesion_fastai.export import parse_formats
+    with cli_errors(debug):
+        rep = route_runs(parse_runs(runs), out, model, n_router, op_kind or None, parse_formats(formats), sens)
+    print(pd.DataFrame(rep['routing']).T.to_string(float_format='{:.3f}'.format))
+    print(export_table(rep).to_string())
+    print(f"routed students exported to {out}; recommended: {rep['recommended']}")

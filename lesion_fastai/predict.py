@@ -152,18 +152,21 @@ def predict_cli(model:str, # export folder (student.json + model files), a model
           f"{n_err} unreadable -> {out} ({pr.model_file.name})")
 
 # %% ../nbs/13_predict.ipynb #5e838a7b
-def _target_layer(model):
+def _target_layer(model, x=None):
+    if hasattr(model, 'students'):          # a `RoutedStudent`: the last conv of the student the router weighs most on `x`
+        with torch.no_grad(): k = int(model.route(x).mean(0).argmax()) if x is not None else 0
+        return _target_layer(model.students[k])
     body = model.backbone.body
     for name in ('conv_head', 'bn2', 'head_hidden_size'):
         if isinstance(getattr(body, name, None), torch.nn.Module): return getattr(body, name)
     return [m for m in body.modules() if isinstance(m, torch.nn.Conv2d)][-1]
 
-def gradcam(model, # an `ImageModel` (image -> logit)
+def gradcam(model, # an `ImageModel` or `RoutedStudent` (image -> logit)
             x:torch.Tensor, # (N,3,H,W) images in [0,1]
             layer=None, # layer whose activations are explained (default: the backbone's last conv)
            ) -> np.ndarray:
     "Grad-CAM heatmaps (N,H,W) in [0,1] for the malignant logit"
-    layer = layer or _target_layer(model)
+    layer = layer or _target_layer(model, x.float())
     acts, grads = {}, {}
     h1 = layer.register_forward_hook(lambda m, i, o: acts.__setitem__('a', o))
     h2 = layer.register_full_backward_hook(lambda m, gi, go: grads.__setitem__('g', go[0]))
