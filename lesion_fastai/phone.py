@@ -161,12 +161,12 @@ def routing_table(model:RoutedStudent, # the routed students
 # %% ../nbs/16_phone.ipynb #03ecca4e
 def parse_runs(s:str, # 'kind=run folder' pairs separated by commas, e.g. 'dermoscopy=runs/ham,phone=runs/phone'
               ) -> dict:
-    "The `--runs` of `lesion-route` as {kind: folder}, each checked to be a `lesion-run` output folder"
+    "The `runs` argument of `lesion-route` as {kind: folder}, each checked to be a `lesion-run` output folder"
     try: runs = {k.strip(): Path(v.strip()) for k, v in (p.split('=', 1) for p in s.split(','))}
-    except ValueError: raise ValueError(f"--runs {s!r}: expected kind=folder pairs separated by commas, e.g. dermoscopy=runs/ham,phone=runs/phone") from None
-    if len(runs) < 2: raise ValueError(f"--runs {s!r}: two or more kinds of image are needed to route between")
+    except ValueError: raise ValueError(f"runs {s!r}: expected kind=folder pairs separated by commas, e.g. dermoscopy=runs/ham,phone=runs/phone") from None
+    if len(runs) < 2: raise ValueError(f"runs {s!r}: two or more kinds of image are needed to route between")
     for k, d in runs.items():
-        if not (d/'config.json').exists(): raise FileNotFoundError(f"--runs {k}={d}: not a lesion-run output folder (no config.json)")
+        if not (d/'config.json').exists(): raise FileNotFoundError(f"runs {k}={d}: not a lesion-run output folder (no config.json)")
     return runs
 
 def route_runs(runs:dict, # kind -> a `lesion-run` output folder, e.g. {'dermoscopy': 'runs/ham', 'phone': 'runs/phone'}
