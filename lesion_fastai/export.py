@@ -23,8 +23,8 @@ from .quantize import quantize_ptq, load_int8, FLOAT_LAYERS
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
            'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
-           'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows', 'source_scores',
-           'export_student', 'parse_formats', 'run_images', 'export_run', 'export_table', 'export_cli']
+           'batch_uint8', 'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows',
+           'source_scores', 'export_student', 'parse_formats', 'run_images', 'export_run', 'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -165,7 +165,7 @@ def quantize_onnx_int8(model:nn.Module, # a float student (image -> logit)
     return path
 
 # %% ../nbs/12_export.ipynb #180b0556
-def _uint8(x:torch.Tensor) -> np.ndarray:
+def batch_uint8(x:torch.Tensor) -> np.ndarray:
     "A float (N,3,H,W) batch in [0, 1] as uint8 (N,H,W,3) images"
     return (x.as_subclass(torch.Tensor).float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
@@ -175,11 +175,11 @@ def learner_images(learn:Learner, # a student `Learner` made by `student_learner
     "uint8 (N,H,W,3) calibration images, validation images and the validation labels, from a `Learner`'s DataLoaders"
     calib, n = [], 0
     for b in learn.dls.train.new(shuffle=False, drop_last=False):
-        calib.append(_uint8(b[0])); n += len(b[0])
+        calib.append(batch_uint8(b[0])); n += len(b[0])
         if n >= n_calib: break
     val, y = [], []
     for b in learn.dls.valid:
-        val.append(_uint8(b[0])); y.append(b[learn.dls.valid.n_inp].as_subclass(torch.Tensor).cpu().numpy().reshape(-1))
+        val.append(batch_uint8(b[0])); y.append(b[learn.dls.valid.n_inp].as_subclass(torch.Tensor).cpu().numpy().reshape(-1))
     return np.concatenate(calib)[:n_calib], np.concatenate(val), np.concatenate(y).astype(int)
 
 def learner_sources(learn:Learner, # a student `Learner` made by `student_learner`

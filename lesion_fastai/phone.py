@@ -14,7 +14,7 @@ from .models import RoutedStudent, load_bundle
 from .cache import float_batches
 from .metrics import threshold_for_sens
 from fastcore.script import call_parse, store_true
-from .export import export_student, run_images, export_table, learner_images, _uint8
+from .export import export_student, run_images, export_table, learner_images, batch_uint8
 from .datablock import lesion_test_dl
 from .cli import cli_errors
 
@@ -79,7 +79,7 @@ def learner_train_images(learn:Learner, # a `Learner` made by `student_learner` 
     items = learn.dls.train.items
     if not isinstance(items, pd.DataFrame): raise ValueError("learner_train_images: the Learner's training items are not a lesion table (made by lesion_dataloaders?)")
     pick = np.sort(np.random.default_rng(seed).choice(len(items), min(n, len(items)), replace=False))
-    return np.concatenate([_uint8(b[0]) for b in lesion_test_dl(learn.dls, items.iloc[pick])])
+    return np.concatenate([batch_uint8(b[0]) for b in lesion_test_dl(learn.dls, items.iloc[pick])])
 
 # %% ../nbs/16_phone.ipynb #ac18fb3f
 def fit_router(model:RoutedStudent, # the routed students; its router layer is set
