@@ -23,6 +23,7 @@ from pathlib import Path
 from types import SimpleNamespace
 import numpy as np, pandas as pd, torch
 from lesion_fastai.cache import ImageCache, float_batches
+from lesion_fastai.export import batch_uint8
 from lesion_fastai.models import ImageModel, RoutedStudent
 from lesion_fastai.backbones import create_backbone
 from lesion_fastai.phone import fit_router
@@ -42,18 +43,17 @@ def feats(m, x, bs=64):
     with torch.no_grad(): return np.concatenate([m.backbone(torch.from_numpy(b)).numpy() for b in float_batches(x, bs)])
 
 def parts(m, fd, fp):
-    "The routed pair's offset logits (N, 2) and router weights (N, 2) from the two students' features: its forward, in pieces"
-    with torch.no_grad():
-        fd, fp = torch.from_numpy(fd), torch.from_numpy(fp)
-        z = torch.stack([m.students[0].head(fd).squeeze(1), m.students[1].head(fp).squeeze(1)], 1) - m.offsets
-        return z.numpy(), m.router(torch.cat([fd, fp], 1)).softmax(1).numpy()
+    "The routed pair's offset logits (N, 2) and router weights (N, 2) from the two students' features (`RoutedStudent.combine`)"
+    with torch.no_grad(): return tuple(t.numpy() for t in m.combine([torch.from_numpy(fd), torch.from_numpy(fp)]))
+
+def head(m, f):
+    "Student `m`'s logits from its pooled features `f`"
+    with torch.no_grad(): return m.head(torch.from_numpy(f)).squeeze(1).numpy()
 
 def degraded(x, severity=3):
     "Images `x` under each simulated phone capture (`lesion_fastai.degrade`) at `severity`: {kind: uint8 images}"
-    def one(k):
-        t = degrade(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float() / 255, k, severity, seed=0)
-        return (t.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    return {k: one(k) for k in DEGRADATIONS}
+    t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).float() / 255
+    return {k: batch_uint8(degrade(t, k, severity, seed=0)) for k in DEGRADATIONS}
 
 def one_seed(a, s, files, derm, Fd, sets, X, y, fold, yh, n_pool):
     "The five folds of seed `s`: out-of-fold logits of the phone student and of each routed variant, holdout pAUCs, where the routers send each image set"
@@ -65,17 +65,16 @@ def one_seed(a, s, files, derm, Fd, sets, X, y, fold, yh, n_pool):
         Fp = {k: feats(phone, v) for k, v in sets.items()}
         Xr = np.concatenate([np.concatenate([Fd['pool'], Fp['pool']], 1), np.concatenate([Fd['pad'][tr], Fp['pad'][tr]], 1)])
         kr = np.r_[np.zeros(n_pool, int), np.ones(tr.sum(), int)]      # the pool sample and this fold's training photos
-        zp[te] = parts(RoutedStudent([derm, phone], ['dermoscopy', 'phone']), Fd['pad'][te], Fp['pad'][te])[0][:, 1]
-        hold_p.append(partial_auc(yh, parts(RoutedStudent([derm, phone], ['dermoscopy', 'phone']), Fd['hold'], Fp['hold'])[0][:, 1]))
+        zp[te] = head(phone, Fp['pad'][te])
+        hold_p.append(partial_auc(yh, head(phone, Fp['hold'])))
         for C in a.C:
             m = RoutedStudent([derm, phone], ['dermoscopy', 'phone']).eval()
             acc.append(dict(seed=s, fold=f, C=C, **fit_router(m, Xr, kr, C)))
             P = {k: parts(m, Fd[k], Fp[k]) for k in sets}
             for hard in (False, True):
                 v = (C, hard); zr.setdefault(v, np.zeros(len(y)))
-                one = lambda z, w: z[np.arange(len(z)), w.argmax(1)] if hard else (z * w).sum(1)
-                out = {k: one(*P[k]) for k in ('pad', 'hold')}
                 m.hard = hard
+                with torch.no_grad(): out = {k: m.mix(*map(torch.from_numpy, P[k])).numpy() for k in ('pad', 'hold')}
                 with torch.no_grad(): assert np.allclose(m(torch.from_numpy(next(float_batches(X[:16])))).numpy(), out['pad'][:16], atol=1e-4)   # the pieces are its forward
                 zr[v][te] = out['pad'][te]; hold_r.setdefault(v, []).append(partial_auc(yh, out['hold']))
             w = {'phone photos, held-out fold': P['pad'][1][te], 'HAM10000 holdout': P['hold'][1],
@@ -121,7 +120,7 @@ def main():
     parts_dir = Path(a.parts); parts_dir.mkdir(parents=True, exist_ok=True)
     part = lambda s: parts_dir/f'{a.phone}_s{s}.pkl'
     Fd = {k: feats(derm, v) for k, v in sets.items()} if any(not part(s).exists() for s in a.seeds) else None   # the dermoscopy student's features: the same in every pair
-    zd_pad, zd_hold = logits(derm, X), logits(derm, Xho)
+    zd_pad, zd_hold = (head(derm, Fd['pad']), head(derm, Fd['hold'])) if Fd is not None else (logits(derm, X), logits(derm, Xho))
     R = dict(seeds=a.seeds, derm=dict(hold_pauc=partial_auc(yh, zd_hold), hold_auc=roc_auc(yh, zd_hold), photos_auc=roc_auc(y, zd_pad)))
     zr, zp, hold_r, hold_p, route_rows, acc = {}, {}, {}, [], [], []
     for s in a.seeds:

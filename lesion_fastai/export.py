@@ -267,18 +267,16 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
                   ) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    own = None                                                     # the images a Learner (or routed Learners) bring along
     if isinstance(bundle, Learner):
         if getattr(bundle, 'lesion_cfg', {}).get('kind') != 'student': raise ValueError("only a student Learner (`student_learner`) is exported for the app")
         if calib_images is None or val_images is None:
-            c, v, y = learner_images(bundle)
-            calib_images = c if calib_images is None else calib_images
-            if val_images is None: val_images, val_y, val_sources = v, y, learner_sources(bundle) if val_sources is None else val_sources
-        bundle = save_bundle(bundle, out/'student_pytorch')        # the PyTorch reference, kept beside the phone files
-    elif isinstance(bundle, RoutedStudent):
-        d = getattr(bundle, 'export_data', None)                   # `route_students` of Learners keeps their images
-        if d is not None and calib_images is None: calib_images = d['calib']
-        if d is not None and val_images is None: val_images, val_y, val_sources = d['val'], d['y'], d['sources'] if val_sources is None else val_sources
-        bundle = save_bundle(bundle, out/'student_pytorch')
+            c, v, y = learner_images(bundle); own = dict(calib=c, val=v, y=y, sources=learner_sources(bundle))
+    elif isinstance(bundle, RoutedStudent): own = getattr(bundle, 'export_data', None)   # kept by `route_students`
+    if own is not None:
+        if calib_images is None: calib_images = own['calib']
+        if val_images is None: val_images, val_y, val_sources = own['val'], own['y'], own['sources'] if val_sources is None else val_sources
+    if isinstance(bundle, (Learner, RoutedStudent)): bundle = save_bundle(bundle, out/'student_pytorch')   # the PyTorch reference, kept beside the phone files
     if calib_images is None or val_images is None or val_y is None:
         raise ValueError(f"{bundle}: pass calib_images, val_images and val_y (or a trained student Learner, which has them)")
     pick = source_rows(val_y, val_sources, op_source)

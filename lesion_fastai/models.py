@@ -117,16 +117,17 @@ class RoutedStudent(nn.Module):
         self.register_buffer('offsets', torch.zeros(len(kinds)) if offsets is None else torch.as_tensor(offsets, dtype=torch.float32).clone())
 
     def features(self, img): x = _plain(img); return [s.backbone(x) for s in self.students]
-    def parts(self, img):
-        "Each student's logit less its offset (N, K) and the router's weight of each kind (N, K)"
-        f = self.features(img)
+    def combine(self, f):
+        "Each student's logit less its offset (N, K) and the router's weight of each kind (N, K), from the students' pooled features `f`"
         z = torch.stack([s.head(fi).squeeze(1) for s, fi in zip(self.students, f)], 1) - self.offsets
         return z, self.router(torch.cat(f, 1)).softmax(1)
+    def parts(self, img): "`combine` of the students' features of `img`"; return self.combine(self.features(img))
     def route(self, img): "The router's weight of each kind (N, K)"; return self.parts(img)[1]
-    def forward(self, img):
-        z, w = self.parts(img)
+    def mix(self, z, w):
+        "The output from `parts`: the weighted mean of the logits, or with `hard` the logit of the largest weight"
         if self.hard: w = (w >= w.max(1, keepdim=True).values).to(z.dtype)    # one-hot, with no branch on the data
         return (z * w).sum(1)
+    def forward(self, img): return self.mix(*self.parts(img))
 
 # %% ../nbs/08_models.ipynb #e670f5fc
 def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (student)

@@ -14,7 +14,7 @@ from .models import RoutedStudent, load_bundle
 from .cache import float_batches
 from .metrics import threshold_for_sens
 from fastcore.script import call_parse, store_true
-from .export import export_student, run_images, export_table, learner_images, batch_uint8
+from .export import export_student, run_images, export_table, parse_formats, learner_images, batch_uint8
 from .datablock import lesion_test_dl
 from .cli import cli_errors
 
@@ -186,12 +186,8 @@ def route_runs(runs:dict, # kind -> a `lesion-run` output folder, e.g. {'dermosc
     R = {k: run_images(d, n_router) for k, d in runs.items()}
     routed = route_students({k: d/'models'/model for k, d in runs.items()}, {k: r['calib'] for k, r in R.items()},
                             val={k: (r['val'], r['y']) for k, r in R.items()}, sens=sens)
-    n_cal = max(1, 256 // len(runs))
-    cat = lambda key: np.concatenate([R[k][key] for k in runs])
-    rep = export_student(routed, out, calib_images=np.concatenate([R[k]['calib'][:n_cal] for k in runs]), val_images=cat('val'),
-                         val_y=cat('y'), val_groups=np.concatenate([[f'{k}:{g}' for g in R[k]['groups']] for k in runs]),
-                         val_sources=np.concatenate([[k] * len(R[k]['y']) for k in runs]), formats=formats, sens=sens,
-                         n_boot=n_boot, op_source=op_kind)
+    rep = export_student(routed, out, val_groups=np.concatenate([[f'{k}:{g}' for g in R[k]['groups']] for k in runs]),   # images: the routed model's own
+                         formats=formats, sens=sens, n_boot=n_boot, op_source=op_kind)
     tab = routing_table(routed, {f'{k} holdout': R[k]['val'] for k in runs})
     tab.to_csv(Path(out)/'routing.csv')
     rep['routing'] = tab.to_dict('index')
@@ -210,7 +206,6 @@ def route_cli(runs:str, # kind=run folder pairs, e.g. dermoscopy=runs/ham,phone=
               debug:store_true=False, # show the full traceback of an error
              ):
     "Route the students of runs on different kinds of image (dermoscopy, phone photos) and export them as one phone model"
-    from lesion_fastai.export import parse_formats
     with cli_errors(debug):
         rep = route_runs(parse_runs(runs), out, model, n_router, op_kind or None, parse_formats(formats), sens)
     print(pd.DataFrame(rep['routing']).T.to_string(float_format='{:.3f}'.format))
