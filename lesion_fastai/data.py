@@ -22,7 +22,7 @@ __all__ = ['AMBIGUOUS', 'ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PAD_UFES
            'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError', 'to_rgb8', 'load_image',
            'LesionData', 'validate_table', 'verify_images', 'read_isic2024', 'index_image_folder', 'read_image_folder',
            'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000', 'shared_subset', 'combine_sources',
-           'read_sources', 'DatasetCheck', 'check_dataset', 'check_cli']
+           'read_sources', 'source_kinds', 'DatasetCheck', 'check_dataset', 'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
 AMBIGUOUS = ('malignant', 'benign', 'exclude')
@@ -43,6 +43,7 @@ class DatasetSpec:
     ambiguous:str = 'malignant' # what an ambiguous diagnosis becomes by default: 'malignant', 'benign' or 'exclude'
     na_values:list = field(default_factory=list) # values that mean "unknown" in the metadata columns (besides empty cells)
     na_fill:dict = field(default_factory=dict) # column -> value for its missing cells, where *being missing* follows the label
+    kind:str = 'dermoscopy' # the kind of image: 'dermoscopy', 'phone' (clinical close-ups taken with a phone) or 'tbp' (3D total-body photo tiles); `lesion-run --phone` trains a student per kind
 
     def __post_init__(self):
         bad = set(self.leak_cols) & set(self.inputs)
@@ -79,7 +80,7 @@ ISIC2024 = DatasetSpec('isic2024', id_col='isic_id', target_col='target', group_
     cont_cols=['age_approx', 'clin_size_long_diam_mm'] + _tbp_cont,
     leak_cols=['target', 'lesion_id', 'iddx_full', 'iddx_1', 'iddx_2', 'iddx_3', 'iddx_4', 'iddx_5',
                'mel_mitotic_index', 'mel_thick_mm', 'tbp_lv_dnn_lesion_confidence'],
-    show_cols=['age_approx', 'sex', 'anatom_site_general', 'clin_size_long_diam_mm'])
+    show_cols=['age_approx', 'sex', 'anatom_site_general', 'clin_size_long_diam_mm'], kind='tbp')
 
 ISIC2024_OTHER_COLS = ['isic_id', 'patient_id', 'image_type', 'copyright_license']
 
@@ -92,7 +93,8 @@ PAD_UFES20 = DatasetSpec('pad_ufes20', id_col='image_id', target_col='malignant'
     cat_cols=['anatom_site_general', 'itch', 'grew', 'hurt', 'changed', 'bleed', 'elevation'], cont_cols=['age'],
     leak_cols=['diagnostic', 'biopsed', 'sex', 'fitspatrick', 'diameter_1', 'diameter_2'],   # the last four: recorded for biopsied lesions only
     show_cols=['age', 'anatom_site_general', 'bleed', 'grew'], dx_col='diagnostic',
-    labels=dict(BCC=1, SCC=1, MEL=1, ACK=0, NEV=0, SEK=0), na_values=['UNK'], na_fill=dict(grew='False', changed='False'))
+    labels=dict(BCC=1, SCC=1, MEL=1, ACK=0, NEV=0, SEK=0), na_values=['UNK'], na_fill=dict(grew='False', changed='False'),
+    kind='phone')
 
 PRESETS = {'isic2024': ISIC2024, 'ham10000': HAM10000, 'isic-archive': HAM10000.replace(name='isic-archive'),
            'pad_ufes20': PAD_UFES20}
@@ -515,9 +517,11 @@ def combine_sources(datas:list, # the `LesionData` of each source (labelled, wit
         for c in s.cat_cols: f[c] = df[c].map(lambda v: str(v).lower() if pd.notna(v) else np.nan).to_numpy()
         for c in s.cont_cols: f[c] = df[c].to_numpy(np.float64)
         frames.append(f)
+    kinds = {d.spec.kind for d in datas}          # one kind of image, or 'mixed'
     spec = DatasetSpec('+'.join(names), id_col='image_id', target_col='target', group_col='group', cat_cols=['source'] + cats,
                        cont_cols=conts, leak_cols=sorted({c for d in datas for c in d.spec.leak_cols} - set(cats + conts)),
-                       show_cols=['source'] + list(datas[0].spec.show_cols[:3]))
+                       show_cols=['source'] + list(datas[0].spec.show_cols[:3]),
+                       kind=kinds.pop() if len(kinds) == 1 else 'mixed')
     skipped = {f'{n}:{k}': v for d, n in zip(datas, names) for k, v in d.skipped.items()}
     return LesionData(pd.concat(frames, ignore_index=True), spec, ','.join(d.source for d in datas), skipped)
 
@@ -531,6 +535,15 @@ def read_sources(paths, # dataset folders: a list, or one string with commas ('h
     names = [d.spec.name for d in datas]
     names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
     return combine_sources(datas, names)
+
+def source_kinds(paths, # dataset folders: a list, or one string with commas
+                 **kwargs, # passed to `read_lesions` (e.g. `ambiguous`)
+                ) -> dict:
+    "The folders of `paths` grouped by the kind of image their spec declares (`DatasetSpec.kind`), in order of first appearance"
+    paths = [p.strip() for p in paths.split(',')] if isinstance(paths, str) else [str(p) for p in paths]
+    out = {}
+    for p in paths: out.setdefault(read_lesions(p, **kwargs).spec.kind, []).append(p)
+    return out
 
 # %% ../nbs/00_data.ipynb #ck000001
 @dataclass

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from .cli import cli_errors, config_options
-from .data import LesionData, read_sources
+from .data import LesionData, read_sources, source_kinds
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
 from .cache import ImageCache, float_batches
@@ -259,7 +259,8 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with several sources (dermoscopy beside the photos) the joint one, with source weights and akiec out (`config.PHONE_JOINT`)
+            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`phone.run_routed`)
+            joint:store_true=False, # with --phone and several sources: one run on all of them instead (the joint recipe, `config.PHONE_JOINT`)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
             **kwargs, # every other setting of `RunConfig`, by name
@@ -272,5 +273,11 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         cfg = RunConfig(**kwargs, **flags, compile=compile)
         if fast_cpu and phone: raise ValueError("--fast-cpu and --phone: choose one recipe (dermoscopy on a CPU, or phone photos)")
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
+        if joint and not phone: raise ValueError("--joint is the --phone recipe for several sources in one run: add --phone")
+        if phone and not joint and cfg.data and ',' in cfg.data:
+            kinds = source_kinds(cfg.data, on_error=cfg.on_error)
+            if 'phone' in kinds and len(kinds) > 1:
+                from .phone import run_routed     # imported here: the phone chapter builds on this one
+                run_routed(cfg, out); return
         if phone: cfg = replace(cfg, **phone_recipe(cfg))
         run_pipeline(cfg, out)
