@@ -80,7 +80,7 @@ FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from
 PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.)
 
 # `lesion-run --phone` on dermoscopy beside phone photos (--data HAM10000,PAD-UFES-20): a run per kind of image, their
-# distilled students behind one router (`phone.run_routed`), each run with its kind's recipe (`KIND_RECIPES`). Measured
+# distilled students behind one router (`pipeline.run_routed`), each run with its kind's recipe (`KIND_RECIPES`). Measured
 # on the photos' folds (benchmarks/phone_routed.py, 3 seeds): photos AUC 0.831 (the photo student's own, -0.001
 # [-0.007, +0.006]) and HAM10000 holdout pAUC 0.111, against 0.795 and 0.104 for the joint student below. The dermoscopy
 # run is the README's dermoscopy branch: 128 px, 1 + 3 epochs at 4e-3, phone degradations on, akiec out of training

@@ -12,21 +12,15 @@ from pathlib import Path
 from fastai.learner import Learner
 from .models import RoutedStudent, load_bundle
 from .cache import float_batches
-from .metrics import threshold_for_sens, fmt_ci
+from .metrics import threshold_for_sens
 from fastcore.script import call_parse, store_true
 from .export import export_student, run_images, export_table, parse_formats, learner_images, batch_uint8
 from .datablock import lesion_test_dl
 from .cli import cli_errors
-from dataclasses import replace
-from .config import RunConfig, KIND_RECIPES
-from .data import source_kinds
-from .pipeline import run_pipeline
-from .report import md_table
-from .app import build_app, app_model, find_onnxruntime_web
 
 # %% auto #0
 __all__ = ['ink_mask', 'ink_share', 'paint_out', 'routed_features', 'learner_train_images', 'fit_router', 'route_students',
-           'routing_table', 'parse_runs', 'route_runs', 'route_cli', 'run_routed']
+           'routing_table', 'parse_runs', 'route_runs', 'route_cli']
 
 # %% ../nbs/16_phone.ipynb #94b8bc86
 def _ring(h:int, w:int, inner:float=0.3) -> np.ndarray:
@@ -217,43 +211,3 @@ def route_cli(runs:str, # kind=run folder pairs, e.g. dermoscopy=runs/ham,phone=
     print(pd.DataFrame(rep['routing']).T.to_string(float_format='{:.3f}'.format))
     print(export_table(rep).to_string())
     print(f"routed students exported to {out}; recommended: {rep['recommended']}")
-
-# %% ../nbs/16_phone.ipynb #1a5ac024
-def _routed_report(out:Path, res:dict, rep:dict, kinds:dict):
-    "report.md of a routed run: each kind's run and its distilled student, the routing, the exports and the operating point"
-    rows = [dict(kind=k, data=', '.join(kinds[k]), report=f'[{k}/report.md]({k}/report.md)',
-                 pAUC=fmt_ci(res[k]['models']['student_distilled']['pauc'], 4), AUC=fmt_ci(res[k]['models']['student_distilled']['auc']))
-            for k in kinds]
-    rt = pd.DataFrame(rep['routing']).T
-    rt = rt.map(lambda v: f'{v:.3f}').assign(n=rt.n.astype(int)).reset_index(names='images')
-    fmt = dict(size_mb='{:.1f}', latency_ms_1thread='{:.1f}', max_abs_diff='{:.2g}', pauc='{:.4f}', auc='{:.3f}')
-    et = export_table(rep).apply(lambda col: col.map(lambda v: fmt[col.name].format(v) if col.name in fmt and pd.notna(v) else v))
-    et = et.reset_index(names='format').fillna('')
-    op = rep['operating_point']
-    lines = ["# Routed students", "", "A run per kind of image, each distilled student scored on its own run's holdout:", "",
-             md_table(pd.DataFrame(rows)), "", "Routing (the share of each holdout sent to each student, and the router's mean weights):", "",
-             md_table(rt), "", "Exports of the routed model (`export/`; checked on both holdouts):", "", md_table(et), "",
-             f"Triage threshold {op['threshold']:.4f}, chosen on the {op.get('source') or 'pooled'} holdout for sensitivity "
-             f"{op['target_sensitivity']:.0%}: sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f}."]
-    (out/'report.md').write_text('\n'.join(lines) + '\n')
-
-def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phone photos and of another kind of image
-               out, # output folder: a run per kind in <out>/<kind>, the routed export in <out>/export, the app in <out>/app
-               recipes:dict|None=None, # kind -> the settings its run overrides (default `config.KIND_RECIPES`)
-               n_router:int=1000, # training-pool images of each run for the router
-              ) -> dict:
-    "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
-    out, kinds = Path(out), source_kinds(cfg.data, on_error=cfg.on_error)
-    if 'phone' not in kinds or len(kinds) < 2:
-        raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
-                         + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
-    recipes = {**KIND_RECIPES, **(recipes or {})}
-    res = {k: run_pipeline(replace(cfg, data=','.join(paths), **recipes.get(k, {}), export=False, app=False, op_source=None), out/k)
-           for k, paths in kinds.items()}
-    if not cfg.export: return res
-    rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
-    rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
-        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_kind='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
-    if cfg.app and app_model(out/'export') is not None and find_onnxruntime_web(install=False) is not None: build_app(out/'export', out/'app')
-    _routed_report(out, res, rep, kinds)
-    return dict(res, export=rep)

@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import time, shutil, numpy as np, pandas as pd, torch
+import time, json, shutil, numpy as np, pandas as pd, torch
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -23,15 +23,17 @@ from .models import save_bundle, load_bundle, teacher_features, head_in_features
 from .degrade import robustness
 from .runtimes import load_runtime, available_formats
 from .quantize import qat_finetune, save_int8
-from .export import export_run, parse_formats
+from .export import export_run, parse_formats, export_table
 from .predict import tta_logits
-from .config import RunConfig, Run, FAST_CPU, phone_recipe, train_settings
-from .report import report
+from .metrics import fmt_ci
+from .config import RunConfig, Run, FAST_CPU, KIND_RECIPES, phone_recipe, train_settings
+from .report import report, md_table
 from .app import build_app, app_model, find_onnxruntime_web
+from .phone import route_runs
 
 # %% auto #0
 __all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'step_students', 'step_robustness',
-           'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_cli']
+           'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_routed', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -246,6 +248,46 @@ def run_pipeline(cfg:RunConfig, # the run's settings
     rd.run.log(f"done in {time.time() - t_start:.0f}s; report: {rd.run.out/'report.md'}")
     return metrics
 
+# %% ../nbs/10_pipeline.ipynb #412c024c
+def _routed_report(out:Path, res:dict, rep:dict, kinds:dict):
+    "report.md of a routed run: each kind's run and its distilled student, the routing, the exports and the operating point"
+    rows = [dict(kind=k, data=', '.join(kinds[k]), report=f'[{k}/report.md]({k}/report.md)',
+                 pAUC=fmt_ci(res[k]['models']['student_distilled']['pauc'], 4), AUC=fmt_ci(res[k]['models']['student_distilled']['auc']))
+            for k in kinds]
+    rt = pd.DataFrame(rep['routing']).T
+    rt = rt.map(lambda v: f'{v:.3f}').assign(n=rt.n.astype(int)).reset_index(names='images')
+    fmt = dict(size_mb='{:.1f}', latency_ms_1thread='{:.1f}', max_abs_diff='{:.2g}', pauc='{:.4f}', auc='{:.3f}')
+    et = export_table(rep).apply(lambda col: col.map(lambda v: fmt[col.name].format(v) if col.name in fmt and pd.notna(v) else v))
+    et = et.reset_index(names='format').fillna('')
+    op = rep['operating_point']
+    lines = ["# Routed students", "", "A run per kind of image, each distilled student scored on its own run's holdout:", "",
+             md_table(pd.DataFrame(rows)), "", "Routing (the share of each holdout sent to each student, and the router's mean weights):", "",
+             md_table(rt), "", "Exports of the routed model (`export/`; checked on both holdouts):", "", md_table(et), "",
+             f"Triage threshold {op['threshold']:.4f}, chosen on the {op.get('source') or 'pooled'} holdout for sensitivity "
+             f"{op['target_sensitivity']:.0%}: sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f}."]
+    (out/'report.md').write_text('\n'.join(lines) + '\n')
+
+def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phone photos and of another kind of image
+               out, # output folder: a run per kind in <out>/<kind>, the routed export in <out>/export, the app in <out>/app
+               recipes:dict|None=None, # kind -> the settings its run overrides (default `config.KIND_RECIPES`)
+               n_router:int=1000, # training-pool images of each run for the router
+              ) -> dict:
+    "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
+    out, kinds = Path(out), source_kinds(cfg.data, on_error=cfg.on_error)
+    if 'phone' not in kinds or len(kinds) < 2:
+        raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
+                         + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
+    recipes = {**KIND_RECIPES, **(recipes or {})}
+    res = {k: run_pipeline(replace(cfg, data=','.join(paths), **recipes.get(k, {}), export=False, app=False, op_source=None), out/k)
+           for k, paths in kinds.items()}
+    if not cfg.export: return res
+    rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
+    rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
+        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_kind='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
+    if cfg.app and app_model(out/'export') is not None and find_onnxruntime_web(install=False) is not None: build_app(out/'export', out/'app')
+    _routed_report(out, res, rep, kinds)
+    return dict(res, export=rep)
+
 # %% ../nbs/10_pipeline.ipynb #4e6d026c
 _FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta', app='no_app')   # settings that default to on: a --no-... flag
 
@@ -259,7 +301,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`phone.run_routed`)
+            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`)
             joint:store_true=False, # with --phone and several sources: one run on all of them instead (the joint recipe, `config.PHONE_JOINT`)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
@@ -277,7 +319,6 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         if phone and not joint and cfg.data and ',' in cfg.data:
             kinds = source_kinds(cfg.data, on_error=cfg.on_error)
             if 'phone' in kinds and len(kinds) > 1:
-                from .phone import run_routed     # imported here: the phone chapter builds on this one
                 run_routed(cfg, out); return
         if phone: cfg = replace(cfg, **phone_recipe(cfg))
         run_pipeline(cfg, out)
