@@ -1,6 +1,7 @@
 """What the benchmarks share: the real datasets with the folds every benchmark here uses, and the training options
 declared once (their defaults and help come from the library's `RunConfig`, a benchmark only says where it differs)."""
 import argparse
+import numpy as np
 from dataclasses import fields
 from fastcore.docments import docments
 from lesion_fastai.data import read_lesions, find_shared, LesionData
@@ -30,3 +31,8 @@ def train_args(ap:argparse.ArgumentParser, # the benchmark's parser
         t = {'int': int, 'float': float, 'str': str}.get(str(types[k]).split('|')[0].strip(), type(v) if v is not None else str)
         ap.add_argument(f"--{k.replace('_', '-')}", type=t, default=v, help=f"{docs[k]} (default: {v})")
     return ap
+
+def seeds_mean(metric, # function (y_true, y_score) -> float, e.g. `roc_auc`
+              ):
+    "`metric` as a function of (y_true, Z) with one score column per seed: its mean over the columns (bootstrap it for the interval of the mean over seeds)"
+    return lambda y_true, Z: float(np.mean([metric(y_true, Z[:, k]) for k in range(Z.shape[1])]))

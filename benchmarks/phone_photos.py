@@ -52,7 +52,7 @@ from lesion_fastai.train import predict_logits
 from lesion_fastai.callbacks import FastTrainCallback
 from lesion_fastai.phone import ink_share, paint_out
 from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_diff_ci, fmt_ci, RocAUC, PartialAUC
-from common import ham10000, pad_ufes20
+from common import ham10000, pad_ufes20, seeds_mean
 
 ARCH = 'tf_efficientnet_lite0'    # --arch sets it (with --tag, e.g. _l2: the columns and kept models of another backbone)
 def log(msg): print(f"[phone_photos] {time.strftime('%H:%M:%S')} {msg}", flush=True)
@@ -335,8 +335,7 @@ def summary(work, pad, a):
     for m in names:
         if m not in models: continue
         cols = models[m]; Z = T[cols].to_numpy()
-        mean_metric = lambda f: (lambda yy, zz: np.mean([f(yy, zz[:, k]) for k in range(zz.shape[1])]))
-        ci_p = bootstrap_ci(mean_metric(partial_auc), y, Z, g); ci_a = bootstrap_ci(mean_metric(roc_auc), y, Z, g)
+        ci_p = bootstrap_ci(seeds_mean(partial_auc), y, Z, g); ci_a = bootstrap_ci(seeds_mean(roc_auc), y, Z, g)
         res[m] = dict(pauc=[partial_auc(y, T[c]) for c in cols], auc=[roc_auc(y, T[c]) for c in cols], pauc_ci=ci_p, auc_ci=ci_a)
         L.append(f"| {names[m]} | {len(cols)} | {', '.join(f'{v:.4f}' for v in res[m]['pauc'])} | {fmt_ci(ci_p, 4)} | "
                  f"{', '.join(f'{v:.3f}' for v in res[m]['auc'])} | {fmt_ci(ci_a)} |")

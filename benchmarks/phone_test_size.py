@@ -18,7 +18,8 @@ from lesion_fastai.models import ImageModel
 from lesion_fastai.backbones import create_backbone
 from lesion_fastai.predict import tta_logits
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
-from common import pad_ufes20
+from common import pad_ufes20, seeds_mean
+from lesion_fastai.report import md_table
 
 def log(msg): print(f"[phone_test_size] {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
@@ -33,10 +34,6 @@ def fold_logits(m, x, tta=False, up=None) -> np.ndarray:
         if up: t = F.interpolate(t, size=(up, up), mode='bilinear', align_corners=False)
         return m(t).numpy().ravel()
     with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, 64)])
-
-def mean_ci(f, y, Z, g, n_boot):
-    "Mean over seeds (the columns of Z) of metric f, with a grouped bootstrap interval"
-    return bootstrap_ci(lambda yt, X: float(np.mean([f(yt, X[:, i]) for i in range(X.shape[1])])), y, Z, g, n_boot)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,9 +62,9 @@ def main():
             z = Z[(name, t)]
             rows.append({'input': name, 'views': '8 (TTA)' if t else '1',
                          'AUC per seed': ', '.join(f'{roc_auc(y, z[:, i]):.3f}' for i in range(z.shape[1])),
-                         'AUC [95% CI]': fmt_ci(mean_ci(roc_auc, y, z, g, a.n_boot)),
+                         'AUC [95% CI]': fmt_ci(bootstrap_ci(seeds_mean(roc_auc), y, z, g, a.n_boot)),
                          'pAUC per seed': ', '.join(f'{partial_auc(y, z[:, i]):.4f}' for i in range(z.shape[1])),
-                         'pAUC [95% CI]': fmt_ci(mean_ci(partial_auc, y, z, g, a.n_boot), 4)})
+                         'pAUC [95% CI]': fmt_ci(bootstrap_ci(seeds_mean(partial_auc), y, z, g, a.n_boot), 4)})
             ref = Z[(f'{base} px', t)]
             if name != f'{base} px':
                 diffs.append(f"- {name} minus {base} px, {'TTA' if t else 'one view'}: AUC {fmt_ci(paired_diff_ci(roc_auc, y, z, ref, g, a.n_boot))}, "
@@ -79,9 +76,7 @@ def main():
             f"{time.strftime('%Y-%m-%d')}, this machine's CPU. {len(y)} PAD-UFES-20 photos of {len(set(g))} patients, each scored by the "
             f"student of its own fold (5 patient-grouped folds), pooled; intervals: 95% grouped bootstrap over patients "
             f"({a.n_boot} replicates) of the mean over seeds; differences paired over the same photos and seeds.\n\n")
-    cols = list(tab.columns)
-    md = '\n'.join(['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + ['| ' + ' | '.join(str(v) for v in r) + ' |' for r in tab.itertuples(index=False)])
-    text = head + md + '\n\n' + '\n'.join(diffs) + '\n'
+    text = head + md_table(tab) + '\n\n' + '\n'.join(diffs) + '\n'
     Path(a.out).write_text(text); print(text)
 
 if __name__ == '__main__': main()
