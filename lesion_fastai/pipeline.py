@@ -271,9 +271,10 @@ def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phon
                out, # output folder: a run per kind in <out>/<kind>, the routed export in <out>/export, the app in <out>/app
                recipes:dict|None=None, # kind -> the settings its run overrides (default `config.KIND_RECIPES`)
                n_router:int=1000, # training-pool images of each run for the router
+               kinds:dict|None=None, # the data folders by kind of image (default: `source_kinds` of `cfg.data`)
               ) -> dict:
     "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
-    out, kinds = Path(out), source_kinds(cfg.data, on_error=cfg.on_error)
+    out, kinds = Path(out), kinds or source_kinds(cfg.data, on_error=cfg.on_error)
     if 'phone' not in kinds or len(kinds) < 2:
         raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
                          + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
@@ -319,6 +320,6 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         if phone and not joint and cfg.data and ',' in cfg.data:
             kinds = source_kinds(cfg.data, on_error=cfg.on_error)
             if 'phone' in kinds and len(kinds) > 1:
-                run_routed(cfg, out); return
+                run_routed(cfg, out, kinds=kinds); return      # the folders are read once to sort them
         if phone: cfg = replace(cfg, **phone_recipe(cfg))
         run_pipeline(cfg, out)
