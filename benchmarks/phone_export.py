@@ -71,7 +71,7 @@ def main():
     log("lesion-predict path: Predictor over the holdout files with the ExecuTorch file")
     files = list(df.image_ref[hold]); broken = Path(tempfile.mkdtemp())/'broken.jpg'; broken.write_bytes(b'\xff\xd8 not a jpeg')
     th = json.loads((out/'student.json').read_text())['triage']['threshold']
-    t0 = time.time(); pe = Predictor(out, backend='executorch').predict(files + [str(broken)], progress=False); t_pe = time.time() - t0
+    t0 = time.time(); pe = Predictor(out, backend='executorch', tta=False).predict(files + [str(broken)], progress=False); t_pe = time.time() - t0
     pt = Predictor(bundle, threshold=th).predict(files, progress=False)
     agree = float((pe.decision.values[:-1] == pt.decision.values).mean())
     L = [f"Phone files of `{bundle}` ({size} px), checked on the HAM10000 holdout fold 0 ({len(y)} images, {int(y.sum())} malignant); "

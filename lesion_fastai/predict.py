@@ -76,16 +76,16 @@ class Predictor:
     def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
                  threshold:float|None=None, # triage threshold (default: the sidecar's)
                  backend:str='auto', # 'auto' (the sidecar's recommended file), 'executorch', 'litert', 'onnx' or 'torch'
-                 tta:bool=False, # average the logits of the 8 flips and rotations (8 times the cost; threshold: the sidecar's `triage_tta`)
+                 tta:bool|None=None, # mean logit of the 8 flips and rotations (8x the cost; threshold `triage_tta`); None: TTA where the sidecar has its threshold, as the app
                 ):
         path = Path(path)
-        self.tta = tta
         if not path.exists() and not bundle_file(path, '.json').exists():
             raise FileNotFoundError(f"{path}: no such export folder, model file or bundle")
         side = path/'student.json' if path.is_dir() else path.with_name('student.json') if path.suffix in MODEL_SUFFIXES else None
         if side is not None and side.exists():
             self.sidecar = json.loads(side.read_text())
             self.size = self.sidecar['input']['size'][0]
+            if tta is None: tta = 'triage_tta' in self.sidecar
             if tta and threshold is None and 'triage_tta' not in self.sidecar:
                 raise ValueError(f"{side}: no TTA threshold in this sidecar (exported before TTA had one) and the stored one was chosen "
                                  "for single-view probabilities: pass a threshold chosen for TTA, or export again")
@@ -95,8 +95,9 @@ class Predictor:
         elif path.suffix in MODEL_SUFFIXES: raise FileNotFoundError(f"{path}: no student.json beside it (it holds the image size and the threshold)")
         else:
             if threshold is None: raise ValueError(f"{path} is a PyTorch bundle, which stores no triage threshold: pass a threshold, or use an export folder")
-            self.sidecar, self.threshold, self.model_file = None, threshold, path
+            self.sidecar, self.threshold, self.model_file, tta = None, threshold, path, bool(tta)
             self.size = json.loads(bundle_file(path, '.json').read_text())['size']
+        self.tta = tta
         self.run = load_runtime(self.model_file)
 
     def preprocess(self, img:Image.Image) -> np.ndarray:
@@ -139,17 +140,19 @@ def predict_cli(model:str, # export folder (student.json + model files), a model
                 out:str='predictions.csv', # output CSV
                 threshold:float=None, # triage threshold (default: the model's)
                 backend:str='auto', # auto (the sidecar's recommended file), executorch, litert, onnx or torch
-                tta:store_true=False, # test-time augmentation: mean logit over 8 flips and rotations (8x the time; the export's TTA threshold)
+                tta:store_true=False, # read with TTA, the mean logit over 8 flips and rotations (the default where the export has a TTA threshold)
+                single_view:store_true=False, # read one view (an eighth of the time; the single-view threshold) where the export would use TTA
                 debug:store_true=False, # show the full traceback of an error
                ):
     "Predict malignancy probabilities and triage decisions for images; unreadable files get an error row"
     with cli_errors(debug):
-        pr = Predictor(model, threshold, backend, tta)
+        if tta and single_view: raise ValueError("--tta and --single-view contradict each other: give one of them")
+        pr = Predictor(model, threshold, backend, True if tta else False if single_view else None)
         res = pr.predict([s for s in inputs.split(',') if s])
         res.to_csv(out, index=False)
     n_err = int((res.error != '').sum())
     print(f"{len(res)} images: {int((res.decision == 'refer').sum())} refer, {int((res.decision == 'routine').sum())} routine, "
-          f"{n_err} unreadable -> {out} ({pr.model_file.name})")
+          f"{n_err} unreadable -> {out} ({pr.model_file.name}, {'8-view TTA' if pr.tta else 'one view'})")
 
 # %% ../nbs/13_predict.ipynb #5e838a7b
 def _target_layer(model, x=None):
