@@ -140,10 +140,14 @@ def check_config(c:RunConfig, # the run's settings
     return c
 
 def phone_recipe(c:RunConfig, # the run's settings
-                ) -> dict:
-    "The settings `lesion-run --phone` sets for one run: `PHONE` for one source, `PHONE_JOINT` for several in one run (`--joint`; the user's --source-weights kept)"
+                 kinds:dict|None=None, # its data folders by kind of image (`data.source_kinds`), where several
+                 joint:bool=False, # several sources in one run, whatever their kinds (`--joint`)
+                ) -> dict|None:
+    "The settings `lesion-run --phone` sets: `PHONE_JOINT` with `joint`, None where photos come beside another kind of image (a run per kind: `pipeline.run_routed`), else `PHONE`"
     if not (c.data and ',' in c.data): return dict(PHONE)
-    return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'], op_source=c.op_source or PHONE_JOINT['op_source'])
+    if joint: return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'], op_source=c.op_source or PHONE_JOINT['op_source'])
+    if kinds is not None and 'phone' in kinds and len(kinds) > 1: return None
+    return dict(PHONE)      # several folders of one kind of image: pooled in one run, with the user's --source-weights if any
 
 
 # %% ../nbs/09a_config.ipynb #3d1ffc4a

@@ -302,7 +302,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`)
+            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
             joint:store_true=False, # with --phone and several sources: one run on all of them instead (the joint recipe, `config.PHONE_JOINT`)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error
@@ -317,9 +317,9 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         if fast_cpu and phone: raise ValueError("--fast-cpu and --phone: choose one recipe (dermoscopy on a CPU, or phone photos)")
         if fast_cpu: cfg = replace(cfg, **FAST_CPU)
         if joint and not phone: raise ValueError("--joint is the --phone recipe for several sources in one run: add --phone")
-        if phone and not joint and cfg.data and ',' in cfg.data:
-            kinds = source_kinds(cfg.data, on_error=cfg.on_error)
-            if 'phone' in kinds and len(kinds) > 1:
-                run_routed(cfg, out, kinds=kinds); return      # the folders are read once to sort them
-        if phone: cfg = replace(cfg, **phone_recipe(cfg))
+        if phone:
+            kinds = source_kinds(cfg.data, on_error=cfg.on_error) if cfg.data and ',' in cfg.data and not joint else None
+            recipe = phone_recipe(cfg, kinds, joint)
+            if recipe is None: run_routed(cfg, out, kinds=kinds); return      # the folders are read once to sort them
+            cfg = replace(cfg, **recipe)
         run_pipeline(cfg, out)
