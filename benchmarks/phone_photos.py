@@ -259,14 +259,21 @@ def lite_shapes(arch):
     "The parameter shapes of a student on EfficientNet-Lite `arch` (built once per architecture)"
     return _shapes(ImageModel(create_backbone(arch, pretrained=False)).state_dict())
 
-def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
-    "Logits of a saved student state dict on uint8 (N, H, W, 3) images; `tta`: the mean over the 8 flips and rotations"
+def saved_student(sd) -> ImageModel:
+    "A student saved here (its state dict) as an eval-mode `ImageModel`, on the EfficientNet-Lite its shapes match"
+    arch = next((k for k in LITE_WEIGHTS if lite_shapes(k) == _shapes(sd)), ARCH)
+    m = ImageModel(create_backbone(arch, pretrained=False)); m.load_state_dict(sd); return m.eval()
+
+def student_logits(m, x, bs=64, tta=False) -> np.ndarray:
+    "Logits of student `m` (float (N, 3, H, W) batch -> logits) on uint8 (N, H, W, 3) images; `tta`: the mean over the 8 flips and rotations"
     from lesion_fastai.cache import float_batches
     from lesion_fastai.predict import tta_logits
-    arch = next((k for k in LITE_WEIGHTS if lite_shapes(k) == _shapes(sd)), ARCH)     # which EfficientNet-Lite the saved student is
-    m = ImageModel(create_backbone(arch, pretrained=False)); m.load_state_dict(sd); m.eval()
     fn = lambda b: m(torch.from_numpy(b)).numpy().ravel()
     with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, bs)])
+
+def model_logits(sd, x, bs=64, tta=False) -> np.ndarray:
+    "Logits of a saved student state dict on uint8 (N, H, W, 3) images; `tta`: the mean over the 8 flips and rotations"
+    return student_logits(saved_student(sd), x, bs, tta)
 
 def kept_logits(f, x, what, tta=False) -> np.ndarray:
     """Logits of the kept student in file `f` on images `x`, cached beside it as <stem>.<what>.npz with the file's

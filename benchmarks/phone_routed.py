@@ -24,8 +24,7 @@ from types import SimpleNamespace
 import numpy as np, pandas as pd, torch
 from lesion_fastai.cache import ImageCache, float_batches
 from lesion_fastai.export import batch_uint8
-from lesion_fastai.models import ImageModel, RoutedStudent
-from lesion_fastai.backbones import create_backbone
+from lesion_fastai.models import RoutedStudent
 from lesion_fastai.phone import fit_router
 from lesion_fastai.degrade import degrade, DEGRADATIONS
 from lesion_fastai.metrics import partial_auc, roc_auc, bootstrap_ci, paired_diff_ci, fmt_ci
@@ -33,10 +32,6 @@ from common import ham10000, pad_ufes20
 import phone_photos as pp
 
 def log(msg): print(f"[phone_routed] {time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-def student(sd, size, arch='tf_efficientnet_lite0'):
-    "A student (`ImageModel`, eval mode) from a state dict saved by phone_photos.py"
-    m = ImageModel(create_backbone(arch, pretrained=False)); m.load_state_dict(sd); return m.eval()
 
 def feats(m, x, bs=64):
     "Pooled backbone features of student `m` on uint8 images `x`"
@@ -60,7 +55,7 @@ def one_seed(a, s, files, derm, Fd, sets, X, y, fold, yh, n_pool):
     zp, zr, hold_p, hold_r, route_rows, acc = np.zeros(len(y)), {}, [], {}, [], []
     for f in range(5):
         t0 = time.time()
-        phone = student(torch.load(files[s, f], weights_only=True), a.size)
+        phone = pp.saved_student(torch.load(files[s, f], weights_only=True))
         tr, te = fold != f, fold == f
         Fp = {k: feats(phone, v) for k, v in sets.items()}
         Xr = np.concatenate([np.concatenate([Fd['pool'], Fp['pool']], 1), np.concatenate([Fd['pad'][tr], Fp['pad'][tr]], 1)])
@@ -108,7 +103,7 @@ def main():
     miss = [str(p) for p in files.values() if not p.exists()]
     if miss: ap.error(f"missing kept students: {', '.join(miss[:3])}{' ...' if len(miss) > 3 else ''} (run phone_photos.py with --keep-seed)")
     hsd = pp.ham_pretrain(SimpleNamespace(ham=None, size=a.size, ham_epochs=3, bs=64, cache=a.cache, lr=4e-3), work, 'exclude', pad)
-    derm = student(hsd, a.size)
+    derm = pp.saved_student(hsd)
     img = lambda d: np.asarray(ImageCache.build(d.df.image_ref, a.size, Path(a.cache), ids=d.ids, progress=False).array)
     X, Xh = img(pad), img(ham)
     y, g, fold = pad.df.malignant.to_numpy(), pad.df.patient_id.to_numpy(), pad.df.fold.to_numpy()

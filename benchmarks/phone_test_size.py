@@ -13,27 +13,17 @@ Results: benchmarks/results/phone_test_size.md (--out)."""
 import argparse, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
-from lesion_fastai.cache import ImageCache, float_batches
-from lesion_fastai.models import ImageModel
-from lesion_fastai.backbones import create_backbone
-from lesion_fastai.predict import tta_logits
+from lesion_fastai.cache import ImageCache
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from common import pad_ufes20, seeds_mean
+import phone_photos as pp
 from lesion_fastai.report import md_table
 
 def log(msg): print(f"[phone_test_size] {time.strftime('%H:%M:%S')} {msg}", flush=True)
 
-def student(path, arch) -> ImageModel:
-    "A kept student state dict as an eval-mode `ImageModel`"
-    m = ImageModel(create_backbone(arch, pretrained=False)); m.load_state_dict(torch.load(path, weights_only=True)); return m.eval()
-
 def fold_logits(m, x, tta=False, up=None) -> np.ndarray:
     "Logits of `m` on uint8 images `x`, one view or the 8-view TTA, optionally resized up to side `up` inside the model"
-    def fn(b):
-        t = torch.from_numpy(b)
-        if up: t = F.interpolate(t, size=(up, up), mode='bilinear', align_corners=False)
-        return m(t).numpy().ravel()
-    with torch.no_grad(): return np.concatenate([tta_logits(fn, b) if tta else fn(b) for b in float_batches(x, 64)])
+    return pp.student_logits(m if not up else lambda t: m(F.interpolate(t, size=(up, up), mode='bilinear', align_corners=False)), x, tta=tta)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +31,7 @@ def main():
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--sizes', type=int, nargs='+', default=[128, 144, 160])
     ap.add_argument('--upscale', type=int, nargs='*', default=[], help='also: the first side\'s images resized up to these sides inside the model')
     ap.add_argument('--multi', action='store_true', help='also: the mean logit over all --sizes (multi-scale; with TTA, 8 views per side)')
-    ap.add_argument('--arch', default='tf_efficientnet_lite0'); ap.add_argument('--cache', default='.cache')
+    ap.add_argument('--cache', default='.cache')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--n-boot', type=int, default=1000)
     ap.add_argument('--out', default='benchmarks/results/phone_test_size.md')
     a = ap.parse_args(); torch.set_num_threads(a.threads)
@@ -53,7 +43,7 @@ def main():
     Z = {(v, t): np.zeros((len(y), len(a.seeds))) for v, _, _ in views for t in (False, True)}
     for j, seed in enumerate(a.seeds):
         for f in range(5):
-            m, v_ = student(a.students.format(seed=seed, fold=f), a.arch), fold == f
+            m, v_ = pp.saved_student(torch.load(a.students.format(seed=seed, fold=f), weights_only=True)), fold == f
             for name, s, up in views:
                 for t in (False, True): Z[(name, t)][v_, j] = fold_logits(m, X[s][v_], t, up)
         log(f"seed {seed}: " + ', '.join(f"{n}{' TTA' if t else ''} AUC {roc_auc(y, Z[(n, t)][:, j]):.3f}" for n, _, _ in views for t in (False, True)))
