@@ -23,11 +23,11 @@ from .models import save_bundle, load_bundle, teacher_features, head_in_features
 from .degrade import robustness
 from .runtimes import load_runtime, available_formats
 from .quantize import qat_finetune, save_int8
-from .export import export_run, parse_formats, export_table
+from .export import export_run, parse_formats
 from .predict import tta_logits
 from .metrics import fmt_ci
 from .config import RunConfig, Run, FAST_CPU, KIND_RECIPES, phone_recipe, train_settings
-from .report import report, md_table
+from .report import report, md_table, export_lines
 from .app import build_app, app_model, find_onnxruntime_web
 from .phone import route_runs
 
@@ -256,15 +256,9 @@ def _routed_report(out:Path, res:dict, rep:dict, kinds:dict):
             for k in kinds]
     rt = pd.DataFrame(rep['routing']).T
     rt = rt.map(lambda v: f'{v:.3f}').assign(n=rt.n.astype(int)).reset_index(names='images')
-    fmt = dict(size_mb='{:.1f}', latency_ms_1thread='{:.1f}', max_abs_diff='{:.2g}', pauc='{:.4f}', auc='{:.3f}')
-    et = export_table(rep).apply(lambda col: col.map(lambda v: fmt[col.name].format(v) if col.name in fmt and pd.notna(v) else v))
-    et = et.reset_index(names='format').fillna('')
-    op = rep['operating_point']
     lines = ["# Routed students", "", "A run per kind of image, each distilled student scored on its own run's holdout:", "",
              md_table(pd.DataFrame(rows)), "", "Routing (the share of each holdout sent to each student, and the router's mean weights):", "",
-             md_table(rt), "", "Exports of the routed model (`export/`; checked on both holdouts):", "", md_table(et), "",
-             f"Triage threshold {op['threshold']:.4f}, chosen on the {op.get('source') or 'pooled'} holdout for sensitivity "
-             f"{op['target_sensitivity']:.0%}: sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f}."]
+             md_table(rt)] + export_lines(out, rep['size'], 'the routed model', 'both holdouts')
     (out/'report.md').write_text('\n'.join(lines) + '\n')
 
 def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phone photos and of another kind of image

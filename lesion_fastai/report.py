@@ -17,7 +17,7 @@ from .degrade import plot_robustness
 from .metrics import evaluate, paired_diff_ci, partial_auc, roc_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, logit, expit
 
 # %% auto #0
-__all__ = ['MODELS', 'md_table', 'student_cost', 'plot_roc', 'plot_calibration', 'report']
+__all__ = ['MODELS', 'md_table', 'student_cost', 'plot_roc', 'plot_calibration', 'export_lines', 'report']
 
 # %% ../nbs/09b_report.ipynb #e2fb9d40
 MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
@@ -138,11 +138,15 @@ def _robustness_lines(out) -> list:
     return ["", "Robustness (pAUC on the holdout under each degradation; severity 0 = clean):", "",
             md_table(wide.reset_index()), "", "![Robustness](robustness.png)"]
 
-def _export_lines(out, size:int) -> list:
+def export_lines(out, # a run folder: its `export/export_report.json` is read
+                 size:int, # the model's input side
+                 model:str='the distilled student', # what was exported
+                 checked:str='the holdout', # the images the files were checked on
+                ) -> list:
     "The exports table and the triage operating point, when the run has an export report"
     if not (out/'export'/'export_report.json').exists(): return []
     ex = json.loads((out/'export'/'export_report.json').read_text())
-    lines = ["", f"Exports of the distilled student ({size}px input; checked on the holdout; latency per image at batch 1 on "
+    lines = ["", f"Exports of {model} ({size}px input; checked on {checked}; latency per image at batch 1 on "
              "one CPU thread; max diff = largest probability difference from PyTorch; a float file passes at max diff <= 0.01, "
              "an int8 file at pAUC >= PyTorch's - 0.002):", "",
              "| format | file | MB | ms/image | max diff | pAUC | AUC | passes |", "|---|---|---|---|---|---|---|---|"]
@@ -190,7 +194,7 @@ def report(run:Run, # the finished run
     secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
     secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
     sub_t, cal_t = _subgroups(H, data, probs['student_distilled'], c), _calibration(H, probs, c)
-    lines = (_head_lines(c, H, data) + _model_lines(probs, res, secs) + _robustness_lines(run.out) + _export_lines(run.out, c.size)
+    lines = (_head_lines(c, H, data) + _model_lines(probs, res, secs) + _robustness_lines(run.out) + export_lines(run.out, c.size)
              + _closing_lines(c, sub_t, cal_t, diff, cost))
     (run.out/'report.md').write_text('\n'.join(lines) + '\n')
     metrics = dict(models=res, distilled_minus_plain=diff, student=cost, seconds=secs,
