@@ -4,7 +4,8 @@ The kept fold students of `benchmarks/phone_photos.py` (one per seed and PAD-UFE
 of its own fold, never trained on) read the photos decoded at each side of --sizes (centre square, bilinear, as the
 app does), on one view and with test-time augmentation (the mean logit of the 8 flips and 90-degree rotations, what
 the app and lesion-predict run by default); --upscale also scores the 128 px images resized up inside the model (is
-it the object's apparent size or the photo's detail that counts?); --multi the mean logit over all sides. Pooled out-of-fold AUC and pAUC per seed, a 95% grouped bootstrap
+it the object's apparent size or the photo's detail that counts?); --multi the mean logit over all sides read (e.g.
+--sizes 128 --upscale 144 --multi: what `config.PHONE`'s `scales` ships, the 128 px image and its 144 px resize inside the model). Pooled out-of-fold AUC and pAUC per seed, a 95% grouped bootstrap
 over patients of the mean over seeds, and paired differences against the first side (same photos, seeds matched).
 The students are fully convolutional with global pooling, so any side runs through them unchanged.
 
@@ -30,7 +31,7 @@ def main():
     ap.add_argument('--students', default='runs/phone_photos/in_distill_clean_e20_lr8_s{seed}_f{fold}.pth', help='path pattern of the kept students, with {seed} and {fold}')
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--sizes', type=int, nargs='+', default=[128, 144, 160])
     ap.add_argument('--upscale', type=int, nargs='*', default=[], help='also: the first side\'s images resized up to these sides inside the model')
-    ap.add_argument('--multi', action='store_true', help='also: the mean logit over all --sizes (multi-scale; with TTA, 8 views per side)')
+    ap.add_argument('--multi', action='store_true', help='also: the mean logit over all the sides read, --sizes and --upscale (multi-scale; with TTA, 8 views per side)')
     ap.add_argument('--cache', default='.cache')
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--n-boot', type=int, default=1000)
     ap.add_argument('--out', default='benchmarks/results/phone_test_size.md')
@@ -47,9 +48,9 @@ def main():
             for name, s, up in views:
                 for t in (False, True): Z[(name, t)][v_, j] = fold_logits(m, X[s][v_], t, up)
         log(f"seed {seed}: " + ', '.join(f"{n}{' TTA' if t else ''} AUC {roc_auc(y, Z[(n, t)][:, j]):.3f}" for n, _, _ in views for t in (False, True)))
-    if a.multi:
-        name = '+'.join(map(str, a.sizes)) + ' px'
-        for t in (False, True): Z[(name, t)] = np.mean([Z[(f'{s} px', t)] for s in a.sizes], 0)
+    if a.multi:                     # every side read: the decoded --sizes and the --upscale ones
+        name = ' + '.join(n for n, _, _ in views)
+        for t in (False, True): Z[(name, t)] = np.mean([Z[(n, t)] for n, _, _ in views], 0)
         views.append((name, None, None))
     rows, diffs = [], []
     for name, _, _ in views:

@@ -5,7 +5,7 @@ from .data import read_lesions, read_isic2024, read_image_folder, read_sources, 
 from .synth import default_dataset
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
-from .models import teacher_learner, student_learner, save_bundle, load_bundle, DistillationCallback, FeatureDistillCallback
+from .models import teacher_learner, student_learner, read_at, save_bundle, load_bundle, DistillationCallback, FeatureDistillCallback
 from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback, ProgressiveResizeCallback, TrainClockCallback, EpochCheckpointCallback, ValidEveryCallback
 from .train import fit_learner, train_model, predict_logits
@@ -16,7 +16,7 @@ from .export import export_student
 from .predict import Predictor
 
 __all__ = ['read_lesions', 'read_isic2024', 'read_image_folder', 'read_sources', 'combine_sources', 'find_shared', 'LesionData', 'DatasetSpec',
-           'default_dataset', 'add_folds', 'lesion_dataloaders', 'lesion_test_dl', 'teacher_learner', 'student_learner',
+           'default_dataset', 'add_folds', 'lesion_dataloaders', 'lesion_test_dl', 'teacher_learner', 'student_learner', 'read_at',
            'save_bundle', 'load_bundle', 'DistillationCallback', 'FeatureDistillCallback', 'PhoneDegradeCallback',
            'FastTrainCallback', 'ProgressiveResizeCallback', 'TrainClockCallback', 'EpochCheckpointCallback',
            'ValidEveryCallback', 'fit_learner', 'train_model', 'predict_logits', 'partial_auc', 'roc_auc', 'evaluate',

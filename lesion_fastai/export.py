@@ -18,7 +18,7 @@ from .cache import float_batches, ImageCache
 from .metrics import partial_auc, operating_point, logit, expit
 from .predict import tta_logits, TTA_VIEWS
 from .runtimes import FORMATS, ProbModel, quiet_toolchains, export_program, example_input, available_formats, require_format, load_runtime, latency_ms
-from .quantize import quantize_ptq, load_int8, FLOAT_LAYERS
+from .quantize import quantize_ptq, load_int8, unshare_sides, FLOAT_LAYERS
 
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
@@ -88,7 +88,7 @@ def export_tflite_int8(model:nn.Module, # a float student (image -> logit)
         from litert_torch.quantize.quant_config import QuantConfig
         from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, convert_pt2e
         q = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-        g = prepare_pt2e(export_program(ProbModel(model), example_input(size, 1), max_batch=1).module(), q)
+        g = prepare_pt2e(export_program(ProbModel(unshare_sides(model)), example_input(size, 1), max_batch=1).module(), q)
         with torch.no_grad():
             for b in float_batches(calib_images, 1): g(torch.from_numpy(b))
         g = convert_pt2e(g, fold_quantize=False)
@@ -315,7 +315,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
                               recommended_format=best, files={f: rep[f] for f in formats},
                               checks=dict(float=f"max |prob - PyTorch| <= {FLOAT_TOL}", int8=f"pAUC >= PyTorch pAUC - {INT8_PAUC_TOL}",
                                           images=int(len(val_y)), positives=int(np.sum(val_y)), **({'per_source': per_source} if per_source else {})),
-                              degrade=cfg.get('degrade'), **({'routing': {k: cfg[k] for k in ('kinds', 'router', 'offsets')}} if routed else {})),
+                              degrade=cfg.get('degrade'), **({'sides': cfg['sides']} if cfg.get('sides') else {}), **({'routing': {k: cfg[k] for k in ('kinds', 'router', 'offsets')}} if routed else {})),
                    input=dict(name='image', layout='NCHW', dtype='float32', channels='RGB', range=[0, 1], size=[size, size],
                               resize=f"crop the centre square of the photo (side = shorter side), then resize to {size}x{size} bilinear",
                               normalization='none needed: mean/std are inside the model', model_mean=cfg['mean'], model_std=cfg['std']),

@@ -23,10 +23,10 @@ from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback
 
 # %% auto #0
-__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'ImageModel', 'lesion_splitter', 'RoutedStudent', 'init_from',
-           'meta_processor', 'teacher_learner', 'DistillationCallback', 'distill_loss', 'attention_map',
+__all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'read_sides', 'ImageModel', 'lesion_splitter', 'RoutedStudent',
+           'init_from', 'meta_processor', 'teacher_learner', 'DistillationCallback', 'distill_loss', 'attention_map',
            'attention_term', 'feature_term', 'head_in_features', 'FeatureDistillCallback', 'teacher_features',
-           'student_learner', 'bundle_file', 'save_bundle', 'load_bundle']
+           'student_learner', 'bundle_file', 'save_bundle', 'load_bundle', 'read_at']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -87,16 +87,27 @@ class FusionModel(nn.Module):
         return self.head(h).squeeze(1)
 
 # %% ../nbs/08_models.ipynb #9bcbf7cf
+def read_sides(fn, # a float (N, 3, H, W) batch -> logits (N,)
+               img:torch.Tensor, # float (N, 3, H, W) batch, square
+               sides=None, # the sides to read `img` at (None: as it comes)
+              ) -> torch.Tensor:
+    "The mean of `fn`'s logits over `img` resized to each of `sides` (bilinear; the input's own side as it is)"
+    if not sides: return fn(img)
+    zs = [fn(img if img.shape[-1] == s else F.interpolate(img, size=(s, s), mode='bilinear', align_corners=False)) for s in sides]
+    return sum(zs[1:], zs[0]) / len(zs)    # a sum, not stack().mean(): elementwise ops that the phone runtimes' int8 delegates take
+
 class ImageModel(nn.Module):
     "Student: image backbone + a small head; [0,1] RGB images in, one logit per image out"
     def __init__(self,
                  backbone:LesionBackbone, # a `LesionBackbone` (image -> features)
                  p:float=0.2, # dropout before the head
+                 sides=None, # read each image at these sides inside the model, mean logit (`read_sides`); None: as it comes
                 ):
         super().__init__()
-        self.backbone = backbone
+        self.backbone, self.sides = backbone, tuple(sides) if sides else None
         self.head = nn.Sequential(nn.Dropout(p), nn.Linear(backbone.num_features, 1))
-    def forward(self, img): return self.head(self.backbone(_plain(img))).squeeze(1)
+    def logit(self, img): "One logit per image, read as it comes"; return self.head(self.backbone(img)).squeeze(1)
+    def forward(self, img): return read_sides(self.logit, _plain(img), self.sides)
 
 def lesion_splitter(m, # a `FusionModel` or `ImageModel`
                    ): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
@@ -109,10 +120,11 @@ class RoutedStudent(nn.Module):
                  kinds:list, # the kind of image each student reads, e.g. ['dermoscopy', 'phone']
                  offsets=None, # subtracted from each student's logit (e.g. its own triage threshold as a logit); default 0
                  hard:bool=False, # answer with the student of the router's largest weight alone, instead of the weighted mean
+                 sides=None, # read each image at these sides inside the model, mean output (`read_sides`); None: as it comes
                 ):
         super().__init__()
         if len(students) != len(kinds) or len(kinds) < 2: raise ValueError(f"{len(students)} students for {len(kinds)} kinds: expected one student per kind, two or more")
-        self.students, self.kinds, self.hard = nn.ModuleList(students), list(kinds), hard
+        self.students, self.kinds, self.hard, self.sides = nn.ModuleList(students), list(kinds), hard, tuple(sides) if sides else None
         self.router = nn.Linear(sum(s.backbone.num_features for s in students), len(students))
         self.register_buffer('offsets', torch.zeros(len(kinds)) if offsets is None else torch.as_tensor(offsets, dtype=torch.float32).clone())
 
@@ -127,7 +139,7 @@ class RoutedStudent(nn.Module):
         "The output from `parts`: the weighted mean of the logits, or with `hard` the logit of the largest weight"
         if self.hard: w = (w >= w.max(1, keepdim=True).values).to(z.dtype)    # one-hot, with no branch on the data
         return (z * w).sum(1)
-    def forward(self, img): return self.mix(*self.parts(img))
+    def forward(self, img): return read_sides(lambda x: self.mix(*self.parts(x)), img, self.sides)
 
 # %% ../nbs/08_models.ipynb #e670f5fc
 def init_from(model:nn.Module, # a `FusionModel` (teacher) or `ImageModel` (student)
@@ -415,7 +427,7 @@ def load_bundle(path, # path without extension
     path = Path(path)
     cfg = json.loads(bundle_file(path, '.json').read_text())
     if cfg['kind'] == 'routed':
-        model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False)) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False))
+        model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False)) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False), sides=cfg.get('sides'))
         model.lesion_cfg = cfg
         model.load_state_dict(torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True))
         return model.eval(), cfg
@@ -423,8 +435,22 @@ def load_bundle(path, # path without extension
     if cfg['kind'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
         model = FusionModel(bb, card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
-    else: model = ImageModel(bb)
+    else: model = ImageModel(bb, sides=cfg.get('sides'))
     sd = torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True)
     sd = {('meta_encoder.' + k[5:] if k.startswith('meta.') else k): v for k, v in sd.items()}   # bundles saved before the rename
     model.load_state_dict(sd)
     return model.eval(), cfg
+
+# %% ../nbs/08_models.ipynb #069ba158
+def read_at(learn, # a student `Learner` (`student_learner`), or a student or routed model with a `lesion_cfg` (`load_bundle`, `route_students`)
+            sides=None, # e.g. (128, 144): the image at 128 px and resized to 144 px, mean logit; None: as it comes
+           ):
+    "Make a trained student read each image at `sides` inside the model, recorded in its config (bundle, exports and TTA follow); returns `learn`"
+    model, cfg = (learn if isinstance(learn, nn.Module) else learn.model), getattr(learn, 'lesion_cfg', {})
+    if cfg.get('kind') not in ('student', 'routed'): raise ValueError(f"read_at: a student (Learner, `load_bundle` model or routed students) is needed, not a {cfg.get('kind') or type(learn).__name__}")
+    sides = tuple(int(s) for s in sides) if sides else None
+    if sides and (min(sides) < 16 or len(set(sides)) < len(sides)): raise ValueError(f"read_at: sides {sides}: expected different sides in pixels, each at least 16")
+    model.sides = sides
+    if sides: cfg['sides'] = list(sides)
+    else: cfg.pop('sides', None)
+    return learn

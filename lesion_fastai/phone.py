@@ -123,6 +123,7 @@ def route_students(students:dict, # kind -> a student `Learner` or bundle path, 
     for k in kinds:
         sh = np.asarray(images[k]).shape
         if len(sh) != 4 or sh[1:] != (size, size, 3): raise ValueError(f"images[{k!r}]: expected uint8 (N, {size}, {size}, 3), got {sh}")
+    for m, _ in parts: m.sides = None      # a student's own two-side reading (`read_at`) stays out: the pair, its router and offsets read one side
     model = RoutedStudent([m for m, _ in parts], kinds, hard=hard)
     X = np.concatenate([routed_features(model, images[k]) for k in kinds])
     acc = fit_router(model, X, np.concatenate([np.full(len(images[k]), i) for i, k in enumerate(kinds)]), C)

@@ -19,21 +19,21 @@ from .cache import ImageCache, float_batches
 from .metamodel import MetaGBDT, oof_predict, soft_targets, stack_oof
 from .train import train_model, predict_logits
 from .datablock import lesion_test_dl
-from .models import save_bundle, load_bundle, teacher_features, head_in_features
+from .models import save_bundle, load_bundle, read_at, teacher_features, head_in_features
 from .degrade import robustness
 from .runtimes import load_runtime, available_formats
 from .quantize import qat_finetune, save_int8
 from .export import export_run, parse_formats
 from .predict import tta_logits
 from .metrics import fmt_ci
-from .config import RunConfig, Run, FAST_CPU, KIND_RECIPES, phone_recipe, train_settings
+from .config import RunConfig, Run, FAST_CPU, KIND_RECIPES, phone_recipe, train_settings, student_sides
 from .report import report, md_table, export_lines
 from .app import build_app, app_model, find_onnxruntime_web
 from .phone import route_runs
 
 # %% auto #0
-__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'step_students', 'step_robustness',
-           'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_routed', 'run_cli']
+__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'bundle_logits', 'step_students',
+           'step_robustness', 'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_routed', 'run_cli']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -161,6 +161,16 @@ def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
     return bool({'pte_int8', 'tflite_int8'} & set(parse_formats(c.formats) or available_formats()))
 
+def bundle_logits(bundle, # a saved student (`save_bundle`)
+                  images:np.ndarray, # uint8 (N, H, W, 3) images at its size
+                  tta:bool=False, # the mean logit over the 8 flips and rotations
+                 ) -> np.ndarray:
+    "A saved student's logits on `images`, on the CPU, one view or with test-time augmentation"
+    model = load_bundle(bundle)[0]
+    def fn(x):
+        with torch.no_grad(): return model(torch.from_numpy(x)).numpy()
+    return np.concatenate([tta_logits(fn, x) if tta else fn(x) for x in float_batches(images, 64)])
+
 def step_students(rd:RunData, # the run's shared state (`prepare_run`)
                  ):
     "4-5. The students, distilled and plain, with the same budget (and the distilled one's QAT int8 model with `qat_epochs`)"
@@ -176,8 +186,9 @@ def step_students(rd:RunData, # the run's shared state (`prepare_run`)
         learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T,
                                     checkpoint=f'ck_{name}', feature_weight=fw,
                                     feat=np.load(run.out/'teacher_feat.npy', mmap_mode='r') if fw else None, **rd.common)
-        P.loc[is_hold, name] = logits
+        if student_sides(c): read_at(learn, student_sides(c))    # --scales: it reads each image at several sides from here on
         save_bundle(learn, run.out/'models'/name)
+        P.loc[is_hold, name] = bundle_logits(run.out/'models'/name, rd.hold_images) if student_sides(c) else logits
         if name == 'student_distilled' and c.export and c.qat_epochs and _wants_int8(c):
             run.log(f"quantisation-aware fine-tuning of the distilled student ({c.qat_epochs} epoch(s), for its int8 files)")
             save_int8(qat_finetune(learn, c.qat_epochs, c.lr / 20), run.out/'models'/f'{name}_int8.pt2', c.size)
@@ -206,10 +217,7 @@ def step_tta(rd:RunData, # the run's shared state (`prepare_run`)
     run.log("test-time augmentation: the students on the holdout, mean logit over 8 flips and rotations")
     t0 = time.time(); ims = rd.hold_images
     for name in ('student_distilled', 'student_plain'):
-        model = load_bundle(run.out/'models'/name)[0]
-        def fn(x):
-            with torch.no_grad(): return model(torch.from_numpy(x)).numpy()
-        rd.P.loc[rd.is_hold, f'{name}_tta'] = np.concatenate([tta_logits(fn, x) for x in float_batches(ims, 64)])
+        rd.P.loc[rd.is_hold, f'{name}_tta'] = bundle_logits(run.out/'models'/name, ims, tta=True)
     rd.save_preds(); run.finish('tta', seconds=time.time() - t0)
 
 def step_export(rd:RunData, # the run's shared state (`prepare_run`)
@@ -296,7 +304,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight and degrade-p (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
+            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight, degrade-p and scales (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
             joint:store_true=False, # with --phone and several sources: one run on all of them instead (the joint recipe, `config.PHONE_JOINT`)
             restart:store_true=False, # delete the output folder's previous run first
             debug:store_true=False, # show the full traceback of an error

@@ -168,16 +168,19 @@ def gradcam(model, # an `ImageModel` or `RoutedStudent` (image -> logit)
             x:torch.Tensor, # (N,3,H,W) images in [0,1]
             layer=None, # layer whose activations are explained (default: the backbone's last conv)
            ) -> np.ndarray:
-    "Grad-CAM heatmaps (N,H,W) in [0,1] for the malignant logit"
+    "Grad-CAM heatmaps (N,H,W) in [0,1] for the malignant logit (of the image as it comes, where the model reads several sides)"
     layer = layer or _target_layer(model, x.float())
-    acts, grads = {}, {}
+    acts, grads, sides = {}, {}, getattr(model, 'sides', None)
     h1 = layer.register_forward_hook(lambda m, i, o: acts.__setitem__('a', o))
     h2 = layer.register_full_backward_hook(lambda m, gi, go: grads.__setitem__('g', go[0]))
     try:
         model.eval(); model.zero_grad()
+        if sides: model.sides = None                 # one pass: one feature map and its gradient
         out = model(x.float().requires_grad_(True))
         out.sum().backward()
-    finally: h1.remove(); h2.remove()
+    finally:
+        h1.remove(); h2.remove()
+        if sides: model.sides = sides
     w = grads['g'].mean((2, 3), keepdim=True)
     cam = torch.relu((w * acts['a']).sum(1, keepdim=True))
     cam = torch.nn.functional.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:, 0]

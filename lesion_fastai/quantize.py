@@ -6,16 +6,18 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/quantize.html.md"""
 
 # %% ../nbs/11b_quantize.ipynb #c3ac68c2
 from __future__ import annotations
-import numpy as np, pandas as pd, torch
+import copy, numpy as np, pandas as pd, torch
 from pathlib import Path
 from torch import nn
 from fastai.callback.core import Callback
 from fastai.torch_core import trainable_params
 from .cache import float_batches
 from .runtimes import quiet_toolchains, export_program, example_input, require_format
+from .models import read_sides
 
 # %% auto #0
-__all__ = ['FLOAT_LAYERS', 'quantize_ptq', 'QATCallback', 'layer_sensitivity', 'qat_finetune', 'save_int8', 'load_int8']
+__all__ = ['FLOAT_LAYERS', 'SideCopies', 'unshare_sides', 'quantize_ptq', 'QATCallback', 'layer_sensitivity', 'qat_finetune',
+           'save_int8', 'load_int8']
 
 # %% ../nbs/11b_quantize.ipynb #0b029cdc
 FLOAT_LAYERS = ('conv_stem', 'blocks.0.0', 'blocks.1', 'head')  # kept in float by default: the first convolution, the first two stages, the classifier
@@ -33,6 +35,21 @@ def _quantizer(qat:bool=False, skip=FLOAT_LAYERS):
         return not any(_in_module(path, s) for s in skip or ())
     return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)).set_filter_function(keep)
 
+# %% ../nbs/11b_quantize.ipynb #f2bca85c
+class SideCopies(nn.Module):
+    "A student that reads several sides (`sides`, e.g. `ImageModel`'s) as one copy of itself per side: the same outputs, no weight used twice"
+    def __init__(self, model:nn.Module, # an `ImageModel` or `RoutedStudent` with `sides`
+                ):
+        super().__init__()
+        self.sides, self.copies = tuple(model.sides), nn.ModuleList([copy.deepcopy(model) for _ in model.sides])
+        for c in self.copies: c.sides = None
+    def forward(self, img): return read_sides(lambda x: self.copies[self.sides.index(x.shape[-1])](x), img, self.sides)
+
+def unshare_sides(model:nn.Module, # a float student (image -> logit)
+                 ) -> nn.Module:
+    "`model` as `SideCopies` where it reads several sides, for PT2E quantisation; else `model` itself"
+    return SideCopies(model) if getattr(model, 'sides', None) else model
+
 # %% ../nbs/11b_quantize.ipynb #fb6ac604
 def quantize_ptq(model:nn.Module, # float student (image -> logit)
                  calib_images, # uint8 (N,H,W,3) training images, a few hundred
@@ -43,7 +60,7 @@ def quantize_ptq(model:nn.Module, # float student (image -> logit)
     size = np.asarray(calib_images).shape[1]
     with quiet_toolchains():
         from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, convert_pt2e
-        g = prepare_pt2e(export_program(model, example_input(size)).module(), _quantizer(False, skip))
+        g = prepare_pt2e(export_program(unshare_sides(model), example_input(size)).module(), _quantizer(False, skip))
         with torch.no_grad():
             for b in float_batches(calib_images, 32): g(torch.from_numpy(b))
         from torchao.quantization.pt2e import allow_exported_model_train_eval
@@ -66,7 +83,7 @@ class QATCallback(Callback):
         with quiet_toolchains():
             from torchao.quantization.pt2e import allow_exported_model_train_eval
             from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
-            g = export_program(self.float_model, example_input(self.size).to(dev)).module()
+            g = export_program(unshare_sides(self.float_model), example_input(self.size).to(dev)).module()
             g = prepare_qat_pt2e(g, _quantizer(True, self.skip))
         learn.model = allow_exported_model_train_eval(g).to(dev)
         learn.splitter = trainable_params                 # the twin has no `backbone` attribute: one parameter group

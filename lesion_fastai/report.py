@@ -10,7 +10,7 @@ import json, numpy as np, pandas as pd, torch
 from sklearn.metrics import roc_curve
 from sklearn.calibration import calibration_curve
 from .data import LesionData
-from .config import Run, RunConfig
+from .config import Run, RunConfig, student_sides
 from .models import load_bundle, bundle_file
 from .runtimes import latency_ms
 from .degrade import plot_robustness
@@ -116,7 +116,8 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData) -> list:
              f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
-             f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}.", ""]
+             f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}"
+             f"{'; the students, once trained, read each image at ' + ' and '.join(map(str, student_sides(c))) + ' px inside the model (mean logit, `--scales`)' if student_sides(c) else ''}.", ""]
 
 def _model_lines(probs:dict, res:dict, secs:dict) -> list:
     "The table of every model: pAUC, AUC and specificity at the target sensitivity with intervals, training seconds"
