@@ -147,9 +147,9 @@ def check_config(c:RunConfig, # the run's settings
     for d in (c.data.split(',') if c.data else []):
         if not Path(d.strip()).exists(): raise FileNotFoundError(f"{d.strip()}: no such dataset folder")
     if c.ambiguous is not None and c.ambiguous not in ('malignant', 'benign', 'exclude'): bad('ambiguous', 'one of malignant, benign, exclude')
-    source_weights(c); student_sides(c)
+    source_weights(c)
     if c.on_error not in ('raise', 'skip'): bad('on_error', 'raise or skip')
-    if c.qat_epochs and student_sides(c): raise ValueError(f"--qat-epochs {c.qat_epochs} with --scales {c.scales}: quantisation-aware training of a student that reads several sides is not supported; its int8 files come from post-training quantisation (--qat-epochs 0)")
+    if student_sides(c) and c.qat_epochs: raise ValueError(f"--qat-epochs {c.qat_epochs} with --scales {c.scales}: quantisation-aware training of a student that reads several sides is not supported; its int8 files come from post-training quantisation (--qat-epochs 0)")
     if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
     return c
 

@@ -174,7 +174,7 @@ def bundle_logits(bundle, # a saved student (`save_bundle`)
 def step_students(rd:RunData, # the run's shared state (`prepare_run`)
                  ):
     "4-5. The students, distilled and plain, with the same budget (and the distilled one's QAT int8 model with `qat_epochs`)"
-    run, c, df, P, is_hold = rd.run, rd.cfg, rd.data.df, rd.P, rd.is_hold
+    run, c, df, P, is_hold, sides = rd.run, rd.cfg, rd.data.df, rd.P, rd.is_hold, student_sides(rd.cfg)
     for name, alpha in (('student_distilled', c.alpha), ('student_plain', 0.)):
         if run.done(name): continue
         run.log(f"{name.replace('_', ' ')} (alpha={alpha}, soft targets: {c.soft if alpha else 'none'})")
@@ -186,9 +186,9 @@ def step_students(rd:RunData, # the run's shared state (`prepare_run`)
         learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T,
                                     checkpoint=f'ck_{name}', feature_weight=fw,
                                     feat=np.load(run.out/'teacher_feat.npy', mmap_mode='r') if fw else None, **rd.common)
-        if student_sides(c): read_at(learn, student_sides(c))    # --scales: it reads each image at several sides from here on
+        if sides: read_at(learn, sides)                            # --scales: it reads each image at several sides from here on
         save_bundle(learn, run.out/'models'/name)
-        P.loc[is_hold, name] = bundle_logits(run.out/'models'/name, rd.hold_images) if student_sides(c) else logits
+        P.loc[is_hold, name] = bundle_logits(run.out/'models'/name, rd.hold_images) if sides else logits
         if name == 'student_distilled' and c.export and c.qat_epochs and _wants_int8(c):
             run.log(f"quantisation-aware fine-tuning of the distilled student ({c.qat_epochs} epoch(s), for its int8 files)")
             save_int8(qat_finetune(learn, c.qat_epochs, c.lr / 20), run.out/'models'/f'{name}_int8.pt2', c.size)

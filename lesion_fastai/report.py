@@ -106,7 +106,7 @@ def plot_calibration(y, # holdout labels
 # %% ../nbs/09b_report.ipynb #780ef8cb
 def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData) -> list:
     "The report's first paragraphs: the data, the holdout and the settings"
-    y = H.target.to_numpy()
+    y, sides = H.target.to_numpy(), student_sides(c)
     return [f"# lesion_fastai report", "",
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
@@ -117,7 +117,7 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData) -> list:
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
              f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}"
-             f"{'; the students, once trained, read each image at ' + ' and '.join(map(str, student_sides(c))) + ' px inside the model (mean logit, `--scales`)' if student_sides(c) else ''}.", ""]
+             f"{'; the students, once trained, read each image at ' + ' and '.join(map(str, sides)) + ' px inside the model (mean logit, `--scales`)' if sides else ''}.", ""]
 
 def _model_lines(probs:dict, res:dict, secs:dict) -> list:
     "The table of every model: pAUC, AUC and specificity at the target sensitivity with intervals, training seconds"
