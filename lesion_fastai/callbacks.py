@@ -6,7 +6,8 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/callbacks.html.md"""
 
 # %% ../nbs/07a_callbacks.ipynb #699a8a84
 from __future__ import annotations
-import os, json, time, torch
+import os, sys, json, math, time, torch
+from fastprogress.fastprogress import IN_NOTEBOOK
 import torch.nn.functional as F
 from fastai.learner import save_model
 from fastai.callback.core import Callback, CancelValidException
@@ -14,7 +15,7 @@ from fastai.distributed import DistributedDL, rank_distrib
 
 # %% auto #0
 __all__ = ['FastTrainCallback', 'ProgressiveResizeCallback', 'TrainClockCallback', 'EpochCheckpointCallback',
-           'ValidEveryCallback']
+           'ValidEveryCallback', 'plain_output', 'EpochLogCallback']
 
 # %% ../nbs/07a_callbacks.ipynb #434b4246
 def _broadcast(self, t, rank):
@@ -135,3 +136,25 @@ class ValidEveryCallback(Callback):
         rec = getattr(self.learn, 'recorder', None)
         if rec is not None and getattr(rec, 'cancel_valid', False) and rec.valid_metrics:
             rec.log += [float('nan')] * (1 + len(rec.metrics))
+
+# %% ../nbs/07a_callbacks.ipynb #a5d12041
+def plain_output() -> bool:
+    "True when standard output is neither a terminal nor a notebook (a log file, a pipe): progress as plain lines"
+    return not IN_NOTEBOOK and not getattr(sys.stdout, 'isatty', lambda: False)()
+
+class EpochLogCallback(Callback):
+    "One plain line per epoch naming the model: `[teacher fold 2] unfrozen epoch 3/20 train_loss 0.4123 ... (00:12)`"
+    order = 61                       # after the Recorder and where the progress bar would be
+    def __init__(self,
+                 name:str, # the model, e.g. 'teacher fold 2'
+                 phase:str='', # the phase, e.g. 'frozen' or 'unfrozen'
+                ): self.model_name, self.phase = name, phase
+    def before_fit(self): self.old, self.learn.logger = self.learn.logger, self.line
+    def after_fit(self): self.learn.logger = self.old
+    def line(self, vals):
+        "Print the Recorder's row `vals` of one epoch as one line (a skipped validation's NaNs left out)"
+        d = dict(zip(self.recorder.metric_names, vals))
+        if not isinstance(d.get('epoch'), int): return          # the column names: no line of their own
+        t = d.pop('time', None); ep = d.pop('epoch')
+        vs = ' '.join(f"{k} {v:.4f}" for k, v in d.items() if isinstance(v, (int, float)) and not math.isnan(v))
+        print(f"[{self.model_name}] {self.phase + ' ' if self.phase else ''}epoch {ep + 1}/{self.n_epoch} {vs}{f' ({t})' if t else ''}", flush=True)

@@ -6,10 +6,12 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/cli.html.md"""
 
 # %% ../nbs/17_cli.ipynb #4d1638c1
 from __future__ import annotations
-import io, sys, contextlib, inspect, typing, dataclasses
+import io, re, sys, argparse, contextlib, contextvars, inspect, typing, dataclasses
+from fastcore.script import anno_parser
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'is_user_error', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'config_options']
+__all__ = ['USER_ERRORS', 'is_user_error', 'cli_errors', 'cli_outcome', 'assert_cli_error', 'config_options', 'given_options',
+           'short_help', 'grouped_parser', 'run_command']
 
 # %% ../nbs/17_cli.ipynb #c11e0a02
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, ImportError)
@@ -65,3 +67,52 @@ def config_options(cfg_cls, # a dataclass whose fields (with docments) become op
         f.__signature__, f.__delwrap__ = sig.replace(parameters=ps), cfg_cls   # fastcore's docments follows `__delwrap__`
         return f
     return _inner
+
+# %% ../nbs/17_cli.ipynb #3d6b777e
+_GIVEN = contextvars.ContextVar('given_options', default=None)
+
+def given_options() -> set|None:
+    "The options named on the command line of the `run_command` in progress (None: called from Python)"
+    return _GIVEN.get()
+
+def short_help(h:str|None, # an option's full help text
+               width:int=90, # at most this many characters
+              ) -> str:
+    "`h` without its parentheses, cut at its first clause (before `; ` or `, e.g.`) and at `width` characters"
+    h = h or ''
+    while re.search(r'\([^()]*\)', h): h = re.sub(r'\s*\([^()]*\)', '', h)
+    h = re.split(r';\s|, e\.g\.', h)[0].strip()
+    return h if len(h) <= width else h[:width - 3].rsplit(' ', 1)[0] + '...'
+
+def grouped_parser(func, # a `call_parse` command function
+                   groups:dict, # heading -> option names (the function's parameter names)
+                   prog:str|None=None, # the command's name
+                  ) -> argparse.ArgumentParser:
+    "`func`'s parser with its options under `groups`' headings and short help texts"
+    p = anno_parser(func, prog=prog)
+    acts = {a.dest: a for a in p._actions if a.option_strings and a.help != argparse.SUPPRESS and a.dest != 'help'}
+    unknown = {n for ns in groups.values() for n in ns} - set(acts)
+    if unknown: raise ValueError(f"grouped_parser: no option(s) {sorted(unknown)} in {func.__name__}")
+    rest = [n for n in acts if not any(n in ns for ns in groups.values())]
+    for title, names in list(groups.items()) + ([('other', rest)] if rest else []):
+        g = p.add_argument_group(title)
+        for n in names:
+            a = acts[n]; p._optionals._group_actions.remove(a); g._group_actions.append(a)
+            a.help = short_help(a.help)
+    return p
+
+def run_command(func, # a `call_parse` command function
+                groups:dict, # heading -> option names, for `--help`
+                prog:str, # the command's name
+                argv:list|None=None, # the arguments (default: `sys.argv[1:]`)
+               ):
+    "Parse `argv` with `grouped_parser` and call `func`, with the names of the options given in `given_options()`"
+    argv = sys.argv[1:] if argv is None else argv
+    p = grouped_parser(func, groups, prog)
+    args = vars(p.parse_args(argv))
+    for a in p._actions: a.default = argparse.SUPPRESS
+    given = set(vars(p.parse_args(argv))) - {'pdb', 'xtra'}
+    args.pop('pdb', None); args.pop('xtra', None)
+    token = _GIVEN.set(given)
+    try: return func(**args)
+    finally: _GIVEN.reset(token)

@@ -6,14 +6,15 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/config.html.md"""
 
 # %% ../nbs/09a_config.ipynb #579c8555
 from __future__ import annotations
-import json, time
-from dataclasses import dataclass, asdict, fields
+import json, sys, time
+from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .models import bundle_file
 
 # %% auto #0
-__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'PHONE_DERM', 'KIND_RECIPES', 'PHONE_JOINT', 'RunConfig', 'source_weights',
-           'student_sides', 'check_config', 'phone_recipe', 'Run', 'train_settings']
+__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'PHONE_DERM', 'KIND_RECIPES', 'PHONE_JOINT', 'RECIPES', 'RunConfig', 'Recipe',
+           'source_weights', 'student_sides', 'check_config', 'phone_recipe', 'explicit_settings', 'apply_recipe',
+           'resolved_settings', 'settings_line', 'recipes_table', 'Run', 'is_run_folder', 'train_settings']
 
 # %% ../nbs/09a_config.ipynb #ecb1ccaa
 @dataclass
@@ -100,6 +101,22 @@ KIND_RECIPES = dict(phone=PHONE, dermoscopy=PHONE_DERM)   # kind of image (`Data
 # lr 4e-3 and one side: measured there, not moved with PHONE's 8e-3 and two sides
 PHONE_JOINT = dict(PHONE, epochs=6, lr=4e-3, scales=None, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude', op_source='pad_ufes20')
 
+@dataclass(frozen=True)
+class Recipe:
+    "A named set of `RunConfig` settings for one purpose, and where its choices were measured"
+    name:str # its name: `lesion-run --recipe NAME`
+    settings:dict # the `RunConfig` fields it sets
+    purpose:str # what it is for, in one line
+    measured:str # the results file its choices were made on
+
+RECIPES = {r.name: r for r in [
+    Recipe('demo', {}, 'the defaults: the embedded synthetic ISIC 2024 set, a few minutes on a CPU', 'benchmarks/results/demo/report.md'),
+    Recipe('fast-cpu', FAST_CPU, 'real dermoscopy images (HAM10000) on a CPU (--fast-cpu)', 'benchmarks/results/cpu_recipe.md'),
+    Recipe('phone', PHONE, 'phone photos (PAD-UFES-20), the student the app ships (--phone)', 'benchmarks/results/phone_photos.md'),
+    Recipe('phone-derm', PHONE_DERM, 'the dermoscopy run beside phone photos (--phone on both kinds: a run per kind, routed)', 'benchmarks/results/phone_routed.md'),
+    Recipe('phone-joint', PHONE_JOINT, 'dermoscopy and phone photos in one run (--phone --joint)', 'benchmarks/results/phone_photos_joint.md'),
+]}
+
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
 
@@ -164,6 +181,45 @@ def phone_recipe(c:RunConfig, # the run's settings
     return dict(PHONE)      # several folders of one kind of image: pooled in one run, with the user's --source-weights if any
 
 
+# %% ../nbs/09a_config.ipynb #d16dfbcf
+def explicit_settings(kwargs:dict, # `RunConfig` fields by name, as a command received them
+                      argv:list|None=None, # the command line (default: none, a call from Python)
+                     ) -> set:
+    "The fields of `kwargs` the user set: a value other than `RunConfig`'s default, or an option named in `argv`"
+    defaults = {f.name: f.default for f in fields(RunConfig)}
+    named = {a[2:].split('=')[0].replace('-', '_') for a in (argv or []) if a.startswith('--')}
+    return {k for k, v in kwargs.items() if k in defaults and (v != defaults[k] or k in named)}
+
+def apply_recipe(c:RunConfig, # the run's settings as given
+                 recipe, # a `RECIPES` name, or a dict of settings
+                 explicit=(), # fields the user set: they keep their values
+                ) -> tuple[RunConfig, dict]:
+    "`c` with the recipe's settings except the `explicit` ones, and `{field: (recipe's value, user's value)}` for those kept"
+    if isinstance(recipe, str):
+        if recipe not in RECIPES: raise ValueError(f"--recipe {recipe!r}: expected one of {', '.join(RECIPES)} (lesion-run --recipes lists them)")
+        recipe = RECIPES[recipe].settings
+    kept = {k: (v, getattr(c, k)) for k, v in recipe.items() if k in explicit and getattr(c, k) != v}
+    return replace(c, **{k: v for k, v in recipe.items() if k not in explicit}), kept
+
+def resolved_settings(c:RunConfig, # the run's settings, resolved
+                     ) -> dict:
+    "Every setting of `c` that differs from `RunConfig`'s default"
+    return {f.name: getattr(c, f.name) for f in fields(RunConfig) if getattr(c, f.name) != f.default}
+
+def settings_line(c:RunConfig, # the run's settings, resolved
+                  recipe:str|None=None, # the recipe's name
+                  kept:dict|None=None, # the user's values kept over the recipe's (`apply_recipe`)
+                 ) -> str:
+    "One line that says the recipe and every value that differs from the defaults, e.g. for the log and the report"
+    s = ', '.join(f'{k}={v}' for k, v in resolved_settings(c).items()) or 'all defaults'
+    k = f"; kept over the recipe: {', '.join(f'{n}={u} (recipe: {r})' for n, (r, u) in kept.items())}" if kept else ''
+    return f"recipe {recipe or 'none'}: {s}{k}"
+
+def recipes_table() -> str:
+    "The `RECIPES` as the text `lesion-run --recipes` prints: name, purpose, settings, where measured"
+    return '\n'.join(f"{r.name:12s} {r.purpose}\n{'':12s} {', '.join(f'{k}={v}' for k, v in r.settings.items()) or 'RunConfig defaults'}\n"
+                     f"{'':12s} measured: {r.measured}" for r in RECIPES.values())
+
 # %% ../nbs/09a_config.ipynb #3d1ffc4a
 class Run:
     "A pipeline run in folder `out`: its config, its finished steps and its files"
@@ -189,6 +245,20 @@ class Run:
         tmp = self.out/'state.json.tmp'; tmp.write_text(json.dumps(self.state, indent=1)); tmp.replace(self.out/'state.json')
         for f in (self.out/'models').glob(f'ck_{step}.*'): f.unlink()   # the step's resumable checkpoint is no longer needed
     def log(self, msg): print(f"[lesion-run] {msg}", flush=True)
+    def record_settings(self, recipe:str|None=None, kept:dict|None=None):
+        "Write `settings.json` (the recipe, the values that differ from the defaults, the user's values kept over the recipe) and log its line"
+        (self.out/'settings.json').write_text(json.dumps(dict(recipe=recipe, settings=resolved_settings(self.cfg),
+                                                             kept={k: dict(recipe=r, given=u) for k, (r, u) in (kept or {}).items()}), indent=1, default=str))
+        self.log(settings_line(self.cfg, recipe, kept))
+
+def is_run_folder(path, # a folder
+                 ) -> bool:
+    "Whether `path` holds a run of this package (a `config.json` of `RunConfig` settings, or a routed run's per-kind runs)"
+    path = Path(path)
+    def one(p):
+        try: return set(json.loads((p/'config.json').read_text())) <= {f.name for f in fields(RunConfig)}
+        except (OSError, ValueError, AttributeError, TypeError): return False
+    return path.is_dir() and (one(path) or any(one(p) for p in path.iterdir() if p.is_dir()))
 
 # %% ../nbs/09a_config.ipynb #71bee709
 def train_settings(c:RunConfig, # the run's settings

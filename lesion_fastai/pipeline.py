@@ -6,12 +6,13 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import time, json, shutil, numpy as np, pandas as pd, torch
+import sys, time, json, shutil, numpy as np, pandas as pd, torch
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from .cli import cli_errors, config_options
+import fastprogress.fastprogress as fpb
+from .cli import cli_errors, config_options, run_command, given_options
 from .data import LesionData, read_sources, source_kinds
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
@@ -26,14 +27,17 @@ from .quantize import qat_finetune, save_int8
 from .export import export_run, parse_formats
 from .predict import tta_logits
 from .metrics import fmt_ci
-from .config import RunConfig, Run, FAST_CPU, KIND_RECIPES, phone_recipe, train_settings, student_sides
+from .config import (RunConfig, Run, KIND_RECIPES, phone_recipe, train_settings, student_sides, apply_recipe,
+                                   explicit_settings, recipes_table, is_run_folder)
+from .callbacks import plain_output
 from .report import report, md_table, export_lines
 from .app import build_app, app_model, find_onnxruntime_web
 from .phone import route_runs
 
 # %% auto #0
-__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'bundle_logits', 'step_students',
-           'step_robustness', 'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_routed', 'run_cli']
+__all__ = ['STEPS', 'RUN_HELP', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'bundle_logits',
+           'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_routed',
+           'run_cli', 'run_main']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -246,9 +250,12 @@ STEPS = (step_gbdt, step_teachers, step_stack, step_students, step_robustness, s
 
 def run_pipeline(cfg:RunConfig, # the run's settings
                  out, # its output folder (a rerun resumes there)
+                 recipe:str|None=None, # the name of the recipe `cfg` was made with, for the log, `settings.json` and the report
+                 kept:dict|None=None, # the user's values kept over the recipe's (`config.apply_recipe`)
                 ) -> dict:
     "Run (or resume) the whole flow, step by step (`STEPS`), then write the report; return the metrics"
     t_start = time.time()
+    Run(out, cfg).record_settings(recipe, kept)
     rd = prepare_run(cfg, out)
     for step in STEPS: step(rd)
     rd.run.log("evaluating on the holdout")
@@ -274,6 +281,7 @@ def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phon
                recipes:dict|None=None, # kind -> the settings its run overrides (default `config.KIND_RECIPES`)
                n_router:int=1000, # training-pool images of each run for the router
                kinds:dict|None=None, # the data folders by kind of image (default: `source_kinds` of `cfg.data`)
+               explicit=(), # settings the user gave: they win over each kind's recipe (`config.apply_recipe`)
               ) -> dict:
     "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
     out, kinds = Path(out), kinds or source_kinds(cfg.data, on_error=cfg.on_error)
@@ -281,8 +289,10 @@ def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phon
         raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
                          + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
     recipes = {**KIND_RECIPES, **(recipes or {})}
-    res = {k: run_pipeline(replace(cfg, data=','.join(paths), **recipes.get(k, {}), export=False, app=False, op_source=None), out/k)
-           for k, paths in kinds.items()}
+    res = {}
+    for k, paths in kinds.items():
+        kc, kept = apply_recipe(replace(cfg, data=','.join(paths)), recipes.get(k, {}), explicit)
+        res[k] = run_pipeline(replace(kc, export=False, app=False, op_source=None), out/k, recipe=f'{k} ({"phone" if k == "phone" else "phone-derm" if k == "dermoscopy" else "given"})', kept=kept)
     if not cfg.export: return res
     rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
     rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
@@ -297,31 +307,60 @@ _FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no
 @call_parse
 @config_options(RunConfig, but=[*_FLAGS, 'compile'])
 def run_cli(out:str='runs/lesion', # output folder (report, models, predictions, exports)
+            recipe:str=None, # a named recipe (--recipes lists them); the options you give win over it
+            recipes:store_true=False, # list the recipes, what each is for and where it was measured, and exit
             no_pretrained:store_true=False, # start from random weights instead of ImageNet
             no_robustness:store_true=False, # skip the robustness evaluation
             no_export:store_true=False, # skip the export
             no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
-            fast_cpu:store_true=False, # the CPU recipe for real dermoscopy images: sets size, bs, epochs, freeze-epochs, lr, resize-from and pos-weight (see the README)
-            phone:store_true=False, # the recipe for phone photos (e.g. PAD-UFES-20): sets size, bs, epochs, freeze-epochs, lr, pos-weight, degrade-p and scales (`config.PHONE`); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
-            joint:store_true=False, # with --phone and several sources: one run on all of them instead (the joint recipe, `config.PHONE_JOINT`)
-            restart:store_true=False, # delete the output folder's previous run first
+            fast_cpu:store_true=False, # the recipe for real dermoscopy images on a CPU (--recipe fast-cpu)
+            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
+            joint:store_true=False, # with --phone and several sources: one run on all of them instead (--recipe phone-joint)
+            restart:store_true=False, # delete the output folder's previous run first (only a folder that holds a run of this package)
             debug:store_true=False, # show the full traceback of an error
             **kwargs, # every other setting of `RunConfig`, by name
            ):
     "Run the whole lesion_fastai pipeline (folds, GBDT, teachers, students, robustness, export) and write a report"
     with cli_errors(debug):
-        if restart and Path(out).exists(): shutil.rmtree(out)
+        if recipes: print(recipes_table()); return
+        given = given_options()                    # the options named on the command line (None: called from Python)
+        explicit = explicit_settings(kwargs) | ({k for k in given if k in kwargs} if given is not None else set())
+        if restart and Path(out).exists():
+            if any(Path(out).iterdir()) and not is_run_folder(out):
+                raise ValueError(f"--restart {out}: this folder holds no run of lesion-run (no config.json of its settings), so it is not deleted; give the run's own --out")
+            shutil.rmtree(out)
         if kwargs.get('formats') is not None: parse_formats(kwargs['formats'])   # fail now on an unknown or uninstalled format, not after training
         flags = {k: not v for k, v in dict(pretrained=no_pretrained, robustness=no_robustness, export=no_export, tta=no_tta, app=no_app).items()}
+        explicit |= {k for k, v in flags.items() if not v} | ({'compile'} if compile else set())
         cfg = RunConfig(**kwargs, **flags, compile=compile)
-        if fast_cpu and phone: raise ValueError("--fast-cpu and --phone: choose one recipe (dermoscopy on a CPU, or phone photos)")
-        if fast_cpu: cfg = replace(cfg, **FAST_CPU)
+        chosen = [n for n, on in (('--fast-cpu', fast_cpu), ('--phone', phone), (f'--recipe {recipe}', recipe)) if on]
+        if len(chosen) > 1: raise ValueError(f"{' and '.join(chosen)}: choose one recipe")
         if joint and not phone: raise ValueError("--joint is the --phone recipe for several sources in one run: add --phone")
+        if phone and not cfg.data:
+            raise ValueError("--phone trains on phone photos: give their folder with --data, e.g. --data ../shared/data/pad_ufes20 "
+                             "(lesion-run without --phone runs the demo on the embedded synthetic set)")
+        if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: one line per epoch (`fit_learner`), no bars (nor their test character)
+        name, kept = recipe or ('fast-cpu' if fast_cpu else None), {}
         if phone:
             kinds = source_kinds(cfg.data, on_error=cfg.on_error) if cfg.data and ',' in cfg.data and not joint else None
-            recipe = phone_recipe(cfg, kinds, joint)
-            if recipe is None: run_routed(cfg, out, kinds=kinds); return      # the folders are read once to sort them
-            cfg = replace(cfg, **recipe)
-        run_pipeline(cfg, out)
+            rec = phone_recipe(cfg, kinds, joint)
+            if rec is None: run_routed(cfg, out, kinds=kinds, explicit=explicit); return      # the folders are read once to sort them
+            name, (cfg, kept) = 'phone-joint' if joint else 'phone', apply_recipe(cfg, rec, explicit)
+        elif name: cfg, kept = apply_recipe(cfg, name, explicit)
+        run_pipeline(cfg, out, recipe=name, kept=kept)
+
+RUN_HELP = {'data': ['data', 'preset', 'ambiguous', 'on_error', 'source_weights', 'n_folds', 'holdout', 'seed'],
+            'recipes': ['recipe', 'recipes', 'phone', 'joint', 'fast_cpu'],
+            'models': ['arch', 'teacher_arch', 'fusion', 'no_pretrained', 'init', 'teacher_size'],
+            'training': ['size', 'bs', 'epochs', 'freeze_epochs', 'lr', 'pos_weight', 'neg_per_pos', 'resize_from', 'valid_every', 'compile', 'num_workers'],
+            'distillation': ['alpha', 'T', 'soft', 'teacher_repeats', 'feature_weight'],
+            'phone': ['degrade_p', 'scales', 'op_source', 'sens'],
+            'evaluation': ['n_boot', 'prevalence', 'no_robustness', 'no_tta'],
+            'export': ['no_export', 'formats', 'qat_epochs', 'no_app'],
+            'run control': ['out', 'restart', 'debug']}
+
+def run_main():
+    "The `lesion-run` command: `run_cli` with its `--help` in groups (`RUN_HELP`), and the options the user named winning over a recipe"
+    return run_command(run_cli, RUN_HELP, 'lesion-run')

@@ -7,6 +7,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/report.html.md"""
 # %% ../nbs/09b_report.ipynb #a0d72a4f
 from __future__ import annotations
 import json, numpy as np, pandas as pd, torch
+from pathlib import Path
 from sklearn.metrics import roc_curve
 from sklearn.calibration import calibration_curve
 from .data import LesionData
@@ -17,7 +18,7 @@ from .degrade import plot_robustness
 from .metrics import evaluate, paired_diff_ci, partial_auc, roc_auc, fmt_ci, subgroup_table, age_band, crossfit_calibration, logit, expit
 
 # %% auto #0
-__all__ = ['MODELS', 'md_table', 'student_cost', 'plot_roc', 'plot_calibration', 'export_lines', 'report']
+__all__ = ['MODELS', 'SMALL_HOLDOUT', 'md_table', 'student_cost', 'plot_roc', 'plot_calibration', 'export_lines', 'report']
 
 # %% ../nbs/09b_report.ipynb #e2fb9d40
 MODELS = {'gbdt': 'metadata GBDT', 'teacher': 'teacher (image + metadata)',
@@ -104,9 +105,19 @@ def plot_calibration(y, # holdout labels
     fig.savefig(fname, dpi=110); plt.close(fig)
 
 # %% ../nbs/09b_report.ipynb #780ef8cb
-def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData) -> list:
-    "The report's first paragraphs: the data, the holdout and the settings"
+SMALL_HOLDOUT = (300, 50)   # fewer images, or fewer malignant ones, than this: the report says how little one holdout tells
+
+def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData, out=None) -> list:
+    "The report's first paragraphs: the data, the holdout, the recipe and the settings"
     y, sides = H.target.to_numpy(), student_sides(c)
+    sf = Path(out)/'settings.json' if out is not None else None
+    st = json.loads(sf.read_text()) if sf is not None and sf.exists() else None
+    kept = ', '.join(f"{k}={v['given']} (recipe: {v['recipe']})" for k, v in st['kept'].items()) if st else ''
+    rec = ([f"Recipe: {st['recipe'] or 'none (the defaults and the options given)'}" + (f"; the options given kept over it: {kept}" if kept else '')
+            + " (all resolved settings: `settings.json`).", ""] if st else [])
+    small = ([f"This holdout is small ({len(H)} images, {int(y.sum())} malignant): its intervals are wide and one fold's numbers move "
+              f"by several points from fold to fold. A recipe is chosen on cross-validation over every fold and several seeds "
+              f"(`lesion-run --recipes` names each recipe's results file).", ""] if len(H) < SMALL_HOLDOUT[0] or y.sum() < SMALL_HOLDOUT[1] else [])
     return [f"# lesion_fastai report", "",
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
@@ -117,7 +128,7 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData) -> list:
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
              f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}"
-             f"{'; the students, once trained, read each image at ' + ' and '.join(map(str, sides)) + ' px inside the model (mean logit, `--scales`)' if sides else ''}.", ""]
+             f"{'; the students, once trained, read each image at ' + ' and '.join(map(str, sides)) + ' px inside the model (mean logit, `--scales`)' if sides else ''}.", ""] + rec + small
 
 def _model_lines(probs:dict, res:dict, secs:dict) -> list:
     "The table of every model: pAUC, AUC and specificity at the target sensitivity with intervals, training seconds"
@@ -195,7 +206,7 @@ def report(run:Run, # the finished run
     secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
     secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
     sub_t, cal_t = _subgroups(H, data, probs['student_distilled'], c), _calibration(H, probs, c)
-    lines = (_head_lines(c, H, data) + _model_lines(probs, res, secs) + _robustness_lines(run.out) + export_lines(run.out, c.size)
+    lines = (_head_lines(c, H, data, run.out) + _model_lines(probs, res, secs) + _robustness_lines(run.out) + export_lines(run.out, c.size)
              + _closing_lines(c, sub_t, cal_t, diff, cost))
     (run.out/'report.md').write_text('\n'.join(lines) + '\n')
     metrics = dict(models=res, distilled_minus_plain=diff, student=cost, seconds=secs,

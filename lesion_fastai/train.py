@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/train.html.md"""
 
 # %% ../nbs/09_train.ipynb #c9c4e0a0
 from __future__ import annotations
-import json, time, numpy as np, pandas as pd, torch
+import re, json, time, numpy as np, pandas as pd, torch
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from fastcore.basics import noop
@@ -19,12 +19,18 @@ from .cli import cli_errors
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle
-from .callbacks import FastTrainCallback, EpochCheckpointCallback, ProgressiveResizeCallback, ValidEveryCallback
+from .callbacks import FastTrainCallback, EpochCheckpointCallback, ProgressiveResizeCallback, ValidEveryCallback, EpochLogCallback, plain_output
 
 # %% auto #0
-__all__ = ['fit_learner', 'predict_logits', 'train_model', 'train_cli']
+__all__ = ['model_name', 'fit_learner', 'predict_logits', 'train_model', 'train_cli']
 
 # %% ../nbs/09_train.ipynb #dd56000c
+def model_name(checkpoint:str|None, # a checkpoint name, e.g. 'ck_teacher_fold2'
+              ) -> str:
+    "A readable model name from a checkpoint name: 'ck_teacher_fold2' -> 'teacher fold 2'"
+    if not checkpoint: return 'model'
+    return re.sub(r'fold(\d+)', r'fold \1', checkpoint.removeprefix('ck_')).replace('_', ' ')
+
 def fit_learner(learn:Learner, # a teacher or student `Learner`
                 epochs:int=3, # unfrozen epochs
                 lr:float=2e-3, # base learning rate (one-cycle)
@@ -37,6 +43,7 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
                 resize_from:int|None=None, # progressive resizing: start each phase at this image side (None: full size throughout)
                 resize_pct:float=0.5, # ... and reach the full size after this fraction of the phase
                 valid_every:int=1, # validate every n-th epoch and after the last one of each phase (0: never; `ValidEveryCallback`)
+                name:str|None=None, # the model's name in a log's epoch lines (default: the checkpoint's, else 'model')
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
@@ -58,7 +65,9 @@ def fit_learner(learn:Learner, # a teacher or student `Learner`
             cbs = ([] if own is not None else [FastTrainCallback(channels_last, bf16, compile)]) + ([EpochCheckpointCallback(checkpoint, phase)] if checkpoint else [])
             if resize_from: cbs.append(ProgressiveResizeCallback(resize_from, resize_pct))
             if valid_every != 1: cbs.append(ValidEveryCallback(valid_every))
-            learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
+            if plain_output():          # a log file or a pipe: one line per epoch naming the model, no bars
+                with learn.no_bar(): learn.fit_one_cycle(n, **kw, cbs=cbs + [EpochLogCallback(name or model_name(checkpoint), phase)], start_epoch=start)
+            else: learn.fit_one_cycle(n, **kw, cbs=cbs, start_epoch=start)
     return learn
 
 # %% ../nbs/09_train.ipynb #181f0791

@@ -42,8 +42,8 @@ for f in glob.glob('_proc/*.ipynb'):
                 if md: o['data']['text/markdown'] = re.sub(r'\{target="_blank"[^}]*\}', '', ''.join(md))
     json.dump(nb, open(f, 'w'), indent=1)
 PY
-# the numbers the README quotes from the main job, from its saved run (benchmarks/results/demo/): none by hand
-$BIN/python tools/readme_numbers.py _proc/index.ipynb benchmarks/results/demo
+# the numbers the README and the Benchmarks page quote, from saved results (the main job's run, benchmarks/results/*.md): none by hand
+for page in index benchmarks; do $BIN/python tools/readme_numbers.py _proc/$page.ipynb benchmarks/results/demo; done
 # a reader must not meet warning boxes or stray object reprs: fail the build on any
 $BIN/python - <<'PY'
 import json, glob, re, sys

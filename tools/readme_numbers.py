@@ -1,7 +1,12 @@
-"""Fill the numbers the README (nbs/index.ipynb) quotes from the main job, from its saved run in
-benchmarks/results/demo/ (metrics.json, state.json, export/export_report.json of `lesion-run --out runs/demo`), so
-that no number is copied by hand. Markers in markdown cells: {{demo:KEY}}. An unknown key, a missing file or a
-marker left over fails the docs build.
+"""Fill the numbers the README (nbs/index.ipynb) and the Benchmarks page quote, from saved results, so that no number
+is copied by hand. Markers in markdown cells:
+
+- {{demo:KEY}}: the main job's saved run in benchmarks/results/demo/ (metrics.json, state.json,
+  export/export_report.json of `lesion-run --out runs/demo`);
+- {{md:FILE#ROW#COLUMN}}: a cell of a markdown table in benchmarks/results/FILE: the first row whose cells, joined by
+  ' | ' (bold and backticks removed), contain ROW, in the column headed COLUMN.
+
+An unknown key, a missing file, row or column, or a marker left over fails the docs build.
 
 Usage: python tools/readme_numbers.py NOTEBOOK [RUN_DIR]   (rewrites the processed notebook in place)"""
 import json, re, sys
@@ -41,11 +46,32 @@ def values(run:Path) -> dict:
     v['threshold'], v['op_sensitivity'], v['op_specificity'] = f"{op['threshold']:.4f}", f"{op['sensitivity']:.3f}", f"{op['specificity']:.3f}"
     return v
 
+RESULTS = Path(__file__).resolve().parent.parent/'benchmarks'/'results'
+
+def _cells(line): return [c.strip().replace('**', '').replace('`', '') for c in line.strip().strip('|').split('|')]
+
+def md_cell(spec:str, where:str) -> str:
+    "The table cell `FILE#ROW#COLUMN` names (see the module's docstring)"
+    try: fname, row, col = spec.split('#')
+    except ValueError: raise KeyError(f"{where}: {{{{md:{spec}}}}}: expected FILE#ROW#COLUMN") from None
+    row = row.replace('\\|', '|')         # a pipe inside a markdown table cell is written \\|
+    f = RESULTS/fname
+    if not f.exists(): raise KeyError(f"{where}: {{{{md:{spec}}}}}: no results file {f}")
+    head = None
+    for line in f.read_text().splitlines():
+        if not line.startswith('|'): head = None; continue
+        cells = _cells(line)
+        if head is None: head = cells; continue
+        if set(''.join(cells)) <= set('-: '): continue
+        if col in head and row in ' | '.join(cells): return cells[head.index(col)]
+    raise KeyError(f"{where}: {{{{md:{spec}}}}}: no row with {row!r} in a table of {fname} with a column {col!r}")
+
 def fill(text:str, v:dict, where:str) -> str:
     def sub(mt):
         k = mt.group(1)
         if k not in v: raise KeyError(f"{where}: {{{{demo:{k}}}}} has no source in the saved run (keys: {', '.join(sorted(v))})")
         return v[k]
+    text = re.sub(r'\{\{md:([^}]+)\}\}', lambda mt: md_cell(mt.group(1), where), text)
     return re.sub(r'\{\{demo:([\w.]+)\}\}', sub, text)
 
 def main():
@@ -55,14 +81,14 @@ def main():
     nb = json.loads(nb_f.read_text()); n = 0
     for i, c in enumerate(nb['cells']):
         src = ''.join(c['source'])
-        if '{{demo:' not in src: continue
+        if '{{demo:' not in src and '{{md:' not in src: continue
         if c['cell_type'] != 'markdown': sys.exit(f"readme numbers: {nb_f} cell {i}: markers only in markdown cells")
         try: new = fill(src, v, f"{nb_f} cell {i}")
         except KeyError as e: sys.exit(f"readme numbers: {e.args[0]}")
-        n += src.count('{{demo:'); c['source'] = new
-    left = [i for i, c in enumerate(nb['cells']) if '{{' in ''.join(c['source']) and 'demo:' in ''.join(c['source'])]
+        n += src.count('{{demo:') + src.count('{{md:'); c['source'] = new
+    left = [i for i, c in enumerate(nb['cells']) if re.search(r'\{\{(demo|md):', ''.join(c['source']))]
     if left: sys.exit(f"readme numbers: markers left in cells {left}")
     nb_f.write_text(json.dumps(nb, indent=1))
-    print(f"readme numbers: {n} filled from {run}")
+    print(f"readme numbers: {n} filled in {nb_f.name} from {run} and {RESULTS}")
 
 if __name__ == '__main__': main()
