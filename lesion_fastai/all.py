@@ -10,8 +10,9 @@ from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback, ProgressiveResizeCallback, TrainClockCallback, EpochCheckpointCallback, ValidEveryCallback
 from .train import fit_learner, train_model, predict_logits
 from .metrics import partial_auc, roc_auc, evaluate, paired_diff_ci
-from .config import RunConfig
+from .config import RunConfig, RECIPES
 from .pipeline import run_pipeline
+from .run import leave_one_source_out
 from .export import export_student
 from .predict import Predictor
 
@@ -20,4 +21,4 @@ __all__ = ['read_lesions', 'read_isic2024', 'read_image_folder', 'read_sources',
            'save_bundle', 'load_bundle', 'DistillationCallback', 'FeatureDistillCallback', 'PhoneDegradeCallback',
            'FastTrainCallback', 'ProgressiveResizeCallback', 'TrainClockCallback', 'EpochCheckpointCallback',
            'ValidEveryCallback', 'fit_learner', 'train_model', 'predict_logits', 'partial_auc', 'roc_auc', 'evaluate',
-           'paired_diff_ci', 'RunConfig', 'run_pipeline', 'export_student', 'Predictor']
+           'paired_diff_ci', 'RunConfig', 'RECIPES', 'run_pipeline', 'leave_one_source_out', 'export_student', 'Predictor']

@@ -6,15 +6,16 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/config.html.md"""
 
 # %% ../nbs/09a_config.ipynb #579c8555
 from __future__ import annotations
-import json, sys, time
+import json, sys, time, textwrap
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .models import bundle_file
 
 # %% auto #0
-__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'PHONE_DERM', 'KIND_RECIPES', 'PHONE_JOINT', 'RECIPES', 'RunConfig', 'Recipe',
-           'source_weights', 'student_sides', 'check_config', 'phone_recipe', 'explicit_settings', 'apply_recipe',
-           'resolved_settings', 'settings_line', 'recipes_table', 'Run', 'is_run_folder', 'train_settings']
+__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'PHONE_DERM', 'KIND_RECIPES', 'POOLED_KINDS', 'PHONE_SOURCE_WEIGHTS',
+           'PHONE_JOINT', 'RECIPES', 'RunConfig', 'Recipe', 'source_weights', 'student_sides', 'check_config',
+           'pool_kinds', 'phone_recipe', 'explicit_settings', 'apply_recipe', 'resolved_settings', 'settings_lines',
+           'recipes_table', 'Run', 'is_run_folder', 'train_settings']
 
 # %% ../nbs/09a_config.ipynb #ecb1ccaa
 @dataclass
@@ -69,7 +70,7 @@ RUN_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbd
 # `lesion-run --fast-cpu`: the CPU recipe for real images (benchmarks/cpu_recipe.py, results in benchmarks/results/cpu_recipe.md):
 # progressive resizing from 96 px chosen on pool fold 1 of HAM10000 (same pAUC as full size with one epoch more in the
 # same time), the number of epochs by the time budget (about 10 minutes of training per model on 2 cores for ~6,800
-# images), then lr 4e-3 and positives weighted 3x, each better than the former recipe on pool folds 1 and 2 and best together
+# images), then lr 4e-3 and positives weighted 3x, each better than lr 2e-3 and unweighted positives on pool folds 1 and 2 and best together
 FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.)
 
 # `lesion-run --phone`: the recipe for phone photos (PAD-UFES-20), chosen by patient-grouped 5-fold CV, 3 seeds
@@ -84,13 +85,19 @@ FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from
 PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0., scales='1,1.125')
 
 # `lesion-run --phone` on dermoscopy beside phone photos (--data HAM10000,PAD-UFES-20): a run per kind of image, their
-# distilled students behind one router (`pipeline.run_routed`), each run with its kind's recipe (`KIND_RECIPES`). Measured
+# distilled students behind one router (`run.run_routed`), each run with its kind's recipe (`KIND_RECIPES`). Measured
 # on the photos' folds (benchmarks/phone_routed.py, 3 seeds): photos AUC 0.831 (the photo student's own, -0.001
 # [-0.007, +0.006]) and HAM10000 holdout pAUC 0.111, against 0.795 and 0.104 for the joint student below. The dermoscopy
 # run is the README's dermoscopy branch: 128 px, 1 + 3 epochs at 4e-3, phone degradations on, akiec out of training
 # (actinic keratosis is not malignant in the photos' label definition)
 PHONE_DERM = dict(size=128, bs=64, freeze_epochs=1, epochs=3, lr=4e-3, pos_weight=3., degrade_p=0.5, ambiguous='exclude')
 KIND_RECIPES = dict(phone=PHONE, dermoscopy=PHONE_DERM)   # kind of image (`DatasetSpec.kind`) -> its run's settings
+
+# `lesion-run --phone` pools the ISIC 2024 tiles (3D total-body photo crops: clinical close-ups, like phone photos, not
+# dermoscopy) with the phone photos in one run (`pool_kinds`), and draws a share of a large source's rows each epoch
+# (6,183 tiles beside 497 photos: all of them would be 12 times the photos' steps): benchmarks/results/sources.md
+POOLED_KINDS = dict(tbp='phone')
+PHONE_SOURCE_WEIGHTS = {'isic2024_tiles': 0.2}
 
 # `lesion-run --phone --joint` on several sources (dermoscopy and phone photos, --data HAM10000,PAD-UFES-20): the joint recipe,
 # chosen on the same folds (benchmarks/phone_photos.py, joint_*): the phone photos drawn 4 times and 0.3 of the HAM10000
@@ -170,15 +177,24 @@ def check_config(c:RunConfig, # the run's settings
     if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
     return c
 
+def pool_kinds(kinds:dict, # data folders by kind of image (`data.source_kinds`)
+              ) -> dict:
+    "`kinds` with the kinds `--phone` pools into one run merged (`POOLED_KINDS`: ISIC 2024 tiles beside phone photos)"
+    out = {}
+    for k, paths in kinds.items(): out.setdefault(POOLED_KINDS.get(k, k) if POOLED_KINDS.get(k) in kinds else k, []).extend(paths)
+    return out
+
 def phone_recipe(c:RunConfig, # the run's settings
                  kinds:dict|None=None, # its data folders by kind of image (`data.source_kinds`), where several
                  joint:bool=False, # several sources in one run, whatever their kinds (`--joint`)
+                 names=(), # the sources' names (`DatasetSpec.name`), for their weights (`PHONE_SOURCE_WEIGHTS`)
                 ) -> dict|None:
-    "The settings `lesion-run --phone` sets: `PHONE_JOINT` with `joint`, None where photos come beside another kind of image (a run per kind: `pipeline.run_routed`), else `PHONE`"
+    "The settings `lesion-run --phone` sets: `PHONE_JOINT` with `joint`, None where photos come beside another kind of image (a run per kind: `run.run_routed`), else `PHONE`"
     if not (c.data and ',' in c.data): return dict(PHONE)
     if joint: return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'], op_source=c.op_source or PHONE_JOINT['op_source'])
     if kinds is not None and 'phone' in kinds and len(kinds) > 1: return None
-    return dict(PHONE)      # several folders of one kind of image: pooled in one run, with the user's --source-weights if any
+    w = ','.join(f'{n}={v}' for n, v in PHONE_SOURCE_WEIGHTS.items() if n in names)
+    return dict(PHONE, source_weights=c.source_weights or w or None)   # several folders of one kind: pooled in one run
 
 
 # %% ../nbs/09a_config.ipynb #d16dfbcf
@@ -206,14 +222,13 @@ def resolved_settings(c:RunConfig, # the run's settings, resolved
     "Every setting of `c` that differs from `RunConfig`'s default"
     return {f.name: getattr(c, f.name) for f in fields(RunConfig) if getattr(c, f.name) != f.default}
 
-def settings_line(c:RunConfig, # the run's settings, resolved
-                  recipe:str|None=None, # the recipe's name
-                  kept:dict|None=None, # the user's values kept over the recipe's (`apply_recipe`)
-                 ) -> str:
-    "One line that says the recipe and every value that differs from the defaults, e.g. for the log and the report"
-    s = ', '.join(f'{k}={v}' for k, v in resolved_settings(c).items()) or 'all defaults'
-    k = f"; kept over the recipe: {', '.join(f'{n}={u} (recipe: {r})' for n, (r, u) in kept.items())}" if kept else ''
-    return f"recipe {recipe or 'none'}: {s}{k}"
+def settings_lines(c:RunConfig, # the run's settings, resolved
+                   recipe:str|None=None, # the recipe's name
+                   kept:dict|None=None, # the user's values kept over the recipe's (`apply_recipe`)
+                  ) -> list:
+    "Two lines for the log: the recipe with the user's values kept over it, and every value that differs from the defaults"
+    k = f"; the options given kept over it: {', '.join(f'{n}={u} (recipe: {r})' for n, (r, u) in kept.items())}" if kept else ''
+    return [f"recipe {recipe or 'none'}{k}", "settings that differ from the defaults: " + (', '.join(f'{n}={v}' for n, v in resolved_settings(c).items()) or 'none')]
 
 def recipes_table() -> str:
     "The `RECIPES` as the text `lesion-run --recipes` prints: name, purpose, settings, where measured"
@@ -244,12 +259,14 @@ class Run:
         self.state[step] = dict(info, finished=time.strftime('%Y-%m-%d %H:%M:%S'))
         tmp = self.out/'state.json.tmp'; tmp.write_text(json.dumps(self.state, indent=1)); tmp.replace(self.out/'state.json')
         for f in (self.out/'models').glob(f'ck_{step}.*'): f.unlink()   # the step's resumable checkpoint is no longer needed
-    def log(self, msg): print(f"[lesion-run] {msg}", flush=True)
+    def log(self, msg):
+        "Print `msg` as the run's log line(s): wrapped at 160 characters, so that a log file reads line by line"
+        print(textwrap.fill(f"[lesion-run] {msg}", 160, subsequent_indent='    '), flush=True)
     def record_settings(self, recipe:str|None=None, kept:dict|None=None):
         "Write `settings.json` (the recipe, the values that differ from the defaults, the user's values kept over the recipe) and log its line"
         (self.out/'settings.json').write_text(json.dumps(dict(recipe=recipe, settings=resolved_settings(self.cfg),
                                                              kept={k: dict(recipe=r, given=u) for k, (r, u) in (kept or {}).items()}), indent=1, default=str))
-        self.log(settings_line(self.cfg, recipe, kept))
+        for l in settings_lines(self.cfg, recipe, kept): self.log(l)
 
 def is_run_folder(path, # a folder
                  ) -> bool:

@@ -17,12 +17,13 @@ from fastprogress.fastprogress import progress_bar
 from .cli import cli_errors
 
 # %% auto #0
-__all__ = ['AMBIGUOUS', 'ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PAD_UFES20', 'PRESETS', 'H5_SEP', 'HEIF', 'IMAGE_EXTS',
-           'DatasetSpec', 'get_spec', 'apply_labels', 'guess_spec', 'check_columns', 'check_binary_target',
-           'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError', 'to_rgb8', 'load_image',
-           'LesionData', 'validate_table', 'verify_images', 'read_isic2024', 'index_image_folder', 'read_image_folder',
-           'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000', 'shared_subset', 'combine_sources',
-           'read_sources', 'source_kinds', 'DatasetCheck', 'check_dataset', 'check_cli']
+__all__ = ['AMBIGUOUS', 'ISIC2024', 'ISIC2024_OTHER_COLS', 'HAM10000', 'PAD_UFES20', 'ISIC2024_TILES', 'PRESETS', 'H5_SEP',
+           'HEIF', 'IMAGE_EXTS', 'DatasetSpec', 'get_spec', 'apply_labels', 'guess_spec', 'check_columns',
+           'check_binary_target', 'check_unique_ids', 'check_numeric', 'h5_ref', 'read_image_bytes', 'ImageReadError',
+           'to_rgb8', 'load_image', 'LesionData', 'validate_table', 'verify_images', 'read_isic2024',
+           'index_image_folder', 'read_image_folder', 'dataset_layout', 'read_lesions', 'find_shared', 'find_ham10000',
+           'shared_subset', 'combine_sources', 'read_sources', 'source_kinds', 'DatasetCheck', 'check_dataset',
+           'check_cli']
 
 # %% ../nbs/00_data.ipynb #7238dfc2
 AMBIGUOUS = ('malignant', 'benign', 'exclude')
@@ -96,8 +97,11 @@ PAD_UFES20 = DatasetSpec('pad_ufes20', id_col='image_id', target_col='malignant'
     labels=dict(BCC=1, SCC=1, MEL=1, ACK=0, NEV=0, SEK=0), na_values=['UNK'], na_fill=dict(grew='False', changed='False'),
     kind='phone')
 
+ISIC2024_TILES = DatasetSpec('isic2024_tiles', id_col='isic_id', target_col='target', group_col='isic_id', kind='tbp',
+                             show_cols=[])   # ISIC 2024 tiles with their labels only: no patient id, so each tile is its own group
+
 PRESETS = {'isic2024': ISIC2024, 'ham10000': HAM10000, 'isic-archive': HAM10000.replace(name='isic-archive'),
-           'pad_ufes20': PAD_UFES20}
+           'pad_ufes20': PAD_UFES20, 'isic2024_tiles': ISIC2024_TILES}
 
 def get_spec(spec, # a `DatasetSpec`, a preset name, or None
             ) -> DatasetSpec:

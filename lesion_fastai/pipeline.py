@@ -6,14 +6,13 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import sys, time, json, shutil, numpy as np, pandas as pd, torch
+import time, json, numpy as np, pandas as pd, torch
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-import fastprogress.fastprogress as fpb
-from .cli import cli_errors, config_options, run_command, given_options
-from .data import LesionData, read_sources, source_kinds
+from .cli import cli_errors
+from .data import LesionData, read_sources
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
 from .cache import ImageCache, float_batches
@@ -27,17 +26,13 @@ from .quantize import qat_finetune, save_int8
 from .export import export_run, parse_formats
 from .predict import tta_logits
 from .metrics import fmt_ci
-from .config import (RunConfig, Run, KIND_RECIPES, phone_recipe, train_settings, student_sides, apply_recipe,
-                                   explicit_settings, recipes_table, is_run_folder)
-from .callbacks import plain_output
-from .report import report, md_table, export_lines
+from .config import RunConfig, Run, train_settings, student_sides
+from .report import report
 from .app import build_app, app_model, find_onnxruntime_web
-from .phone import route_runs
 
 # %% auto #0
-__all__ = ['STEPS', 'RUN_HELP', 'RunData', 'prepare_run', 'step_gbdt', 'step_teachers', 'step_stack', 'bundle_logits',
-           'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app', 'run_pipeline', 'run_routed',
-           'run_cli', 'run_main']
+__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'teacher_kind', 'step_teachers', 'step_stack', 'bundle_logits',
+           'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -92,6 +87,9 @@ def step_gbdt(rd:RunData, # the run's shared state
     "2. The metadata GBDT: out-of-fold over the pool, then the whole pool -> holdout"
     run, df = rd.run, rd.data.df
     if run.done('gbdt'): return
+    if not rd.data.spec.inputs:                    # labels only (e.g. ISIC 2024 tiles without their metadata): nothing to fit
+        if rd.cfg.soft in ('gbdt', 'blend', 'stack'): raise ValueError(f"--soft {rd.cfg.soft}: {rd.data.spec.name} has no metadata for a GBDT; use --soft teacher")
+        run.log(f"metadata GBDT: skipped ({rd.data.spec.name} has no metadata columns)"); return
     run.log("metadata GBDT: out-of-fold over the pool, then the whole pool -> holdout")
     t0 = time.time()
     oof, _ = oof_predict(rd.data, folds=rd.pool_folds)
@@ -101,11 +99,16 @@ def step_gbdt(rd:RunData, # the run's shared state
     rd.save_preds(); run.finish('gbdt', seconds=time.time() - t0)
 
 # %% ../nbs/10_pipeline.ipynb #c66ae4f9
+def teacher_kind(data:LesionData, # the run's table
+                ) -> str:
+    "The model a run's teachers are: 'teacher' (image + metadata), or 'student' (image only) for a table with no metadata"
+    return 'teacher' if data.spec.inputs else 'student'
+
 def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, rows):
     "Train the teacher that does not see `fold` of `pool`: its out-of-fold logits into `oof_col` at `rows`, its holdout logits into `step`"
     c, P = rd.cfg, rd.P
     t0 = time.time()
-    learn, logits = train_model(pool, fold, 'teacher', c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **rd.tcommon)
+    learn, logits = train_model(pool, fold, teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **rd.tcommon)
     P.loc[rows, oof_col] = logits
     P.loc[rd.is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, rd.data.subset(rd.is_hold)))   # for the fold ensemble
     return learn, t0
@@ -128,7 +131,7 @@ def step_teachers(rd:RunData, # the run's shared state (`prepare_run`)
     if not run.done('teacher'):
         run.log("teacher on the whole pool -> holdout")
         t0 = time.time()
-        learn, logits = train_model(rd.data, rd.is_hold, 'teacher', c.teacher_arch or c.arch, fusion=c.fusion, checkpoint='ck_teacher', **rd.tcommon)
+        learn, logits = train_model(rd.data, rd.is_hold, teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint='ck_teacher', **rd.tcommon)
         P.loc[rd.is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')
         rd.save_preds(); run.finish('teacher', seconds=time.time() - t0)
@@ -262,105 +265,3 @@ def run_pipeline(cfg:RunConfig, # the run's settings
     metrics = report(rd.run, rd.P[rd.is_hold].reset_index(drop=True), rd.data)
     rd.run.log(f"done in {time.time() - t_start:.0f}s; report: {rd.run.out/'report.md'}")
     return metrics
-
-# %% ../nbs/10_pipeline.ipynb #412c024c
-def _routed_report(out:Path, res:dict, rep:dict, kinds:dict):
-    "report.md of a routed run: each kind's run and its distilled student, the routing, the exports and the operating point"
-    rows = [dict(kind=k, data=', '.join(kinds[k]), report=f'[{k}/report.md]({k}/report.md)',
-                 pAUC=fmt_ci(res[k]['models']['student_distilled']['pauc'], 4), AUC=fmt_ci(res[k]['models']['student_distilled']['auc']))
-            for k in kinds]
-    rt = pd.DataFrame(rep['routing']).T
-    rt = rt.map(lambda v: f'{v:.3f}').assign(n=rt.n.astype(int)).reset_index(names='images')
-    lines = ["# Routed students", "", "A run per kind of image, each distilled student scored on its own run's holdout:", "",
-             md_table(pd.DataFrame(rows)), "", "Routing (the share of each holdout sent to each student, and the router's mean weights):", "",
-             md_table(rt)] + export_lines(out, rep['size'], 'the routed model', 'both holdouts')
-    (out/'report.md').write_text('\n'.join(lines) + '\n')
-
-def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phone photos and of another kind of image
-               out, # output folder: a run per kind in <out>/<kind>, the routed export in <out>/export, the app in <out>/app
-               recipes:dict|None=None, # kind -> the settings its run overrides (default `config.KIND_RECIPES`)
-               n_router:int=1000, # training-pool images of each run for the router
-               kinds:dict|None=None, # the data folders by kind of image (default: `source_kinds` of `cfg.data`)
-               explicit=(), # settings the user gave: they win over each kind's recipe (`config.apply_recipe`)
-              ) -> dict:
-    "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
-    out, kinds = Path(out), kinds or source_kinds(cfg.data, on_error=cfg.on_error)
-    if 'phone' not in kinds or len(kinds) < 2:
-        raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
-                         + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
-    recipes = {**KIND_RECIPES, **(recipes or {})}
-    res = {}
-    for k, paths in kinds.items():
-        kc, kept = apply_recipe(replace(cfg, data=','.join(paths)), recipes.get(k, {}), explicit)
-        res[k] = run_pipeline(replace(kc, export=False, app=False, op_source=None), out/k, recipe=f'{k} ({"phone" if k == "phone" else "phone-derm" if k == "dermoscopy" else "given"})', kept=kept)
-    if not cfg.export: return res
-    rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
-    rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
-        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_kind='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
-    if cfg.app and app_model(out/'export') is not None and find_onnxruntime_web(install=False) is not None: build_app(out/'export', out/'app')
-    _routed_report(out, res, rep, kinds)
-    return dict(res, export=rep)
-
-# %% ../nbs/10_pipeline.ipynb #4e6d026c
-_FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta', app='no_app')   # settings that default to on: a --no-... flag
-
-@call_parse
-@config_options(RunConfig, but=[*_FLAGS, 'compile'])
-def run_cli(out:str='runs/lesion', # output folder (report, models, predictions, exports)
-            recipe:str=None, # a named recipe (--recipes lists them); the options you give win over it
-            recipes:store_true=False, # list the recipes, what each is for and where it was measured, and exit
-            no_pretrained:store_true=False, # start from random weights instead of ImageNet
-            no_robustness:store_true=False, # skip the robustness evaluation
-            no_export:store_true=False, # skip the export
-            no_tta:store_true=False, # skip scoring the students with test-time augmentation (8 flips and rotations)
-            no_app:store_true=False, # do not write the phone web app beside the export
-            compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
-            fast_cpu:store_true=False, # the recipe for real dermoscopy images on a CPU (--recipe fast-cpu)
-            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
-            joint:store_true=False, # with --phone and several sources: one run on all of them instead (--recipe phone-joint)
-            restart:store_true=False, # delete the output folder's previous run first (only a folder that holds a run of this package)
-            debug:store_true=False, # show the full traceback of an error
-            **kwargs, # every other setting of `RunConfig`, by name
-           ):
-    "Run the whole lesion_fastai pipeline (folds, GBDT, teachers, students, robustness, export) and write a report"
-    with cli_errors(debug):
-        if recipes: print(recipes_table()); return
-        given = given_options()                    # the options named on the command line (None: called from Python)
-        explicit = explicit_settings(kwargs) | ({k for k in given if k in kwargs} if given is not None else set())
-        if restart and Path(out).exists():
-            if any(Path(out).iterdir()) and not is_run_folder(out):
-                raise ValueError(f"--restart {out}: this folder holds no run of lesion-run (no config.json of its settings), so it is not deleted; give the run's own --out")
-            shutil.rmtree(out)
-        if kwargs.get('formats') is not None: parse_formats(kwargs['formats'])   # fail now on an unknown or uninstalled format, not after training
-        flags = {k: not v for k, v in dict(pretrained=no_pretrained, robustness=no_robustness, export=no_export, tta=no_tta, app=no_app).items()}
-        explicit |= {k for k, v in flags.items() if not v} | ({'compile'} if compile else set())
-        cfg = RunConfig(**kwargs, **flags, compile=compile)
-        chosen = [n for n, on in (('--fast-cpu', fast_cpu), ('--phone', phone), (f'--recipe {recipe}', recipe)) if on]
-        if len(chosen) > 1: raise ValueError(f"{' and '.join(chosen)}: choose one recipe")
-        if joint and not phone: raise ValueError("--joint is the --phone recipe for several sources in one run: add --phone")
-        if phone and not cfg.data:
-            raise ValueError("--phone trains on phone photos: give their folder with --data, e.g. --data ../shared/data/pad_ufes20 "
-                             "(lesion-run without --phone runs the demo on the embedded synthetic set)")
-        if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: one line per epoch (`fit_learner`), no bars (nor their test character)
-        name, kept = recipe or ('fast-cpu' if fast_cpu else None), {}
-        if phone:
-            kinds = source_kinds(cfg.data, on_error=cfg.on_error) if cfg.data and ',' in cfg.data and not joint else None
-            rec = phone_recipe(cfg, kinds, joint)
-            if rec is None: run_routed(cfg, out, kinds=kinds, explicit=explicit); return      # the folders are read once to sort them
-            name, (cfg, kept) = 'phone-joint' if joint else 'phone', apply_recipe(cfg, rec, explicit)
-        elif name: cfg, kept = apply_recipe(cfg, name, explicit)
-        run_pipeline(cfg, out, recipe=name, kept=kept)
-
-RUN_HELP = {'data': ['data', 'preset', 'ambiguous', 'on_error', 'source_weights', 'n_folds', 'holdout', 'seed'],
-            'recipes': ['recipe', 'recipes', 'phone', 'joint', 'fast_cpu'],
-            'models': ['arch', 'teacher_arch', 'fusion', 'no_pretrained', 'init', 'teacher_size'],
-            'training': ['size', 'bs', 'epochs', 'freeze_epochs', 'lr', 'pos_weight', 'neg_per_pos', 'resize_from', 'valid_every', 'compile', 'num_workers'],
-            'distillation': ['alpha', 'T', 'soft', 'teacher_repeats', 'feature_weight'],
-            'phone': ['degrade_p', 'scales', 'op_source', 'sens'],
-            'evaluation': ['n_boot', 'prevalence', 'no_robustness', 'no_tta'],
-            'export': ['no_export', 'formats', 'qat_epochs', 'no_app'],
-            'run control': ['out', 'restart', 'debug']}
-
-def run_main():
-    "The `lesion-run` command: `run_cli` with its `--help` in groups (`RUN_HELP`), and the options the user named winning over a recipe"
-    return run_command(run_cli, RUN_HELP, 'lesion-run')

@@ -130,13 +130,13 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData, out=None) -> list:
              f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}"
              f"{'; the students, once trained, read each image at ' + ' and '.join(map(str, sides)) + ' px inside the model (mean logit, `--scales`)' if sides else ''}.", ""] + rec + small
 
-def _model_lines(probs:dict, res:dict, secs:dict) -> list:
+def _model_lines(probs:dict, res:dict, secs:dict, names:dict=MODELS) -> list:
     "The table of every model: pAUC, AUC and specificity at the target sensitivity with intervals, training seconds"
-    spec_k = [k for k in res['gbdt'] if k.startswith('spec@')][0]
+    spec_k = [k for k in next(iter(res.values())) if k.startswith('spec@')][0]
     lines = [f"| model | pAUC (max 0.2) | AUC | {spec_k.replace('spec@sens', 'specificity at sensitivity ')}% | training s |",
              "|---|---|---|---|---|"]
     for k in probs:
-        lines.append(f"| {MODELS[k]} | {fmt_ci(res[k]['pauc'])} | {fmt_ci(res[k]['auc'])} | {fmt_ci(res[k][spec_k])} | "
+        lines.append(f"| {names[k]} | {fmt_ci(res[k]['pauc'])} | {fmt_ci(res[k]['auc'])} | {fmt_ci(res[k][spec_k])} | "
                      + (f"{secs[k]:.0f}" if secs.get(k) else '-') + ' |')
     return lines
 
@@ -177,7 +177,7 @@ def _closing_lines(c:RunConfig, sub_t:pd.DataFrame, cal_t:pd.DataFrame, diff:dic
     "Subgroups, calibration, the paired difference, the student's cost and where the files are"
     prev = cal_t.prevalence.iloc[0]
     return ["", "Subgroups (the distilled student on the holdout; pAUC and AUC with 95% grouped-bootstrap intervals; "
-            "blank where a subgroup lacks one class):", "", md_table(sub_t),
+            "blank where a subgroup lacks one class):", "", md_table(sub_t) if len(sub_t) else "(none: the table has no column to form subgroups)",
             "", f"Calibration at a deployment prevalence of {prev:.4g}{' (the holdout' + chr(39) + 's own; set --prevalence)' if c.prevalence is None else ''}: "
             "Platt scaling of each model's logit, cross-fitted over 5 patient-grouped folds of the holdout so that no "
             "prediction is recalibrated by a fit that saw it, then a prior shift to that prevalence; Brier scores "
@@ -206,7 +206,9 @@ def report(run:Run, # the finished run
     secs['teacher'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith('teacher'))
     secs['teacher_folds'] = sum(v.get('seconds', 0) for s, v in run.state.items() if s.startswith(('teacher_fold', 'teacher_r')))
     sub_t, cal_t = _subgroups(H, data, probs['student_distilled'], c), _calibration(H, probs, c)
-    lines = (_head_lines(c, H, data, run.out) + _model_lines(probs, res, secs) + _robustness_lines(run.out) + export_lines(run.out, c.size)
+    names = MODELS if data.spec.inputs else dict(MODELS, teacher='teacher (image only: this table has no metadata)',
+                                                 teacher_folds='teachers, fold ensemble (image only)')
+    lines = (_head_lines(c, H, data, run.out) + _model_lines(probs, res, secs, names) + _robustness_lines(run.out) + export_lines(run.out, c.size)
              + _closing_lines(c, sub_t, cal_t, diff, cost))
     (run.out/'report.md').write_text('\n'.join(lines) + '\n')
     metrics = dict(models=res, distilled_minus_plain=diff, student=cost, seconds=secs,
