@@ -88,8 +88,8 @@ def summary(a, both, ham, res):
         for i in range(len(rs)):
             for j in range(i + 1, len(rs)):
                 yy, z1, gg = cols[(src, rs[j])]; _, z0, _ = cols[(src, rs[i])]
-                diffs.append(f"- {src}: {rs[j]} minus {rs[i]}: AUC {fmt_ci(paired_diff_ci(roc_auc, yy, z1, z0, gg, n_boot=a.n_boot))}, "
-                             f"pAUC {fmt_ci(paired_diff_ci(partial_auc, yy, z1, z0, gg, n_boot=a.n_boot), 4)}")
+                diffs.append(dict(source=src, difference=f"{rs[j]} minus {rs[i]}", AUC=fmt_ci(paired_diff_ci(roc_auc, yy, z1, z0, gg, n_boot=a.n_boot)),
+                                  pAUC=fmt_ci(paired_diff_ci(partial_auc, yy, z1, z0, gg, n_boot=a.n_boot), 4)))
     secs = {r: sum(float(o['seconds']) for o in folds) for r, folds in res.items()}
     head = (f"# One phone student, several sources\n\n`python benchmarks/sources.py --recipes {' '.join(res)} --tiles-weight {a.tiles_weight}"
             f" --seed {a.seed}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. Plain students (no teacher), "
@@ -98,7 +98,7 @@ def summary(a, both, ham, res):
             f"recipe trains on that source (on its other folds). Intervals: 95% bootstrap over patients (photos), tiles "
             f"(tiles: no patient ids) and lesions (HAM10000), {a.n_boot} replicates. Training time (5 folds): "
             + ', '.join(f'{r} {s / 60:.0f} min' for r, s in secs.items()) + ".\n")
-    Path(a.out).write_text(head + "\n" + md_table(pd.DataFrame(rows)) + "\n\nPaired differences (same images):\n\n" + '\n'.join(diffs) + "\n")
+    Path(a.out).write_text(head + "\n" + md_table(pd.DataFrame(rows)) + "\n\nPaired differences (same images):\n\n" + md_table(pd.DataFrame(diffs)) + "\n")
     print(Path(a.out).read_text())
 
 def main():

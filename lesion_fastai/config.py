@@ -187,14 +187,17 @@ def pool_kinds(kinds:dict, # data folders by kind of image (`data.source_kinds`)
 def phone_recipe(c:RunConfig, # the run's settings
                  kinds:dict|None=None, # its data folders by kind of image (`data.source_kinds`), where several
                  joint:bool=False, # several sources in one run, whatever their kinds (`--joint`)
-                 names=(), # the sources' names (`DatasetSpec.name`), for their weights (`PHONE_SOURCE_WEIGHTS`)
+                 names:dict|None=None, # the sources' names and kinds of image (`DatasetSpec.name` -> `.kind`), for their weights and the operating point
                 ) -> dict|None:
     "The settings `lesion-run --phone` sets: `PHONE_JOINT` with `joint`, None where photos come beside another kind of image (a run per kind: `run.run_routed`), else `PHONE`"
     if not (c.data and ',' in c.data): return dict(PHONE)
     if joint: return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'], op_source=c.op_source or PHONE_JOINT['op_source'])
     if kinds is not None and 'phone' in kinds and len(kinds) > 1: return None
+    names = names or {}
     w = ','.join(f'{n}={v}' for n, v in PHONE_SOURCE_WEIGHTS.items() if n in names)
-    return dict(PHONE, source_weights=c.source_weights or w or None)   # several folders of one kind: pooled in one run
+    photos = [n for n, k in names.items() if k == 'phone']
+    op = photos[0] if photos and len(photos) < len(names) else None     # beside tiles: the thresholds from the phone photos
+    return dict(PHONE, source_weights=c.source_weights or w or None, op_source=c.op_source or op)   # several folders of one kind: pooled in one run
 
 
 # %% ../nbs/09a_config.ipynb #d16dfbcf

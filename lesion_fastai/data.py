@@ -495,7 +495,7 @@ def shared_subset(name:str, # a dataset under `shared/data` (`find_shared`), e.g
     m = m[m[group].isin(keep)]
     (dest/'images').mkdir(parents=True)
     m.to_csv(dest/'metadata.csv', index=False)
-    ids = set(m.image_id.astype(str))
+    ids = set(m[guess_spec(m.columns).id_col].astype(str))
     for f in (src/'images').iterdir():
         if f.stem in ids: (dest/'images'/f.name).symlink_to(f.resolve())
     return dest

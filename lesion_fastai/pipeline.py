@@ -31,8 +31,9 @@ from .report import report
 from .app import build_app, app_model, find_onnxruntime_web
 
 # %% auto #0
-__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'teacher_kind', 'step_teachers', 'step_stack', 'bundle_logits',
-           'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app', 'run_pipeline']
+__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'teacher_kind', 'meta_rows', 'teacher_settings', 'step_teachers',
+           'step_stack', 'bundle_logits', 'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app',
+           'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -104,11 +105,25 @@ def teacher_kind(data:LesionData, # the run's table
     "The model a run's teachers are: 'teacher' (image + metadata), or 'student' (image only) for a table with no metadata"
     return 'teacher' if data.spec.inputs else 'student'
 
-def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, rows):
+def meta_rows(data:LesionData, # the run's table
+             ) -> np.ndarray:
+    "The rows the teachers learn from: all, but beside sources with metadata not those of a labels-only source (they get the plain loss)"
+    df, cols = data.df, [c for c in data.spec.inputs if c != 'source']
+    if 'source' not in df or not cols: return np.ones(len(df), bool)   # one source, or none with metadata (image-only teachers)
+    return df[cols].notna().any(axis=1).groupby(df.source).transform('any').to_numpy()
+
+def teacher_settings(rd:RunData, # the run's shared state
+                     rows:np.ndarray, # the rows the teachers learn from (`meta_rows`)
+                    ) -> dict:
+    "The teachers' `train_model` settings: the run's, with the source weights of the sources they learn from"
+    w = {k: v for k, v in (rd.tcommon.get('source_weights') or {}).items() if k in set(rd.data.df.source[rows])} if 'source' in rd.data.df else None
+    return dict(rd.tcommon, source_weights=w or None)
+
+def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, rows, common:dict):
     "Train the teacher that does not see `fold` of `pool`: its out-of-fold logits into `oof_col` at `rows`, its holdout logits into `step`"
     c, P = rd.cfg, rd.P
     t0 = time.time()
-    learn, logits = train_model(pool, fold, teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **rd.tcommon)
+    learn, logits = train_model(pool, fold, teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **common)
     P.loc[rows, oof_col] = logits
     P.loc[rd.is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, rd.data.subset(rd.is_hold)))   # for the fold ensemble
     return learn, t0
@@ -118,20 +133,25 @@ def step_teachers(rd:RunData, # the run's shared state (`prepare_run`)
                  ):
     "3. The teachers: one per pool fold (out-of-fold logits), then one on the whole pool -> holdout; with `teacher_repeats`, more pool splits"
     run, c, df, P = rd.run, rd.cfg, rd.data.df, rd.P
+    tm = meta_rows(rd.data); tpool, tcommon = rd.pool.subset(tm[~rd.is_hold]), teacher_settings(rd, tm)
+    if not tm.all(): run.log(f"teachers learn from the sources with metadata ({', '.join(sorted(set(df.source[tm])))}); "
+                             f"{', '.join(sorted(set(df.source[~tm])))}: no metadata, so no soft target there (the plain loss)")
     for f in rd.pool_folds:
         step = f'teacher_fold{f}'
         if run.done(step): continue
         run.log(f"teacher for fold {f} (trained on the other pool folds)")
-        learn, t0 = _fold_teacher(rd, rd.pool, f, step, 'teacher_oof', (P.fold == f).to_numpy())
+        learn, t0 = _fold_teacher(rd, tpool, f, step, 'teacher_oof', (P.fold == f).to_numpy() & tm, tcommon)
         if c.feature_weight:                       # the fold teacher's fused features of its out-of-fold rows, cached
             ff = run.out/'teacher_feat.npy'
             arr = np.load(ff, mmap_mode='r+') if ff.exists() else np.lib.format.open_memmap(ff, 'w+', np.float32, (len(df), head_in_features(learn.model)))
-            arr[np.flatnonzero((df.fold == f).to_numpy())] = teacher_features(learn, learn.dls.valid); arr.flush(); del arr
+            arr[np.flatnonzero((df.fold == f).to_numpy() & tm)] = teacher_features(learn, learn.dls.valid); arr.flush(); del arr
         rd.save_preds(); run.finish(step, seconds=time.time() - t0)
     if not run.done('teacher'):
         run.log("teacher on the whole pool -> holdout")
         t0 = time.time()
-        learn, logits = train_model(rd.data, rd.is_hold, teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint='ck_teacher', **rd.tcommon)
+        keep = tm | rd.is_hold                     # the teachers' rows and the whole holdout
+        learn, logits = train_model(rd.data.subset(keep), rd.is_hold[keep], teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion,
+                                    checkpoint='ck_teacher', **tcommon)
         P.loc[rd.is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')
         rd.save_preds(); run.finish('teacher', seconds=time.time() - t0)
@@ -141,13 +161,13 @@ def step_teachers(rd:RunData, # the run's shared state (`prepare_run`)
     for r in range(1, c.teacher_repeats):
         rf = np.full(len(df), -1)
         rf[~rd.is_hold] = grouped_folds(rd.pool.df, spec.target_col, spec.group_col, len(rd.pool_folds), c.seed + r)
-        rpool = LesionData(rd.pool.df.assign(fold=rf[~rd.is_hold]), spec, rd.data.source)
+        rpool = LesionData(rd.pool.df.assign(fold=rf[~rd.is_hold]), spec, rd.data.source).subset(tm[~rd.is_hold])
         P[f'fold_r{r}'] = rf                      # kept beside the predictions (-1: the holdout)
         for k in range(len(rd.pool_folds)):
             step = f'teacher_r{r}_fold{k}'; rep_cols.append(step)
             if run.done(step): continue
             run.log(f"teacher for fold {k} of pool split {r + 1}/{c.teacher_repeats} (seed {c.seed + r})")
-            _, t0 = _fold_teacher(rd, rpool, k, step, f'teacher_oof_r{r}', rf == k)
+            _, t0 = _fold_teacher(rd, rpool, k, step, f'teacher_oof_r{r}', (rf == k) & tm, tcommon)
             rd.save_preds(); run.finish(step, seconds=time.time() - t0)
     fold_cols = [f'teacher_fold{f}' for f in rd.pool_folds] + rep_cols
     if all(k in P for k in fold_cols):             # the fold teachers' mean logit on the holdout (absent in runs made before it)

@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/run.html.md"""
 
 # %% ../nbs/10a_run.ipynb #6c68034b
 from __future__ import annotations
-import sys, json, shutil, numpy as np, pandas as pd
+import json, shutil, numpy as np, pandas as pd
 from dataclasses import replace
 from pathlib import Path
 from fastcore.script import call_parse, store_true
@@ -48,7 +48,7 @@ def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phon
                explicit=(), # settings the user gave: they win over each kind's recipe (`config.apply_recipe`)
               ) -> dict:
     "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
-    out, kinds = Path(out), kinds or source_kinds(cfg.data, on_error=cfg.on_error)
+    out, kinds = Path(out), kinds or pool_kinds(source_kinds(cfg.data, on_error=cfg.on_error))
     if 'phone' not in kinds or len(kinds) < 2:
         raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
                          + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
@@ -57,9 +57,9 @@ def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phon
     for k, paths in kinds.items():
         rec = recipes.get(k, {})
         if k == 'phone' and len(paths) > 1:            # photos pooled with tiles: the large source's share of each epoch
-            rec = dict(rec, source_weights=phone_recipe(replace(cfg, data=','.join(paths)), {k: paths}, names=[read_lesions(p, on_error='skip').spec.name for p in paths])['source_weights'])
+            rec = dict(rec, source_weights=phone_recipe(replace(cfg, data=','.join(paths)), {k: paths}, names={s.name: s.kind for s in (read_lesions(p, on_error='skip').spec for p in paths)})['source_weights'])
         kc, kept = apply_recipe(replace(cfg, data=','.join(paths)), rec, explicit)
-        res[k] = run_pipeline(replace(kc, export=False, app=False, op_source=None), out/k, recipe=f'{k} ({"phone" if k == "phone" else "phone-derm" if k == "dermoscopy" else "given"})', kept=kept)
+        res[k] = run_pipeline(replace(kc, export=False, app=False, op_source=None), out/k, recipe=dict(phone='phone', dermoscopy='phone-derm').get(k), kept=kept)
     if not cfg.export: return res
     rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
     rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
@@ -172,7 +172,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         if phone:
             several = bool(cfg.data and ',' in cfg.data)
             kinds = pool_kinds(source_kinds(cfg.data, on_error=cfg.on_error)) if several and not joint else None
-            names = [read_lesions(p.strip(), on_error='skip').spec.name for p in cfg.data.split(',')] if several else []
+            names = {s.name: s.kind for s in (read_lesions(p.strip(), on_error='skip').spec for p in cfg.data.split(','))} if several else {}
             rec = phone_recipe(cfg, kinds, joint, names)
             if rec is None:
                 if leave_out: raise ValueError("--leave-out with phone photos beside dermoscopy: add --joint (one pooled run per source left out)")
