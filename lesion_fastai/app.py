@@ -1,4 +1,4 @@
-"""An installable web app that runs the student on the phone itself, offline, with the camera and a photo-quality check: `lesion-app EXPORT --out DIR`.
+"""An installable web app that runs the student on the phone itself, offline, with the camera and a photo-quality check: `lesion-app --out DIR` (the shipped student) or `lesion-app EXPORT --out DIR`.
 
 Docs: https://lesion-fastai.github.io/lesion_fastai/app.html.md"""
 
@@ -10,11 +10,13 @@ import os, json, time, shutil, hashlib, subprocess, threading, contextlib, funct
 from pathlib import Path
 from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
 from PIL import Image
+from typing import Annotated
 from fastcore.script import call_parse, store_true
 import lesion_fastai
 from .cli import cli_errors
 from .cache import resize_square
 from .data import to_rgb8
+from .predict import pretrained_student, describe_model, DEMO_WARNING
 
 # %% auto #0
 __all__ = ['ORT_VERSION', 'ORT_FILES', 'QUALITY', 'STATIC', 'find_onnxruntime_web', 'photo_quality', 'app_model', 'build_app',
@@ -72,13 +74,13 @@ def app_model(export, # an export folder
     files = json.loads(side.read_text()).get('model', {}).get('files', {}) if side.exists() else {}
     return next((files[f]['file'] for f in ('onnx_int8', 'onnx') if files.get(f, {}).get('passes') and (Path(export)/files[f]['file']).exists()), None)
 
-def build_app(export, # an export folder (student.json + model files) from `lesion-export` or `lesion-run`
-              out, # the app folder to write
+def build_app(export=None, # an export folder (student.json + model files) from `lesion-export` or `lesion-run` (None: the shipped student)
+              out='app', # the app folder to write
               quality:dict=QUALITY, # the photo-quality thresholds
               tta:bool|None=None, # run the 8 flips and rotations of each photo and average the logits (None: when the export has a TTA threshold)
              ) -> Path:
     "Write the static phone app: page, script, service worker, manifest, the ONNX student, its settings and onnxruntime-web"
-    export, out = Path(export), Path(out)
+    export, out = pretrained_student() if export is None else Path(export), Path(out)
     if not (export/'student.json').exists(): raise FileNotFoundError(f"{export}: not an export folder (no student.json)")
     side = json.loads((export/'student.json').read_text())
     if not {'model', 'input', 'triage'} <= set(side): raise ValueError(f"{export/'student.json'}: not an export sidecar (a model bundle's JSON?); export the student first (lesion-export)")
@@ -92,7 +94,8 @@ def build_app(export, # an export folder (student.json + model files) from `lesi
     if tta and 'triage_tta' not in side: raise ValueError(f"{export/'student.json'}: no TTA threshold (exported before TTA had one): export again, or build without TTA")
     tta = 'triage_tta' in side if tta is None else tta
     tri = side['triage_tta' if tta else 'triage']
-    cfg = dict(model='model.onnx', model_file=model, size=side['input']['size'][0], tta=tta, threshold=tri['threshold'],
+    cfg = dict(model='model.onnx', model_file=model, about=describe_model(side, export.name),
+               demo_warning=DEMO_WARNING if side.get('training', {}).get('synthetic') else '', size=side['input']['size'][0], tta=tta, threshold=tri['threshold'],
                target_sensitivity=tri.get('target_sensitivity', 0.95), quality=quality, onnxruntime_web=ORT_VERSION,
                limits=("An image-only model for one lesion per photo. It has not been validated as a medical device. It misses some "
                        "cancers, and scores lower on photos unlike those it learnt from (other cameras, other skin types, other "
@@ -131,7 +134,7 @@ def serve_app(folder, # the app folder
 
 # %% ../nbs/18_app.ipynb #2326ee79
 @call_parse
-def app_cli(export:str, # an export folder (student.json + model files) from lesion-export or lesion-run
+def app_cli(export:Annotated[str, "an export folder (student.json + model files) from lesion-export or lesion-run (default: the shipped student)", {'opt': False, 'nargs': '?'}]=None,
             out:str='app', # the app folder to write
             serve:store_true=False, # then serve it on localhost until interrupted
             port:int=8000, # the port to serve on
@@ -140,9 +143,11 @@ def app_cli(export:str, # an export folder (student.json + model files) from les
            ):
     "Write the phone web app (offline, on-device, with a photo-quality check) for an exported student"
     with cli_errors(debug):
-        if not Path(export).is_dir(): raise FileNotFoundError(f"{export}: no such export folder")
+        if export is not None and not Path(export).is_dir(): raise FileNotFoundError(f"{export}: no such export folder")
         d = build_app(export, out, tta=False if single_view else None)
-    print(f"app written to {d} ({sum(f.stat().st_size for f in d.iterdir()) / 1e6:.1f} MB)")
+    cfg = json.loads((d/'app.json').read_text())
+    print(f"app written to {d} ({sum(f.stat().st_size for f in d.iterdir()) / 1e6:.1f} MB); model: {cfg['about']}")
+    if cfg['demo_warning']: print(f"warning: {cfg['demo_warning']}")
     if serve:
         with serve_app(d, port) as url:
             print(f"serving {url} (Ctrl-C to stop)", flush=True)

@@ -6,7 +6,8 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/export.html.md"""
 
 # %% ../nbs/12_export.ipynb #2f10ac06
 from __future__ import annotations
-import json, numpy as np, pandas as pd, torch
+import json, os, tempfile, numpy as np, pandas as pd, torch
+import lesion_fastai
 from pathlib import Path
 from torch import nn
 from fastcore.script import call_parse, store_true
@@ -14,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 from fastai.learner import Learner
 from .models import load_bundle, bundle_file, save_bundle, RoutedStudent
 from .cli import cli_errors
+from .synth import is_synthetic
 from .cache import float_batches, ImageCache
 from .metrics import partial_auc, operating_point, logit, expit
 from .predict import tta_logits, TTA_VIEWS
@@ -24,7 +26,8 @@ from .quantize import quantize_ptq, load_int8, unshare_sides, FLOAT_LAYERS
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
            'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
            'batch_uint8', 'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows',
-           'source_scores', 'export_student', 'parse_formats', 'run_images', 'export_run', 'export_table', 'export_cli']
+           'source_scores', 'export_student', 'parse_formats', 'run_images', 'run_training', 'export_run',
+           'export_table', 'export_cli']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -148,10 +151,15 @@ def quantize_onnx_int8(model:nn.Module, # a float student (image -> logit)
     import onnx
     from onnxruntime.quantization import quantize_static, QuantFormat, QuantType, CalibrationDataReader
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    path = Path(path)
+    path = Path(path).resolve()
     fp32, pre = path.with_suffix('.fp32.onnx'), path.with_suffix('.pre.onnx')
     export_onnx(model, fp32, size)
-    with quiet_toolchains(): quant_pre_process(str(fp32), str(pre))
+    with quiet_toolchains(), tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd(); os.chdir(tmp)          # a failed shape inference leaves the weights' copy in the working folder
+        try:
+            try: quant_pre_process(str(fp32), str(pre))
+            except Exception: quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)   # a student reading two sides (Resize to computed sizes)
+        finally: os.chdir(cwd)
     nodes = onnx.load(str(pre)).graph.node
     convs = [n.name for n in nodes if n.op_type == 'Conv']
     keep = convs[:1] + [n.name for n in nodes if n.op_type in ('Gemm', 'MatMul', 'Sigmoid')]
@@ -264,6 +272,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
                    tta:bool=True, # also choose the operating point of test-time augmentation (8 views; `triage_tta` in the sidecar)
                    val_sources=None, # the source of each validation image (several sources; default with a Learner: its validation table's)
                    op_source:str|None=None, # choose the operating points on this source's validation images only, e.g. 'pad_ufes20' (the phone photos of a joint run); the files are checked on all
+                   training:dict|None=None, # what the student learnt from, kept in the sidecar (`run_training`: sources, synthetic or not, images, package version)
                   ) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -322,6 +331,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
                    output=dict(name='prob', meaning='probability that the lesion is malignant (sigmoid applied)', shape=['batch']),
                    triage=dict(threshold=op['threshold'], rule='refer when prob >= threshold', **{k: v for k, v in op.items() if k != 'threshold'}))
     if op_tta: sidecar['triage_tta'] = op_tta
+    if training: sidecar['training'] = training
     (out/'student.json').write_text(json.dumps(sidecar, indent=1))
     report = dict(exports=rep, recommended=best, operating_point=op, operating_point_tta=op_tta, size=size, per_source=per_source)
     (out/'export_report.json').write_text(json.dumps(report, indent=1))
@@ -355,6 +365,17 @@ def run_images(run_dir, # a `lesion-run` output folder
     return dict(cfg=cfg, calib=calib, val=np.asarray(cache.array[np.flatnonzero(hold)]), y=P.target[hold].to_numpy(),
                 groups=P.group[hold].to_numpy(), sources=folds.source[hold].to_numpy() if 'source' in folds else None)
 
+def run_training(run_dir, # a `lesion-run` output folder
+                ) -> dict:
+    "What a run's students learnt from, for the sidecar: the sources, whether the images are synthetic, how many, the package version"
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir/'config.json').read_text())
+    folds = pd.read_csv(run_dir/'folds.csv')
+    synthetic = not cfg.get('data') or is_synthetic(cfg['data'])     # no --data: the embedded synthetic set
+    data = sorted(folds.source.unique()) if 'source' in folds else ['synthetic' if synthetic else Path(cfg['data']).name]
+    return dict(data=[str(d) for d in data], synthetic=bool(synthetic), images=int(len(folds)),
+                holdout_fold=int(cfg['holdout']), holdout_images=int((folds.fold == cfg['holdout']).sum()), package_version=lesion_fastai.__version__)
+
 def export_run(run_dir, # a `lesion-run` output folder
                model:str='student_distilled', # which student
                formats=None, # list of formats (default: every installed one)
@@ -372,7 +393,8 @@ def export_run(run_dir, # a `lesion-run` output folder
     if op_source is not None and R['sources'] is None:
         raise ValueError(f"--op-source {op_source}: {run_dir/'folds.csv'} has no source column (one source, or a run made before sources were recorded)")
     return export_student(run_dir/'models'/model, run_dir/'export', R['calib'], R['val'], R['y'], R['groups'],
-                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot, val_sources=R['sources'], op_source=op_source)
+                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot, val_sources=R['sources'], op_source=op_source,
+                          training=run_training(run_dir))
 
 
 # %% ../nbs/12_export.ipynb #9ce2f457

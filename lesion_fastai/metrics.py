@@ -7,8 +7,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/metrics.html.md"""
 # %% ../nbs/05_metrics.ipynb #cdd05616
 from __future__ import annotations
 import numpy as np, pandas as pd
-from sklearn.metrics import roc_auc_score
-from fastai.metrics import skm_to_fastai, ActivationType
+# scikit-learn and fastai are imported where they are used: scoring a photo (`lesion-predict`) needs this module's `logit`, not them
 
 # %% auto #0
 __all__ = ['roc_points', 'roc_auc', 'partial_auc', 'partial_auc_sklearn', 'spec_at_sens', 'sens_at_spec', 'threshold_for_sens',
@@ -60,6 +59,7 @@ def partial_auc_sklearn(y_true, # binary labels, 1 = malignant
                         min_tpr:float=0.8, # lowest true-positive rate of the area
                        ) -> float:
     "The ISIC 2024 partial AUC via `roc_auc_score(max_fpr=...)`, undoing the McClish standardisation"
+    from sklearn.metrics import roc_auc_score
     m = 1 - min_tpr
     s = roc_auc_score(np.abs(np.asarray(y_true) - 1), -np.asarray(y_score, dtype=np.float64), max_fpr=m)
     return 0.5 * m**2 + (m - 0.5 * m**2) / 0.5 * (s - 0.5)
@@ -296,12 +296,14 @@ def _safe(f):
 def PartialAUC(min_tpr:float=0.8, # lowest true-positive rate of the area
               ):
     "fastai metric: ISIC 2024 partial AUC above `min_tpr` sensitivity, on logits"
+    from fastai.metrics import skm_to_fastai, ActivationType
     m = skm_to_fastai(_safe(partial_auc), is_class=False, activation=ActivationType.Sigmoid, flatten=True, min_tpr=min_tpr)
     m._name = 'pauc'
     return m
 
 def RocAUC():
     "fastai metric: ROC AUC on logits"
+    from fastai.metrics import skm_to_fastai, ActivationType
     m = skm_to_fastai(_safe(roc_auc), is_class=False, activation=ActivationType.Sigmoid, flatten=True)
     m._name = 'auc'
     return m

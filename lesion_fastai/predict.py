@@ -1,4 +1,4 @@
-"""A predictor over image files, folders or an ISIC 2024 HDF5 (ONNX Runtime or PyTorch) with per-file error rows, the `lesion-predict` command, Grad-CAM heatmaps, and an ipywidgets triage app.
+"""Score photos with the student that ships in the package, or with any export: a `Predictor` over image files, folders and ISIC 2024 HDF5 files that loads only a runtime and the image decoder, with an error row for each unreadable file, and the `lesion-predict` command.
 
 Docs: https://lesion-fastai.github.io/lesion_fastai/predict.html.md"""
 
@@ -6,35 +6,80 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/predict.html.md"""
 
 # %% ../nbs/13_predict.ipynb #b55681b3
 from __future__ import annotations
-import io, json, h5py, numpy as np, pandas as pd, torch
+# light on purpose: scoring a photo loads numpy, pandas, Pillow and one runtime (ONNX Runtime for the shipped model), not torch, fastai or scikit-learn
+import json, glob, numpy as np, pandas as pd
 from pathlib import Path
 from PIL import Image
+from typing import Annotated
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
+import lesion_fastai
 from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8
 from .cli import cli_errors
 from .cache import resize_square
 from .runtimes import load_runtime
-from .models import load_bundle, bundle_file
 from .metrics import logit
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli',
-           'gradcam', 'overlay', 'TriageApp']
+__all__ = ['PRETRAINED', 'DEMO_WARNING', 'BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'pretrained_student', 'describe_model',
+           'expand_inputs', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli']
+
+# %% ../nbs/13_predict.ipynb #pre00002
+PRETRAINED = 'lite0-pad_ufes20-isic2024_tiles-v0.2.0'   # the student in the package: backbone, training data, package version
+DEMO_WARNING = 'demo model: trained on synthetic images, not for real photos'
+
+def pretrained_student(name:str=PRETRAINED, # a folder under the package's `pretrained/`
+                      ) -> Path:
+    "The export folder (sidecar, int8 ONNX and ExecuTorch files, model card, licence) of a student that ships in the package"
+    d = Path(lesion_fastai.__file__).parent/'pretrained'/name
+    if not (d/'student.json').exists():
+        there = sorted(p.parent.name for p in d.parent.glob('*/student.json'))
+        raise FileNotFoundError(f"{d}: no such pretrained student in this installation (there: {', '.join(there) or 'none'})")
+    return d
+
+def describe_model(side:dict, # an export sidecar (`student.json`)
+                   name:str='a student', # what to call it when the sidecar has no name
+                  ) -> str:
+    "One line on a model: its name, what it learnt from (or the demo warning), and its AUC on the images its training run held out"
+    t = side.get('training', {})
+    learnt = (DEMO_WARNING if t.get('synthetic') else f"trained on {' + '.join(t['data'])}" if t.get('data')
+              else 'its training data are not recorded in its sidecar')
+    held = [f"{s} {v['auc']:.3f}" for s, v in t.get('holdout', {}).items() if v.get('auc') is not None]
+    if not held:                                  # a run's own export: its recommended file's AUC on the run's holdout
+        f = side.get('model', {}).get('files', {}).get(side.get('model', {}).get('recommended_format') or '', {})
+        if f.get('auc') is not None: held = [f"{f['auc']:.3f} (one view, {side['model']['checks']['images']} images)"]
+    return f"{t.get('name') or name}: {learnt}" + (f"; AUC on images its training run held out: {', '.join(held)}" if held else '')
 
 # %% ../nbs/13_predict.ipynb #3f433534
-def list_inputs(inputs, # files, folders and/or HDF5 files
+def expand_inputs(args, # paths, glob patterns or comma-joined lists (one string or several)
+                 ) -> list[str]:
+    "Paths as a shell gives them: existing paths as they are, glob patterns expanded (sorted), comma-joined lists split"
+    out = []
+    for a in ([args] if isinstance(args, (str, Path)) else args):
+        a = str(a)
+        if Path(a).exists(): out.append(a)
+        elif any(ch in a for ch in '*?['):
+            hits = sorted(glob.glob(a, recursive=True))
+            if not hits: raise FileNotFoundError(f"{a}: no file matches this pattern")
+            out += hits
+        elif ',' in a: out += expand_inputs([s for s in a.split(',') if s])
+        else: raise FileNotFoundError(f"{a}: no such file or folder")
+    return out
+
+def list_inputs(inputs, # files, folders, HDF5 files or glob patterns (see `expand_inputs`)
                ) -> list[tuple[str, str]]:
     "(id, image_ref) for image files, folders of images (recursive) and ISIC 2024 HDF5 files"
     out = []
-    for inp in ([inputs] if isinstance(inputs, (str, Path)) else inputs):
+    for inp in expand_inputs(inputs):
         p = Path(inp)
-        if p.is_dir(): out += [(f.stem, str(f)) for f in sorted(p.rglob('*')) if f.suffix.lower() in IMAGE_EXTS]
+        if p.is_dir():
+            if (p/'student.json').exists(): raise ValueError(f"{p}: an export folder, not photos: give it as the model (--model {p})")
+            out += [(f.stem, str(f)) for f in sorted(p.rglob('*')) if f.suffix.lower() in IMAGE_EXTS]
         elif p.suffix.lower() in ('.hdf5', '.h5'):
+            import h5py
             with h5py.File(p, 'r') as f: out += [(k, h5_ref(p, k)) for k in f.keys()]
-        elif p.exists(): out.append((p.stem, str(p)))
-        else: raise FileNotFoundError(f"{p}: no such file or folder")
+        else: out.append((p.stem, str(p)))
     return out
 
 BACKENDS = dict(executorch=('pte_int8', 'pte'), litert=('tflite_int8', 'tflite'), onnx=('onnx', 'onnx_int8'), torch=('pt2',))
@@ -72,14 +117,17 @@ def tta_logits(fn, # a float (N, 3, H, W) batch -> logits (N,), e.g. a student u
 
 # %% ../nbs/13_predict.ipynb #7d4042cc
 class Predictor:
-    "Triage predictions from an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
-    def __init__(self, path, # export folder with student.json, a model file beside its sidecar, or a bundle path
+    "Triage predictions from the shipped student, an export folder (ExecuTorch, LiteRT, ONNX or torch.export files) or a PyTorch bundle"
+    def __init__(self, path=None, # export folder with student.json, a model file beside its sidecar, or a bundle path (None: the shipped student)
                  threshold:float|None=None, # triage threshold (default: the sidecar's)
                  backend:str='auto', # 'auto' (the sidecar's recommended file), 'executorch', 'litert', 'onnx' or 'torch'
                  tta:bool|None=None, # mean logit of the 8 flips and rotations (8x the cost; threshold `triage_tta`); None: TTA where the sidecar has its threshold, as the app
                 ):
-        path = Path(path)
-        if not path.exists() and not bundle_file(path, '.json').exists():
+        path = pretrained_student() if path is None else Path(path)
+        def bundle_json():                                # a PyTorch bundle: torch and fastai are needed to run it anyway
+            from lesion_fastai.models import bundle_file
+            return bundle_file(path, '.json')
+        if not path.exists() and not bundle_json().exists():
             raise FileNotFoundError(f"{path}: no such export folder, model file or bundle")
         side = path/'student.json' if path.is_dir() else path.with_name('student.json') if path.suffix in MODEL_SUFFIXES else None
         if side is not None and side.exists():
@@ -96,9 +144,16 @@ class Predictor:
         else:
             if threshold is None: raise ValueError(f"{path} is a PyTorch bundle, which stores no triage threshold: pass a threshold, or use an export folder")
             self.sidecar, self.threshold, self.model_file, tta = None, threshold, path, bool(tta)
-            self.size = json.loads(bundle_file(path, '.json').read_text())['size']
+            self.size = json.loads(bundle_json().read_text())['size']
         self.tta = tta
+        self.training = (self.sidecar or {}).get('training', {})
+        self.demo = bool(self.training.get('synthetic'))
         self.run = load_runtime(self.model_file)
+
+    def describe(self) -> str:
+        "One line: which model this is (`describe_model`) and how it reads (file, views, threshold)"
+        about = describe_model(self.sidecar, self.model_file.parent.name) if self.sidecar else f"{self.model_file.name}: a PyTorch bundle"
+        return f"{about} ({self.model_file.name}, {'8-view TTA' if self.tta else 'one view'}, threshold {self.threshold:.4f})"
 
     def preprocess(self, img:Image.Image) -> np.ndarray:
         "PIL image -> float32 (3, size, size) in [0,1], exactly as in training"
@@ -115,7 +170,7 @@ class Predictor:
 @patch
 def predict(self:Predictor, inputs, # files, folders and/or HDF5 files
             bs:int=32, progress:bool=True) -> pd.DataFrame:
-    "One row per image: id, source, probability, decision ('refer'/'routine'), error"
+    "One row per image: id, source, probability, decision ('refer'/'routine'), error, note (the demo warning for a synthetic-data model)"
     items = list_inputs(inputs)
     rows, batch = [], []
     def flush():
@@ -131,122 +186,37 @@ def predict(self:Predictor, inputs, # files, folders and/or HDF5 files
         if len(batch) == bs: flush()
     flush()
     order = {ref: i for i, (_, ref) in enumerate(items)}
-    return pd.DataFrame(rows, columns=['id', 'source', 'probability', 'decision', 'error']).sort_values('source', key=lambda s: s.map(order)).reset_index(drop=True)
+    res = pd.DataFrame(rows, columns=['id', 'source', 'probability', 'decision', 'error']).sort_values('source', key=lambda s: s.map(order))
+    return res.assign(note=DEMO_WARNING if self.demo else '').reset_index(drop=True)
 
 # %% ../nbs/13_predict.ipynb #7dfa7288
+def _print_rows(res:pd.DataFrame, n:int=20):
+    "The rows a person reads: id, probability, decision, and the error or note where there is one"
+    cols = ['id', 'probability', 'decision'] + [c for c in ('error', 'note') if (res[c] != '').any()]
+    show = res[cols].head(n).copy()
+    show['probability'] = show.probability.map(lambda p: '' if pd.isna(p) else f"{p:.3f}")
+    print(show.to_string(index=False))
+    if len(res) > n: print(f"... and {len(res) - n} more rows (--out FILE.csv writes them all)")
+
 @call_parse
-def predict_cli(model:str, # export folder (student.json + model files), a model file beside its sidecar, or a bundle path with --threshold
-                inputs:str, # image files, folders or ISIC 2024 HDF5 files (comma-separated)
-                out:str='predictions.csv', # output CSV
+def predict_cli(inputs:Annotated[str, "image files, folders, glob patterns or ISIC 2024 HDF5 files", {'nargs': '+'}],
+                model:str=None, # export folder (student.json + model files), a model file beside its sidecar, or a bundle path with --threshold (default: the shipped student)
+                out:str=None, # write every row to this CSV (default: print them only)
                 threshold:float=None, # triage threshold (default: the model's)
                 backend:str='auto', # auto (the sidecar's recommended file), executorch, litert, onnx or torch
                 tta:store_true=False, # read with TTA, the mean logit over 8 flips and rotations (the default where the export has a TTA threshold)
                 single_view:store_true=False, # read one view (an eighth of the time; the single-view threshold) where the export would use TTA
                 debug:store_true=False, # show the full traceback of an error
                ):
-    "Predict malignancy probabilities and triage decisions for images; unreadable files get an error row"
+    "Malignancy probabilities and triage decisions for photos, from the shipped student or an export; unreadable files get an error row"
     with cli_errors(debug):
         if tta and single_view: raise ValueError("--tta and --single-view contradict each other: give one of them")
         pr = Predictor(model, threshold, backend, True if tta else False if single_view else None)
-        res = pr.predict([s for s in inputs.split(',') if s])
-        res.to_csv(out, index=False)
-    n_err = int((res.error != '').sum())
+        items = list_inputs(inputs)                           # a mistyped path or pattern stops here, before any work
+        print(f"model: {pr.describe()}", flush=True)
+        res = pr.predict(inputs, progress=False)
+        if out: res.to_csv(out, index=False)
+    _print_rows(res)
     print(f"{len(res)} images: {int((res.decision == 'refer').sum())} refer, {int((res.decision == 'routine').sum())} routine, "
-          f"{n_err} unreadable -> {out} ({pr.model_file.name}, {'8-view TTA' if pr.tta else 'one view'})")
-
-# %% ../nbs/13_predict.ipynb #5e838a7b
-def _target_layer(model, x=None):
-    if hasattr(model, 'students'):          # a `RoutedStudent`: the last conv of the student the router weighs most on `x`
-        with torch.no_grad(): k = int(model.route(x).mean(0).argmax()) if x is not None else 0
-        return _target_layer(model.students[k])
-    body = model.backbone.body
-    for name in ('conv_head', 'bn2', 'head_hidden_size'):
-        if isinstance(getattr(body, name, None), torch.nn.Module): return getattr(body, name)
-    return [m for m in body.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-
-def gradcam(model, # an `ImageModel` or `RoutedStudent` (image -> logit)
-            x:torch.Tensor, # (N,3,H,W) images in [0,1]
-            layer=None, # layer whose activations are explained (default: the backbone's last conv)
-           ) -> np.ndarray:
-    "Grad-CAM heatmaps (N,H,W) in [0,1] for the malignant logit (of the image as it comes, where the model reads several sides)"
-    layer = layer or _target_layer(model, x.float())
-    acts, grads, sides = {}, {}, getattr(model, 'sides', None)
-    h1 = layer.register_forward_hook(lambda m, i, o: acts.__setitem__('a', o))
-    h2 = layer.register_full_backward_hook(lambda m, gi, go: grads.__setitem__('g', go[0]))
-    try:
-        model.eval(); model.zero_grad()
-        if sides: model.sides = None                 # one pass: one feature map and its gradient
-        out = model(x.float().requires_grad_(True))
-        out.sum().backward()
-    finally:
-        h1.remove(); h2.remove()
-        if sides: model.sides = sides
-    w = grads['g'].mean((2, 3), keepdim=True)
-    cam = torch.relu((w * acts['a']).sum(1, keepdim=True))
-    cam = torch.nn.functional.interpolate(cam, size=x.shape[-2:], mode='bilinear', align_corners=False)[:, 0]
-    cam = cam - cam.flatten(1).min(1)[0][:, None, None]
-    return (cam / (cam.flatten(1).max(1)[0][:, None, None] + 1e-8)).detach().numpy()
-
-def overlay(img:np.ndarray, # uint8 (H, W, 3) image
-            cam:np.ndarray, # Grad-CAM map (H, W) in [0, 1]
-            alpha:float=0.45, # weight of the heat map
-           ) -> np.ndarray:
-    "Blend a heatmap (H,W in [0,1]) over an image (H,W,3 uint8) with matplotlib's 'jet' colormap"
-    import matplotlib
-    heat = matplotlib.colormaps['jet'](cam)[..., :3]
-    return ((1 - alpha) * img / 255 + alpha * heat).clip(0, 1)
-
-# %% ../nbs/13_predict.ipynb #95d25bac
-class TriageApp:
-    "An ipywidgets triage app around a `Predictor` (and its PyTorch bundle for heatmaps)"
-    def __init__(self,
-                 predictor:Predictor, # a `Predictor` (export folder)
-                 bundle=None, # a student bundle (for Grad-CAM)
-                 samples:dict|None=None, # image files to offer in the app
-                ):
-        self.pred, self.samples = predictor, samples or {}
-        self.model = load_bundle(bundle)[0] if bundle is not None else None
-
-    def analyse(self, data:bytes, name:str='upload') -> dict:
-        "Probability, decision and (with a bundle) a heatmap figure for one image given as bytes"
-        try:
-            img = Image.open(io.BytesIO(data)); img.load(); img = to_rgb8(img)
-        except Exception as e: return dict(name=name, error=f"not a readable image ({type(e).__name__}: {e})")
-        p = float(self.pred.predict_images([img])[0])
-        res = dict(name=name, probability=p, decision='refer to a dermatologist' if p >= self.pred.threshold else 'routine',
-                   threshold=self.pred.threshold, error='')
-        import matplotlib.pyplot as plt
-        arr = resize_square(img, self.pred.size)
-        fig, axs = plt.subplots(1, 2 if self.model is not None else 1, figsize=(7, 3.6), squeeze=False)
-        axs[0, 0].imshow(arr); axs[0, 0].set_title(f"{name}\np = {p:.3f}: {res['decision']}", fontsize=9)
-        if self.model is not None:
-            cam = gradcam(self.model, torch.from_numpy(arr.transpose(2, 0, 1)[None].astype(np.float32) / 255))[0]
-            axs[0, 1].imshow(overlay(arr, cam)); axs[0, 1].set_title('Grad-CAM: where the model looked', fontsize=9)
-            res['heatmap'] = cam
-        for ax in axs.flat: ax.axis('off')
-        fig.tight_layout(); plt.close(fig)
-        res['figure'] = fig
-        return res
-
-    def show(self):
-        "Display the app (in Jupyter)"
-        import ipywidgets as W
-        from IPython.display import display
-        up = W.FileUpload(accept='image/*', multiple=False, description='Photo')
-        pick = W.Dropdown(options=['(pick a sample)'] + list(self.samples), description='Sample')
-        out = W.Output()
-        def render(data, name):
-            out.clear_output(wait=True)
-            with out:
-                r = self.analyse(data, name)
-                if r['error']: print(r['error'])
-                else: display(r['figure'])
-        def on_upload(change):
-            v = change['new']
-            if v: f = v[0] if isinstance(v, (list, tuple)) else list(v.values())[0]; render(bytes(f['content']), f.get('name', 'upload'))
-        def on_pick(change):
-            if change['new'] in self.samples: render(Path(self.samples[change['new']]).read_bytes(), change['new'])
-        up.observe(on_upload, names='value'); pick.observe(on_pick, names='value')
-        ui = W.VBox([W.HTML('<b>lesion_fastai triage</b>: a research tool, not a diagnosis.'), W.HBox([up, pick]), out])
-        display(ui)
-        return ui
+          f"{int((res.error != '').sum())} unreadable" + (f" -> {out}" if out else ''))
+    if pr.demo: print(f"warning: {DEMO_WARNING}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from sklearn.metrics import roc_curve
 from sklearn.calibration import calibration_curve
 from .data import LesionData
+from .synth import is_synthetic
 from .config import Run, RunConfig, student_sides
 from .models import load_bundle, bundle_file
 from .runtimes import latency_ms
@@ -118,7 +119,10 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData, out=None) -> list:
     small = ([f"This holdout is small ({len(H)} images, {int(y.sum())} malignant): its intervals are wide and one fold's numbers move "
               f"by several points from fold to fold. A recipe is chosen on cross-validation over every fold and several seeds "
               f"(`lesion-run --recipes` names each recipe's results file).", ""] if len(H) < SMALL_HOLDOUT[0] or y.sum() < SMALL_HOLDOUT[1] else [])
-    return [f"# lesion_fastai report", "",
+    demo = (["**Demo run: the models learnt from synthetic images, not for real photos.** Their exported student says so in "
+             "its sidecar, and `lesion-predict` and the apps say so on every result; `lesion-run --data FOLDER` trains on real images.", ""]
+            if not c.data or is_synthetic(c.data) else [])
+    return [f"# lesion_fastai report", ""] + demo + [
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "
              f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates)."

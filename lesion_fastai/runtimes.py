@@ -6,22 +6,20 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/runtimes.html.md"""
 
 # %% ../nbs/11a_runtimes.ipynb #4570608e
 from __future__ import annotations
-import io, time, warnings, logging, contextlib, os, importlib.util, numpy as np, torch
+# torch is imported where it is used: an ONNX, LiteRT or ExecuTorch file is scored with its runtime alone (`lesion-predict` in about a second)
+import io, time, warnings, logging, contextlib, os, importlib.util, numpy as np
 from pathlib import Path
-from torch import nn
-from .models import load_bundle, bundle_file
 
 # %% auto #0
 __all__ = ['FORMATS', 'ProbModel', 'quiet_toolchains', 'export_program', 'available_formats', 'require_format', 'example_input',
            'load_runtime', 'latency_ms']
 
 # %% ../nbs/11a_runtimes.ipynb #f41fd166
-class ProbModel(nn.Module):
-    "Wrap a logit model so that its output is the probability of malignancy"
-    def __init__(self,
-                 model, # a logit model (image -> logit)
-                ): super().__init__(); self.model = model
-    def forward(self, image): return torch.sigmoid(self.model(image))
+def ProbModel(model, # a logit model (image -> logit)
+             ):
+    "The model with a sigmoid after it (an `nn.Sequential`): its output is the probability of malignancy"
+    import torch
+    return torch.nn.Sequential(model, torch.nn.Sigmoid())
 
 def _c_fflush():
     "Flush the C library's stdio buffers (native code's log lines)"
@@ -49,11 +47,12 @@ def quiet_toolchains(fd:bool=False, # also silence the process's own stderr (nat
                 os.dup2(saved, 2); os.close(saved); os.close(null)
             for l, v in zip(logs, levels): l.setLevel(v)
 
-def export_program(model:nn.Module, # a student (image -> logit), `ProbModel`, or teacher (image, cat, cont -> logit)
-                   *example:torch.Tensor, # example inputs, batch of at least 2
+def export_program(model, # a student (image -> logit), `ProbModel`, or teacher (image, cat, cont -> logit)
+                   *example, # example input tensors, batch of at least 2
                    max_batch:int=256, # largest batch the program accepts (1: static shapes, batch of one)
-                  ) -> torch.export.ExportedProgram:
-    "`torch.export` of `model` in eval mode, with a dynamic batch dimension on every input"
+                  ):
+    "`torch.export` of `model` in eval mode (an `ExportedProgram`), with a dynamic batch dimension on every input"
+    import torch
     dyn = None if max_batch == 1 else tuple({0: torch.export.Dim('batch', min=1, max=max_batch)} for _ in example)
     model.eval()                 # not chained: exported models' `eval` (torchao) returns None
     with quiet_toolchains(): return torch.export.export(model, tuple(example), dynamic_shapes=dyn)
@@ -85,16 +84,21 @@ def require_format(fmt:str, # a format name (see `FORMATS`)
 
 def example_input(size, # image side in pixels
                   n=2, # batch size
-                 ): return torch.rand(n, 3, size, size)
+                 ):
+    "A random float (n, 3, size, size) batch in [0, 1]: the example input of an export"
+    import torch
+    return torch.rand(n, 3, size, size)
 
 # %% ../nbs/11a_runtimes.ipynb #d7ca57a9
 def _torch_fn(m):
+    import torch
     def f(x):
         with torch.no_grad(): return m(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().reshape(-1)
     return f
 
 def _pte_runtime(path, threads):
     require_format('pte')
+    import torch
     with quiet_toolchains(fd=True):           # the runtime's C++ log lines (CPU probing, thread pool) go to the process's stderr
         from executorch.runtime import Runtime
         from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
@@ -138,10 +142,12 @@ def load_runtime(path, # a .pte, .tflite, .onnx, .pt2 or .ts file, or a bundle p
         return lambda x: sess.run(None, {'image': np.asarray(x, dtype=np.float32)})[0].reshape(-1)
     if path.suffix == '.pte': return _pte_runtime(path, threads)
     if path.suffix == '.tflite': return _tflite_runtime(path, threads)
+    if path.suffix in ('.pt2', '.ts', '.pt'): import torch
     if path.suffix == '.pt2':
         with quiet_toolchains(): return _torch_fn(torch.export.load(str(path)).module())
     if path.suffix in ('.ts', '.pt'):
         with quiet_toolchains(): return _torch_fn(torch.jit.load(str(path)).eval())
+    from lesion_fastai.models import load_bundle, bundle_file
     if not bundle_file(path, '.json').exists():
         raise FileNotFoundError(f"{path}: not a model file (.pte, .tflite, .onnx, .pt2, .ts) nor a bundle (.json + .pth)")
     return _torch_fn(ProbModel(load_bundle(path)[0]).eval())
@@ -153,6 +159,7 @@ def latency_ms(fn, # a function float (N, 3, H, W) batch -> outputs
                threads:int=1, # CPU threads
               ) -> float:
     "Mean milliseconds per image at batch 1 on `threads` CPU threads"
+    import torch
     old = torch.get_num_threads(); torch.set_num_threads(threads)
     try:
         x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)

@@ -17,7 +17,7 @@ from .cli import cli_errors
 
 # %% auto #0
 __all__ = ['ISIC2024_TRAIN_COLS', 'SYNTH_VERSION', 'draw_lesion', 'lesion_metadata', 'make_synthetic_isic', 'default_dataset',
-           'synth_cli']
+           'is_synthetic', 'synth_cli']
 
 # %% ../nbs/01_synth.ipynb #c09c60f0
 def _smooth_noise(rng, h, w, scale):
@@ -279,6 +279,17 @@ def default_dataset(seed:int=0, # random seed of the generator
             if dest.exists(): shutil.rmtree(dest)                      # a copy left half-written by a killed run
             tmp.rename(dest)
     return dest
+
+# %% ../nbs/01_synth.ipynb #syn00002
+def is_synthetic(path, # a data folder or a file in it (several, comma-joined: any of them)
+                ) -> bool:
+    "True for data written by `make_synthetic_isic` (its README.json names the generator)"
+    for s in str(path).split(','):
+        p = Path(s)
+        for d in (p, p.parent):
+            try: return json.loads((d/'README.json').read_text()).get('generator') == 'lesion_fastai.synth.make_synthetic_isic'
+            except (OSError, ValueError, AttributeError): continue
+    return False
 
 # %% ../nbs/01_synth.ipynb #818810c8
 @call_parse

@@ -120,8 +120,12 @@
     const want = Number(new URLSearchParams(location.search).get('threads')) || 0;
     ort.env.wasm.numThreads = want || (self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
     ort.env.wasm.wasmPaths = new URL('./', location.href).href;
-    state.session = await ort.InferenceSession.create(state.cfg.model, {executionProviders: ['wasm'], graphOptimizationLevel: 'all'});
-    return {threads: ort.env.wasm.numThreads, model: state.cfg.model, size: state.cfg.size, version: state.cfg.version, views: views()};
+    // onnxruntime-web's 'all' optimisations reject some int8 graphs that native ONNX Runtime runs (a student reading two
+    // sides: "two nodes with same node name"); 'basic' loads them, with the same results
+    let level = 'all';
+    try { state.session = await ort.InferenceSession.create(state.cfg.model, {executionProviders: ['wasm'], graphOptimizationLevel: level}); }
+    catch (e) { level = 'basic'; state.session = await ort.InferenceSession.create(state.cfg.model, {executionProviders: ['wasm'], graphOptimizationLevel: level}); }
+    return {threads: ort.env.wasm.numThreads, model: state.cfg.model, size: state.cfg.size, version: state.cfg.version, views: views(), optimization: level};
   }
   const ready = load();
 
@@ -150,7 +154,7 @@
     for (let k = 0; k < V; k++) { const pk = Math.min(Math.max(res.prob.data[k], 1e-7), 1 - 1e-7); z += Math.log(pk / (1 - pk)); }
     const ms = performance.now() - t0, p = V === 1 ? res.prob.data[0] : 1 / (1 + Math.exp(-z / V));
     const decision = !q.ok ? 'retake' : p >= state.cfg.threshold ? 'refer' : 'routine';
-    return {probability: p, decision, quality: q, ms, bitmap};
+    return {probability: p, decision, quality: q, ms, bitmap, warning: state.cfg.demo_warning || ''};   // a demo model says so on every result
   }
 
   // past checks, kept in this browser only (IndexedDB)
@@ -182,6 +186,7 @@
     document.getElementById('result').hidden = r.decision === 'retake';
     if (r.decision === 'retake') document.getElementById('why').textContent = r.quality.reasons.join(' ');
     else {
+      const dr = document.getElementById('demo-result'); dr.hidden = !r.warning; dr.textContent = r.warning ? 'Demo: ' + r.warning : '';
       const d = document.getElementById('decision'); d.textContent = WORDS[r.decision]; d.className = 'decision ' + r.decision;
       document.getElementById('advice').textContent = ADVICE[r.decision];
       document.getElementById('prob').textContent = `Model probability ${(100 * r.probability).toFixed(1)}% (the app refers at ${(100 * state.cfg.threshold).toFixed(2)}% and above, chosen for ${Math.round(100 * state.cfg.target_sensitivity)}% sensitivity on the validation photos).`;
@@ -192,7 +197,10 @@
   }
   window.lesionApp = {ready, predict: async (image) => { const r = await predict(image); delete r.bitmap; return r; }, history, preprocess: resizeSquare, quality};
   if (typeof document !== 'undefined' && document.getElementById('photo')) {
-    ready.then(() => { document.getElementById('status').textContent = ''; document.getElementById('limits').textContent = state.cfg.limits; showHistory(); },
+    ready.then(() => { document.getElementById('status').textContent = ''; document.getElementById('limits').textContent = state.cfg.limits;
+                       document.getElementById('model').textContent = 'Model: ' + (state.cfg.about || state.cfg.model_file);
+                       const dm = document.getElementById('demo'); dm.hidden = !state.cfg.demo_warning; dm.textContent = state.cfg.demo_warning ? 'Demo: ' + state.cfg.demo_warning : '';
+                       showHistory(); },
                (e) => { document.getElementById('status').textContent = 'The model could not be loaded: ' + e; });
     document.getElementById('photo').addEventListener('change', (e) => e.target.files[0] && onPhoto(e.target.files[0]));
     document.getElementById('clear').addEventListener('click', async () => { await history.clear(); await showHistory(); });
