@@ -10,12 +10,20 @@ never saw. Recipes (`--recipes`):
 
 - `pad`: the photos alone (today's `phone` recipe, plain);
 - `pad_tiles`: the photos and the tiles, the tiles drawn at `--tiles-weight` of their rows each epoch;
-- `tiles`: the tiles alone (drawn the same way): the photos are then a source it never saw.
+- `tiles`: the tiles alone (drawn the same way): the photos are then a source it never saw;
+- `pad_capture`, `pad_capture_mild`: the photos alone, each training image degraded with probability 0.5 by one of the
+  simulated capture degradations (`PhoneDegradeCallback`) at a severity drawn from 1-5 (the dermoscopy recipe's) or
+  from 1-3 (milder);
+- `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations.
+
+`--robustness` also scores each fold's photos under JPEG, defocus, low resolution and colour cast at severity 3 (the
+report's robustness measure, `degrade.robustness`), and the summary gives the share of the clean pAUC each recipe keeps.
 
 Each fold's logits are kept in `--work` (a rerun skips them). The summary (`--out`) gives AUC and pAUC with 95%
 bootstrap intervals per source (grouped by patient for the photos, by lesion for HAM10000), and paired differences.
 
     python benchmarks/sources.py --recipes pad pad_tiles --out benchmarks/results/sources.md
+    python benchmarks/sources.py --recipes pad pad_capture pad_capture_mild --robustness --out benchmarks/results/capture.md
 """
 import argparse, json, time
 from pathlib import Path
@@ -30,9 +38,15 @@ from lesion_fastai.cache import ImageCache
 from lesion_fastai.pipeline import bundle_logits
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.report import md_table
+from lesion_fastai.degrade import PhoneDegradeCallback, robustness
+from lesion_fastai.runtimes import load_runtime
 from common import ham10000, pad_ufes20, train_args
 
-RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',))
+RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
+               pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'))
+CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
+               pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
+ROBUST_KINDS = ('jpeg', 'defocus', 'lowres', 'color_cast')             # the report's robustness measure, at severity 3
 
 def sources(seed=0):
     "PAD-UFES-20 and the tiles in one table with each source's own folds, and the HAM10000 holdout"
@@ -52,7 +66,8 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
     d = both.subset(keep)
     w = {'isic2024_tiles': a.tiles_weight} if 'isic2024_tiles' in RECIPES[recipe] else None
     learn, logits = train_model(d, (d.df.fold == k).to_numpy(), 'student', a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
-                                freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, degrade_p=0., alpha=0.,
+                                freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0.,
+                                degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
                                 valid_every=0, checkpoint=f'ck_{recipe}_fold{k}')   # scored once, after training; resumable by epoch
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
@@ -63,7 +78,26 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
     print(f"{recipe} fold {k}: {out['seconds']:.0f} s", flush=True)
     return out
 
-def summary(a, both, ham, res):
+def fold_robustness(a, both, recipe, k):
+    "The fold model's pAUC on fold k's photos, clean and under each of `ROBUST_KINDS` at severity 3 (cached)"
+    f = Path(a.work)/f'{recipe}_s{a.seed}_f{k}_robust.csv'
+    if f.exists(): return pd.read_csv(f)
+    v = both.subset(((both.df.source == 'pad_ufes20') & (both.df.fold == k)).to_numpy())
+    ims = np.asarray(ImageCache.build(v.df.image_ref, a.size, Path(a.work)/'cache', ids=v.ids).array)
+    t = robustness(load_runtime(Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}', threads=a.threads), ims, v.df.target.to_numpy(),
+                   kinds=list(ROBUST_KINDS), severities=(3,), seed=a.seed).assign(recipe=recipe, fold=k)
+    t.to_csv(f, index=False)
+    return t
+
+def robust_lines(R:pd.DataFrame) -> str:
+    "Per recipe: the mean over folds of the clean pAUC and of each degraded pAUC, and the share of the clean pAUC kept"
+    M = R.groupby(['recipe', 'kind'], sort=False).pauc.mean().unstack()
+    rows = [dict(recipe=r, clean=f"{M.loc[r, 'clean']:.4f}", **{k: f"{M.loc[r, k]:.4f} ({M.loc[r, k] / M.loc[r, 'clean']:.0%})" for k in ROBUST_KINDS},
+                 kept=f"{np.mean([M.loc[r, k] for k in ROBUST_KINDS]) / M.loc[r, 'clean']:.0%}") for r in M.index]
+    return ("\n\nCapture robustness on the photos (pAUC of each fold model on its own fold, mean over the 5 folds; in brackets the "
+            "share of the clean pAUC; 'kept': the mean over the four degradations, as the report measures it):\n\n" + md_table(pd.DataFrame(rows)))
+
+def summary(a, both, ham, res, R=None):
     "The markdown summary: each recipe on each source, and the paired differences"
     y = both.df.set_index('image_id').target; g = both.df.set_index('image_id').group
     yh, gh = ham.df.malignant.to_numpy(), ham.df.lesion_id.to_numpy()
@@ -98,7 +132,8 @@ def summary(a, both, ham, res):
             f"recipe trains on that source (on its other folds). Intervals: 95% bootstrap over patients (photos), tiles "
             f"(tiles: no patient ids) and lesions (HAM10000), {a.n_boot} replicates. Training time (5 folds): "
             + ', '.join(f'{r} {s / 60:.0f} min' for r, s in secs.items()) + ".\n")
-    Path(a.out).write_text(head + "\n" + md_table(pd.DataFrame(rows)) + "\n\nPaired differences (same images):\n\n" + md_table(pd.DataFrame(diffs)) + "\n")
+    Path(a.out).write_text(head + "\n" + md_table(pd.DataFrame(rows)) + "\n\nPaired differences (same images):\n\n" + md_table(pd.DataFrame(diffs))
+                           + (robust_lines(R) if R is not None else '') + "\n")
     print(Path(a.out).read_text())
 
 def main():
@@ -109,6 +144,7 @@ def main():
     ap.add_argument('--work', default='runs/sources', help="folder for the caches, models and each fold's logits")
     ap.add_argument('--out', default='benchmarks/results/sources.md')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--robustness', action='store_true', help="also score each fold's photos under simulated capture degradations")
     train_args(ap, arch='tf_efficientnet_lite0', size=128, bs=32, epochs=20, freeze_epochs=1, lr=8e-3, pos_weight=3., seed=0, n_boot=1000)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -119,6 +155,7 @@ def main():
     res = {r: [] for r in a.recipes}
     for k in a.folds:                            # fold by fold, every recipe: a partial run compares like with like
         for r in a.recipes: res[r].append(fold_logits(a, both, ham, ham_images, r, k))
-    if len(a.folds) == 5: summary(a, both, ham, res)
+    R = pd.concat([fold_robustness(a, both, r, k) for k in a.folds for r in a.recipes]) if a.robustness else None
+    if len(a.folds) == 5: summary(a, both, ham, res, R)
 
 if __name__ == '__main__': main()
