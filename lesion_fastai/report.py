@@ -128,7 +128,7 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData, out=None) -> list:
              f"grouped folds, {len(H)} images, {int(y.sum())} malignant. Intervals: 95% bootstrap over groups ({c.n_boot} replicates)."
              + (f" Skipped: {len(data.skipped)} image(s) missing or unreadable, listed in `skipped.csv` (e.g. "
                 + '; '.join(f'{k}: {v}' for k, v in list(data.skipped.items())[:3]) + ")." if data.skipped else ''), "",
-             f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({c.fusion} fusion); "
+             f"Images {c.size}px{f' (teachers {c.teacher_size}px)' if c.teacher_size and c.teacher_size != c.size else ''}; student `{c.arch}`, teacher `{c.teacher_arch or c.arch}` ({f'{c.fusion} fusion' if data.spec.inputs else 'image only: the table has no metadata'}); "
              f"{c.freeze_epochs} frozen + {c.epochs} unfrozen epochs each, lr {c.lr}, batch {c.bs}, seed {c.seed}; "
              f"distillation alpha {c.alpha}, T {c.T}, soft targets: out-of-fold {c.soft}{f' of {c.teacher_repeats} pool splits' if c.soft == 'ensemble' else ''}; students trained for phone photos: "
              f"{'a degradation on ' + format(c.degrade_p, '.0%') + ' of training images' if c.degrade_p else 'no (clean images only)'}"

