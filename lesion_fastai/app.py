@@ -16,7 +16,7 @@ import lesion_fastai
 from .cli import cli_errors
 from .cache import resize_square
 from .data import to_rgb8
-from .predict import pretrained_student, describe_model, DEMO_WARNING
+from .predict import pretrained_student, describe_model, demo_note
 
 # %% auto #0
 __all__ = ['ORT_VERSION', 'ORT_FILES', 'QUALITY', 'STATIC', 'find_onnxruntime_web', 'photo_quality', 'app_model', 'build_app',
@@ -95,7 +95,7 @@ def build_app(export=None, # an export folder (student.json + model files) from 
     tta = 'triage_tta' in side if tta is None else tta
     tri = side['triage_tta' if tta else 'triage']
     cfg = dict(model='model.onnx', model_file=model, about=describe_model(side, export.name),
-               demo_warning=DEMO_WARNING if side.get('training', {}).get('synthetic') else '', size=side['input']['size'][0], tta=tta, threshold=tri['threshold'],
+               demo_warning=demo_note(side), size=side['input']['size'][0], tta=tta, threshold=tri['threshold'],
                target_sensitivity=tri.get('target_sensitivity', 0.95), quality=quality, onnxruntime_web=ORT_VERSION,
                limits=("An image-only model for one lesion per photo. It has not been validated as a medical device. It misses some "
                        "cancers, and scores lower on photos unlike those it learnt from (other cameras, other skin types, other "

@@ -371,7 +371,7 @@ def run_training(run_dir, # a `lesion-run` output folder
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir/'config.json').read_text())
     folds = pd.read_csv(run_dir/'folds.csv')
-    synthetic = not cfg.get('data') or is_synthetic(cfg['data'])     # no --data: the embedded synthetic set
+    synthetic = is_synthetic(cfg.get('data'))                        # no --data: the embedded synthetic set
     data = sorted(folds.source.unique()) if 'source' in folds else ['synthetic' if synthetic else Path(cfg['data']).name]
     return dict(data=[str(d) for d in data], synthetic=bool(synthetic), images=int(len(folds)),
                 holdout_fold=int(cfg['holdout']), holdout_images=int((folds.fold == cfg['holdout']).sum()), package_version=lesion_fastai.__version__)

@@ -22,8 +22,8 @@ from .metrics import logit
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'DEMO_WARNING', 'BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'pretrained_student', 'describe_model',
-           'expand_inputs', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli']
+__all__ = ['PRETRAINED', 'DEMO_WARNING', 'BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEWS', 'pretrained_student', 'demo_note',
+           'describe_model', 'expand_inputs', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli']
 
 # %% ../nbs/13_predict.ipynb #pre00002
 PRETRAINED = 'lite0-pad_ufes20-isic2024_tiles-v0.2.0'   # the student in the package: backbone, training data, package version
@@ -38,13 +38,18 @@ def pretrained_student(name:str=PRETRAINED, # a folder under the package's `pret
         raise FileNotFoundError(f"{d}: no such pretrained student in this installation (there: {', '.join(there) or 'none'})")
     return d
 
+def demo_note(side:dict, # an export sidecar (`student.json`)
+             ) -> str:
+    "`DEMO_WARNING` for a model its sidecar marks as trained on synthetic images, else ''"
+    return DEMO_WARNING if side.get('training', {}).get('synthetic') else ''
+
 def describe_model(side:dict, # an export sidecar (`student.json`)
                    name:str='a student', # what to call it when the sidecar has no name
                   ) -> str:
     "One line on a model: its name, what it learnt from (or the demo warning), and its AUC on the images its training run held out"
     t = side.get('training', {})
-    learnt = (DEMO_WARNING if t.get('synthetic') else f"trained on {' + '.join(t['data'])}" if t.get('data')
-              else 'its training data are not recorded in its sidecar')
+    learnt = (demo_note(side) or (f"trained on {' + '.join(t['data'])}" if t.get('data')
+              else 'its training data are not recorded in its sidecar'))
     held = [f"{s} {v['auc']:.3f}" for s, v in t.get('holdout', {}).items() if v.get('auc') is not None]
     if not held:                                  # a run's own export: its recommended file's AUC on the run's holdout
         f = side.get('model', {}).get('files', {}).get(side.get('model', {}).get('recommended_format') or '', {})
@@ -146,8 +151,7 @@ class Predictor:
             self.sidecar, self.threshold, self.model_file, tta = None, threshold, path, bool(tta)
             self.size = json.loads(bundle_json().read_text())['size']
         self.tta = tta
-        self.training = (self.sidecar or {}).get('training', {})
-        self.demo = bool(self.training.get('synthetic'))
+        self.demo = bool(demo_note(self.sidecar or {}))
         self.run = load_runtime(self.model_file)
 
     def describe(self) -> str:
@@ -212,10 +216,9 @@ def predict_cli(inputs:Annotated[str, "image files, folders, glob patterns or IS
     with cli_errors(debug):
         if tta and single_view: raise ValueError("--tta and --single-view contradict each other: give one of them")
         pr = Predictor(model, threshold, backend, True if tta else False if single_view else None)
-        items = list_inputs(inputs)                           # a mistyped path or pattern stops here, before any work
-        print(f"model: {pr.describe()}", flush=True)
-        res = pr.predict(inputs, progress=False)
+        res = pr.predict(inputs, progress=False)              # a mistyped path or pattern stops here, before any output
         if out: res.to_csv(out, index=False)
+    print(f"model: {pr.describe()}")
     _print_rows(res)
     print(f"{len(res)} images: {int((res.decision == 'refer').sum())} refer, {int((res.decision == 'routine').sum())} routine, "
           f"{int((res.error != '').sum())} unreadable" + (f" -> {out}" if out else ''))

@@ -121,7 +121,7 @@ def _head_lines(c:RunConfig, H:pd.DataFrame, data:LesionData, out=None) -> list:
               f"(`lesion-run --recipes` names each recipe's results file).", ""] if len(H) < SMALL_HOLDOUT[0] or y.sum() < SMALL_HOLDOUT[1] else [])
     demo = (["**Demo run: the models learnt from synthetic images, not for real photos.** Their exported student says so in "
              "its sidecar, and `lesion-predict` and the apps say so on every result; `lesion-run --data FOLDER` trains on real images.", ""]
-            if not c.data or is_synthetic(c.data) else [])
+            if is_synthetic(c.data) else [])
     return [f"# lesion_fastai report", ""] + demo + [
              f"Dataset: `{data.source}` ({data.spec.name}): {len(data)} images, {int(data.df[data.spec.target_col].sum())} malignant, "
              f"{data.df[data.spec.group_col].nunique()} groups (`{data.spec.group_col}`). Holdout: fold {c.holdout} of {c.n_folds} "

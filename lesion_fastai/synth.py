@@ -281,15 +281,16 @@ def default_dataset(seed:int=0, # random seed of the generator
     return dest
 
 # %% ../nbs/01_synth.ipynb #syn00002
-def is_synthetic(path, # a data folder or a file in it (several, comma-joined: any of them)
+def is_synthetic(path, # a data folder or a file in it (several, comma-joined: any of them); None: the embedded default set
                 ) -> bool:
-    "True for data written by `make_synthetic_isic` (its README.json names the generator)"
-    for s in str(path).split(','):
-        p = Path(s)
+    "True for data written by `make_synthetic_isic` (its README.json names the generator), and for no data (`default_dataset`)"
+    if not path: return True
+    def one(p):
         for d in (p, p.parent):
             try: return json.loads((d/'README.json').read_text()).get('generator') == 'lesion_fastai.synth.make_synthetic_isic'
             except (OSError, ValueError, AttributeError): continue
-    return False
+        return False
+    return any(one(Path(s)) for s in str(path).split(','))
 
 # %% ../nbs/01_synth.ipynb #818810c8
 @call_parse

@@ -20,7 +20,7 @@ from lesion_fastai.data import read_lesions
 from lesion_fastai.export import export_run, run_training, run_images
 from lesion_fastai.degrade import robustness
 from lesion_fastai.runtimes import load_runtime
-from lesion_fastai.metrics import evaluate, partial_auc, roc_auc
+from lesion_fastai.metrics import bootstrap_ci, partial_auc, roc_auc
 from lesion_fastai.predict import Predictor, PRETRAINED
 from lesion_fastai.config import RECIPES
 
@@ -65,10 +65,10 @@ def score(H:pd.DataFrame, pr:Predictor, n_boot:int=1000) -> dict:
     out = {}
     for s, g in H.groupby('source', sort=False):
         y, p = g.target.to_numpy(), g.probability.to_numpy()
-        e = evaluate(y, p, g.group.to_numpy(), n_boot)
+        auc, pauc = (bootstrap_ci(f, y, p, g.group.to_numpy(), n_boot) for f in (roc_auc, partial_auc))   # (point, low, high)
         refer = p >= pr.threshold
-        out[s] = dict(images=int(len(g)), malignant=int(y.sum()), auc=round(float(roc_auc(y, p)), 6), auc_ci=[round(float(v), 4) for v in e['auc'][1:]],
-                      pauc=round(float(partial_auc(y, p)), 6), pauc_ci=[round(float(v), 4) for v in e['pauc'][1:]],
+        out[s] = dict(images=int(len(g)), malignant=int(y.sum()), auc=round(auc[0], 6), auc_ci=[round(v, 4) for v in auc[1:]],
+                      pauc=round(pauc[0], 6), pauc_ci=[round(v, 4) for v in pauc[1:]],
                       sensitivity=round(float(refer[y == 1].mean()), 4), specificity=round(float((~refer[y == 0]).mean()), 4))
     return out
 
@@ -89,9 +89,7 @@ def capture(run:Path, model_file:Path) -> dict:
 def model_card(side:dict, name:str) -> str:
     "MODEL_CARD.md of the shipped student, from its sidecar"
     t, tri = side['training'], side['triage_tta']
-    rows = '\n'.join(f"| {LICENCES.get(s, (s,))[0]} | {v['images']} ({v['malignant']}) | {v['auc']:.3f} [{v['auc_ci'][0]:.3f}, {v['auc_ci'][1]:.3f}] "
-                     f"| {v['pauc']:.3f} [{v['pauc_ci'][0]:.3f}, {v['pauc_ci'][1]:.3f}] | {v['sensitivity']:.2f} | {v['specificity']:.2f} |"
-                     for s, v in t['holdout'].items())
+    rows = score_rows(t, lambda s: LICENCES.get(s, (s,))[0])
     data = '\n'.join(f"- {LICENCES[s][0]}: {LICENCES[s][1]}. {LICENCES[s][2]}." for s in t['data'] if s in LICENCES)
     files = ', '.join(f"`{v['file']}` ({v['precision']}, {v['size_mb']:.1f} MB)" for v in side['model']['files'].values())
     cap = capture_rows(t)
@@ -145,6 +143,12 @@ lesion_fastai is Apache-2.0. HAM10000 (CC BY-NC-SA) was not used, so commercial 
 """
 
 
+def score_rows(t:dict, label) -> str:
+    "The held-out scores' table rows, one per source, named by `label(source)`"
+    return '\n'.join(f"| {label(s)} | {v['images']} ({v['malignant']}) | {v['auc']:.3f} [{v['auc_ci'][0]:.3f}, {v['auc_ci'][1]:.3f}] "
+                     f"| {v['pauc']:.3f} [{v['pauc_ci'][0]:.3f}, {v['pauc_ci'][1]:.3f}] | {v['sensitivity']:.2f} | {v['specificity']:.2f} |"
+                     for s, v in t['holdout'].items())
+
 def capture_rows(t:dict, prefix:str='') -> str:
     "The capture table's rows, one per source"
     return '\n'.join(f"| {prefix}{SOURCE_ROWS.get(s, s)} | {v['clean']:.4f} | " + ' | '.join(f"{v[k]:.4f}" for k in CAPTURE_KINDS) + f" | {v['kept']:.0%} |"
@@ -168,9 +172,7 @@ def measure(dest:Path) -> dict:
 def results(side:dict, sizes:dict, name:str, day:str, m:dict, run='runs/phone_tiles', path='benchmarks/results/pretrained.md'):
     "The shipped student's numbers as the results file the README and the model card page quote ({{md:pretrained.md#...}})"
     t, tri = side['training'], side['triage_tta']
-    rows = '\n'.join(f"| {SOURCE_ROWS.get(s, s)} | {v['images']} ({v['malignant']}) | {v['auc']:.3f} [{v['auc_ci'][0]:.3f}, {v['auc_ci'][1]:.3f}] "
-                     f"| {v['pauc']:.3f} [{v['pauc_ci'][0]:.3f}, {v['pauc_ci'][1]:.3f}] | {v['sensitivity']:.2f} | {v['specificity']:.2f} |"
-                     for s, v in t['holdout'].items())
+    rows = score_rows(t, lambda s: SOURCE_ROWS.get(s, s))
     files = '\n'.join(f"| {f} | {mb:.2f} |" for f, mb in sizes.items())
     Path(path).write_text(f"""# The shipped student: {name}
 
