@@ -42,7 +42,8 @@ import numpy as np, pandas as pd, torch
 from fastai.vision.all import vision_learner, Normalize
 from fastai.callback.core import Callback
 from fastai.torch_core import set_seed
-from lesion_fastai.data import read_lesions, combine_sources, LesionData
+from lesion_fastai.data import read_lesions, LesionData
+from lesion_fastai.sources import combine_sources
 from lesion_fastai.splits import add_folds
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_dataloaders, lesion_test_dl, lesion_loss

@@ -6,7 +6,7 @@ from pathlib import Path
 from PIL import Image
 from fastprogress.fastprogress import progress_bar
 from lesion_fastai.cache import resize_square
-from lesion_fastai.data import load_image
+from lesion_fastai.images import load_image
 
 src, dst = Path(sys.argv[1]), Path(sys.argv[2]); size = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 (dst/'images').mkdir(parents=True, exist_ok=True)

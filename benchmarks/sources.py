@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import fastprogress.fastprogress as fpb
 from lesion_fastai.callbacks import plain_output
-from lesion_fastai.data import read_lesions, find_shared, combine_sources
+from lesion_fastai.data import read_lesions, find_shared
+from lesion_fastai.sources import combine_sources
 from lesion_fastai.splits import add_folds
 from lesion_fastai.train import train_model
 from lesion_fastai.models import save_bundle

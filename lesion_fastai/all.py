@@ -1,11 +1,14 @@
 """The names a notebook user needs, for `from lesion_fastai.all import *` (written by hand, as fastai's `all` modules are):
 read a dataset, draw folds, make DataLoaders, build and train a teacher and a student with their callbacks, score them,
 export the student for phones, predict with the exported files or the shipped student, and explain. Generic helpers and constants stay in their modules."""
-from .data import read_lesions, read_isic2024, read_image_folder, read_sources, combine_sources, find_shared, LesionData, DatasetSpec
+from .data import read_lesions, read_isic2024, read_image_folder, find_shared, LesionData
+from .sources import read_sources, combine_sources
+from .specs import DatasetSpec
 from .synth import default_dataset
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
-from .models import teacher_learner, student_learner, read_at, save_bundle, load_bundle, DistillationCallback, FeatureDistillCallback
+from .models import teacher_learner, student_learner, read_at, save_bundle, load_bundle
+from .distill import DistillationCallback, FeatureDistillCallback
 from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback, ProgressiveResizeCallback, TrainClockCallback, EpochCheckpointCallback, ValidEveryCallback
 from .train import fit_learner, train_model, predict_logits

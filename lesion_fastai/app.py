@@ -15,7 +15,7 @@ from fastcore.script import call_parse, store_true
 import lesion_fastai
 from .cli import cli_errors
 from .cache import resize_square
-from .data import to_rgb8
+from .images import to_rgb8
 from .predict import pretrained_student, describe_model, demo_note
 
 # %% auto #0

@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
-from .data import load_image, ImageReadError, read_lesions
+from .images import load_image, ImageReadError
+from .data import read_lesions
 from .cli import cli_errors
 from fastcore.basics import patch
 

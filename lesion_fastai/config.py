@@ -12,10 +12,9 @@ from pathlib import Path
 from .models import bundle_file
 
 # %% auto #0
-__all__ = ['RUN_CHOICES', 'FAST_CPU', 'PHONE', 'PHONE_DERM', 'KIND_RECIPES', 'POOLED_KINDS', 'PHONE_SOURCE_WEIGHTS',
-           'PHONE_JOINT', 'RECIPES', 'RunConfig', 'Recipe', 'source_weights', 'student_sides', 'check_config',
-           'pool_kinds', 'phone_recipe', 'explicit_settings', 'apply_recipe', 'resolved_settings', 'settings_lines',
-           'recipes_table', 'Run', 'is_run_folder', 'train_settings']
+__all__ = ['RUN_CHOICES', 'RECIPES', 'RunConfig', 'Recipe', 'source_weights', 'student_sides', 'check_config',
+           'explicit_settings', 'apply_recipe', 'resolved_settings', 'settings_lines', 'recipes_table', 'Run',
+           'is_run_folder', 'train_settings']
 
 # %% ../nbs/09a_config.ipynb #ecb1ccaa
 @dataclass
@@ -67,50 +66,6 @@ class RunConfig:
 # %% ../nbs/09a_config.ipynb #7079b9d8
 RUN_CHOICES = dict(fusion=('concat', 'film', 'metablock'), soft=('teacher', 'gbdt', 'blend', 'stack', 'ensemble'))
 
-# `lesion-run --fast-cpu`: the CPU recipe for real images (benchmarks/cpu_recipe.py, results in benchmarks/results/cpu_recipe.md):
-# progressive resizing from 96 px chosen on pool fold 1 of HAM10000 (same pAUC as full size with one epoch more in the
-# same time), the number of epochs by the time budget (about 10 minutes of training per model on 2 cores for ~6,800
-# images), then lr 4e-3 and positives weighted 3x, each better than lr 2e-3 and unweighted positives on pool folds 1 and 2 and best together
-FAST_CPU = dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.)
-
-# `lesion-run --phone`: the recipe for phone photos (PAD-UFES-20), chosen by patient-grouped 5-fold CV, 3 seeds
-# (benchmarks/phone_photos.py, results in benchmarks/results/phone_photos.md): 20 unfrozen epochs (about 400 training photos, 13 steps an epoch:
-# 10 beat 3 by AUC +0.028, 20 beat 10 by +0.009 [+0.001, +0.017] on 3 seeds, plain students), peak lr 8e-3 (distilled,
-# 3 seeds: AUC 0.834, 0.828, 0.834 against 0.824, 0.822, 0.826 at 4e-3, paired +0.008 [+0.002, +0.015]), 128 px (192 px
-# and EfficientNet-Lite2 did not pay on the folds tried; nor stochastic depth, EMA of weights, mixup or heavier
-# augmentation), batch 32. The student reads each photo at 128 px and resized up to 144 px inside the model (`scales`,
-# `models.read_at`): with TTA, five seeds, AUC 0.853 against 0.848 at 128 px alone, +0.005 [-0.001, +0.011], pAUC
-# +0.004 [+0.000, +0.008] (benchmarks/phone_test_size.py --upscale 144 --multi; the two sides decoded from the photo: the same).
-# The simulated capture degradations are on (half the training photos, severity 1-5): at 20 epochs they cost no AUC that
-# the folds can see (plain students, 5 folds: -0.008 [-0.032, +0.016], pAUC +0.003) and the students keep 81% of their
-# clean pAUC under JPEG, defocus, low resolution and colour cast at severity 3, against 56% without
-# (benchmarks/sources.py --robustness, benchmarks/results/capture.md; at 3 epochs they had cost 0.03 AUC)
-PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.5, scales='1,1.125')
-
-# `lesion-run --phone` on dermoscopy beside phone photos (--data HAM10000,PAD-UFES-20): a run per kind of image, their
-# distilled students behind one router (`run.run_routed`), each run with its kind's recipe (`KIND_RECIPES`). Measured
-# on the photos' folds (benchmarks/phone_routed.py, 3 seeds): photos AUC 0.831 (the photo student's own, -0.001
-# [-0.007, +0.006]) and HAM10000 holdout pAUC 0.111, against 0.795 and 0.104 for the joint student below. The dermoscopy
-# run is the README's dermoscopy branch: 128 px, 1 + 3 epochs at 4e-3, phone degradations on, akiec out of training
-# (actinic keratosis is not malignant in the photos' label definition)
-PHONE_DERM = dict(size=128, bs=64, freeze_epochs=1, epochs=3, lr=4e-3, pos_weight=3., degrade_p=0.5, ambiguous='exclude')
-KIND_RECIPES = dict(phone=PHONE, dermoscopy=PHONE_DERM)   # kind of image (`DatasetSpec.kind`) -> its run's settings
-
-# `lesion-run --phone` pools the ISIC 2024 tiles (3D total-body photo crops: clinical close-ups, like phone photos, not
-# dermoscopy) with the phone photos in one run (`pool_kinds`), and draws a share of a large source's rows each epoch
-# (6,183 tiles beside 497 photos: all of them would be 12 times the photos' steps): benchmarks/results/sources.md
-POOLED_KINDS = dict(tbp='phone')
-PHONE_SOURCE_WEIGHTS = {'isic2024_tiles': 0.2}
-
-# `lesion-run --phone --joint` on several sources (dermoscopy and phone photos, --data HAM10000,PAD-UFES-20): the joint recipe,
-# chosen on the same folds (benchmarks/phone_photos.py, joint_*): the phone photos drawn 4 times and 0.3 of the HAM10000
-# pool afresh each epoch, akiec out of training, 6 unfrozen epochs. A trade, measured on 3 seeds: AUC 0.795 on the
-# photos against 0.816 for the photos alone (-0.025 [-0.056, +0.002], seeds 1-2), for HAM10000 holdout pAUC 0.104
-# against 0.03: for an app that must read dermoscopy too (6 epochs: measured there, not moved with PHONE's 20). The
-# triage thresholds are chosen on the phone photos of the holdout (op_source): the app reads photos, not dermoscopy.
-# lr 4e-3 and one side: measured there, not moved with PHONE's 8e-3 and two sides
-PHONE_JOINT = dict(PHONE, epochs=6, lr=4e-3, scales=None, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude', op_source='pad_ufes20')
-
 @dataclass(frozen=True)
 class Recipe:
     "A named set of `RunConfig` settings for one purpose, and where its choices were measured"
@@ -119,16 +74,21 @@ class Recipe:
     purpose:str # what it is for, in one line
     measured:str # the results file its choices were made on
 
+_PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.5, scales='1,1.125')
 RECIPES = {r.name: r for r in [
     Recipe('demo', {}, 'the defaults: the embedded synthetic ISIC 2024 set, a few minutes on a CPU', 'benchmarks/results/demo/report.md'),
-    Recipe('fast-cpu', FAST_CPU, 'real dermoscopy images (HAM10000) on a CPU (--fast-cpu)', 'benchmarks/results/cpu_recipe.md'),
-    Recipe('phone', PHONE, 'phone photos (PAD-UFES-20), the student the app ships (--phone)', 'benchmarks/results/phone_photos.md'),
-    Recipe('phone-derm', PHONE_DERM, 'the dermoscopy run beside phone photos (--phone on both kinds: a run per kind, routed)', 'benchmarks/results/phone_routed.md'),
-    Recipe('phone-joint', PHONE_JOINT, 'dermoscopy and phone photos in one run (--phone --joint)', 'benchmarks/results/phone_photos_joint.md'),
+    Recipe('fast-cpu', dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.),
+           'real dermoscopy images (HAM10000) on a CPU (--fast-cpu)', 'benchmarks/results/cpu_recipe.md'),
+    Recipe('phone', _PHONE, 'phone photos (PAD-UFES-20), the student the app ships (--phone)', 'benchmarks/results/phone_photos.md'),
+    Recipe('phone-derm', dict(size=128, bs=64, freeze_epochs=1, epochs=3, lr=4e-3, pos_weight=3., degrade_p=0.5, ambiguous='exclude'),
+           'the dermoscopy run beside phone photos (--phone on both kinds: a run per kind, routed)', 'benchmarks/results/phone_routed.md'),
+    Recipe('phone-joint', dict(_PHONE, epochs=6, lr=4e-3, scales=None, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude', op_source='pad_ufes20'),
+           'dermoscopy and phone photos in one run (--phone --joint)', 'benchmarks/results/phone_photos_joint.md'),
 ]}
 
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),
                n_boot=(10, 1_000_000), num_workers=(0, 256), teacher_repeats=(1, 100), qat_epochs=(0, 10_000), valid_every=(0, 10_000))
+
 
 # %% ../nbs/09a_config.ipynb #805bc810
 def source_weights(c:RunConfig, # the run's settings
@@ -179,28 +139,6 @@ def check_config(c:RunConfig, # the run's settings
     if student_sides(c) and c.qat_epochs: raise ValueError(f"--qat-epochs {c.qat_epochs} with --scales {c.scales}: quantisation-aware training of a student that reads several sides is not supported; its int8 files come from post-training quantisation (--qat-epochs 0)")
     if c.init is not None and not bundle_file(c.init, '.pth').exists(): raise FileNotFoundError(f"--init {c.init}: no such bundle (a .pth + .json pair saved by save_bundle)")
     return c
-
-def pool_kinds(kinds:dict, # data folders by kind of image (`data.source_kinds`)
-              ) -> dict:
-    "`kinds` with the kinds `--phone` pools into one run merged (`POOLED_KINDS`: ISIC 2024 tiles beside phone photos)"
-    out = {}
-    for k, paths in kinds.items(): out.setdefault(POOLED_KINDS.get(k, k) if POOLED_KINDS.get(k) in kinds else k, []).extend(paths)
-    return out
-
-def phone_recipe(c:RunConfig, # the run's settings
-                 kinds:dict|None=None, # its data folders by kind of image (`data.source_kinds`), where several
-                 joint:bool=False, # several sources in one run, whatever their kinds (`--joint`)
-                 names:dict|None=None, # the sources' names and kinds of image (`DatasetSpec.name` -> `.kind`), for their weights and the operating point
-                ) -> dict|None:
-    "The settings `lesion-run --phone` sets: `PHONE_JOINT` with `joint`, None where photos come beside another kind of image (a run per kind: `run.run_routed`), else `PHONE`"
-    if not (c.data and ',' in c.data): return dict(PHONE)
-    if joint: return dict(PHONE_JOINT, source_weights=c.source_weights or PHONE_JOINT['source_weights'], op_source=c.op_source or PHONE_JOINT['op_source'])
-    if kinds is not None and 'phone' in kinds and len(kinds) > 1: return None
-    names = names or {}
-    w = ','.join(f'{n}={v}' for n, v in PHONE_SOURCE_WEIGHTS.items() if n in names)
-    photos = [n for n, k in names.items() if k == 'phone']
-    op = photos[0] if photos and len(photos) < len(names) else None     # beside tiles: the thresholds from the phone photos
-    return dict(PHONE, source_weights=c.source_weights or w or None, op_source=c.op_source or op)   # several folders of one kind: pooled in one run
 
 
 # %% ../nbs/09a_config.ipynb #d16dfbcf

@@ -8,7 +8,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/datablock.html.md"""
 from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from pathlib import Path
-from fastcore.basics import store_attr, ifnone
+from fastcore.basics import store_attr
 from fastai.torch_core import TensorBase, TensorImage
 from fastai.data.block import DataBlock, TransformBlock
 from fastai.data.core import TfmdDL, DataLoaders, test_set
@@ -18,138 +18,17 @@ from fastai.vision.augment import aug_transforms
 from fastai.vision.data import get_grid
 from fasttransform import Transform
 from fastai.vision.augment import RandTransform
-from .data import LesionData, DatasetSpec, load_image
+from .data import LesionData
+from .specs import DatasetSpec
+from .metablock import MetaProcessor, MetaBlocks, TensorMetaCat, TensorMetaCont, TensorBinary
+from .images import load_image
 from .cache import ImageCache, resize_square
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['MetaProcessor', 'TensorMetaCat', 'TensorMetaCont', 'TensorBinary', 'MetaText', 'MetaCat', 'MetaCont', 'MetaBlocks',
-           'LesionImageGetter', 'ToTensorImage', 'LesionImageBlock', 'BinaryTarget', 'SoftTarget', 'BinaryBlock',
+__all__ = ['LesionImageGetter', 'ToTensorImage', 'LesionImageBlock', 'BinaryTarget', 'SoftTarget', 'BinaryBlock',
            'SoftTargetBlock', 'LesionDL', 'ImageReader', 'MetaReader', 'ColumnReader', 'ArrayReader', 'FastLighting',
            'lesion_aug', 'lesion_datablock', 'valid_positions', 'lesion_dataloaders', 'lesion_test_dl', 'lesion_loss']
-
-# %% ../nbs/04_datablock.ipynb #2ded17bd
-class MetaProcessor:
-    "Fit-on-train processing of metadata: categorify (code 0 = missing/unknown), fill + flag missing, normalise"
-    def __init__(self, cat_cols:list, # categorical columns
-                 cont_cols:list, # continuous columns
-                 show_cols:list=(), # columns to show under images
-                ):
-        store_attr(); self.fitted = False
-
-    def fit(self, df:pd.DataFrame):
-        "Learn vocabularies, fill values and statistics from the (training) rows of `df`"
-        self.vocab = {c: ['#na#'] + sorted(df[c].dropna().astype(str).unique()) for c in self.cat_cols}
-        self.na_cols = [c for c in self.cont_cols if df[c].isna().any()]
-        cont = df[self.cont_cols].astype(np.float64)
-        self.fill = cont.median().fillna(0.).to_dict()
-        filled = cont.fillna(self.fill)
-        self.mean, self.std = filled.mean().to_dict(), filled.std(ddof=0).replace(0, 1.).fillna(1.).to_dict()
-        self._maps = {c: {v: i for i, v in enumerate(self.vocab[c])} for c in self.cat_cols}
-        self.fitted = True
-        return self
-
-    @property
-    def cat_names(self): return list(self.cat_cols) + [f'{c}_na' for c in self.na_cols]
-    @property
-    def cardinalities(self): return [len(self.vocab[c]) for c in self.cat_cols] + [3] * len(self.na_cols)
-
-    def _check(self):
-        if not self.fitted: raise RuntimeError("MetaProcessor is not fitted: call `fit` on the training rows first")
-
-    def _values(self, row, cols):
-        "Values of `cols` in a row Series; column positions are looked up once per table layout (the hot path)"
-        key = (tuple(row.index), tuple(cols))
-        pos = self.__dict__.setdefault('_pos', {}).get(key)
-        if pos is None:
-            pos = self._pos[key] = row.index.get_indexer(cols)
-            if (pos < 0).any(): raise KeyError(f"row lacks metadata column(s) {[c for c, p in zip(cols, pos) if p < 0]}")
-        return row.to_numpy()[pos]
-
-    def encode_cat(self, row) -> np.ndarray:
-        self._check()
-        codes = [self._maps[c].get(str(v) if not pd.isna(v) else None, 0) for c, v in zip(self.cat_cols, self._values(row, self.cat_cols))]
-        codes += [2 if pd.isna(v) else 1 for v in self._values(row, self.na_cols)]
-        return np.array(codes, dtype=np.int64)
-
-    def encode_cont(self, row) -> np.ndarray:
-        self._check()
-        v = self._values(row, self.cont_cols)
-        return np.array([((self.fill[c] if pd.isna(x) else float(x)) - self.mean[c]) / self.std[c]
-                         for c, x in zip(self.cont_cols, v)], dtype=np.float32)
-
-    def __getstate__(self): d = dict(self.__dict__); d.pop('_pos', None); return d
-
-# %% ../nbs/04_datablock.ipynb #fe7df48d
-@patch
-def transform(self:MetaProcessor, df:pd.DataFrame):
-    "Vectorised encoding of a whole table: `(cat int64 (n, n_cat), cont float32 (n, n_cont))`"
-    self._check()
-    cats = [df[c].map(lambda v: self._maps[c].get(str(v), 0) if pd.notna(v) else 0).to_numpy() for c in self.cat_cols]
-    cats += [np.where(df[c].isna(), 2, 1) for c in self.na_cols]
-    cat = np.stack(cats, 1).astype(np.int64) if cats else np.zeros((len(df), 0), np.int64)
-    cont = np.stack([((df[c].astype(np.float64).fillna(self.fill[c]) - self.mean[c]) / self.std[c]).to_numpy()
-                     for c in self.cont_cols], 1).astype(np.float32) if self.cont_cols else np.zeros((len(df), 0), np.float32)
-    return cat, cont
-
-# %% ../nbs/04_datablock.ipynb #9c522cb0
-@patch
-def decode(self:MetaProcessor, cat, cont) -> dict:
-    "Raw-looking values of one encoded row (for display)"
-    d = {c: self.vocab[c][int(i)] for c, i in zip(self.cat_cols, cat)}
-    na = {c: int(cat[len(self.cat_cols) + j]) == 2 for j, c in enumerate(self.na_cols)}
-    for c, x in zip(self.cont_cols, cont): d[c] = 'NA' if na.get(c) else float(x) * self.std[c] + self.mean[c]
-    return d
-
-# %% ../nbs/04_datablock.ipynb #9e790e19
-class TensorMetaCat(TensorBase): "Categorical metadata codes (int64)"
-
-class TensorMetaCont(TensorBase): "Normalised continuous metadata (float32)"
-
-class TensorBinary(TensorBase): "A binary target as float 0./1."
-
-class MetaText(str):
-    "Decoded metadata, shown as text under an image"
-    def show(self, ctx=None, **kwargs):
-        if ctx is None: print(self); return ctx
-        n = getattr(ctx, '_meta_lines', 0)
-        ctx.text(0.5, -0.04 - 0.11 * n, str(self), transform=ctx.transAxes, ha='center', va='top', fontsize=7)
-        ctx._meta_lines = n + 1
-        return ctx
-
-# %% ../nbs/04_datablock.ipynb #47b94da1
-def _fmt(v): return v if isinstance(v, str) else f"{v:.3g}"
-
-class _MetaTfm(Transform):
-    def __init__(self, proc:MetaProcessor): super().__init__(); self.proc = proc
-    def setups(self, items):
-        df = getattr(items, 'items', None)
-        if not isinstance(df, pd.DataFrame): df = pd.DataFrame(list(items))
-        self.proc.fit(df)
-    def _show(self, cols, d): return MetaText(', '.join(f"{c}={_fmt(d[c])}" for c in cols)) if cols else MetaText('')
-
-class MetaCat(_MetaTfm):
-    "Row -> categorical metadata codes"
-    order = 1
-    def encodes(self, row:pd.Series): return TensorMetaCat(torch.from_numpy(self.proc.encode_cat(row)))
-    def decodes(self, x:TensorMetaCat):
-        d = {c: self.proc.vocab[c][int(i)] for c, i in zip(self.proc.cat_cols, x)}
-        return self._show([c for c in self.proc.show_cols if c in self.proc.cat_cols], d)
-
-# %% ../nbs/04_datablock.ipynb #f5ab6704
-class MetaCont(_MetaTfm):
-    "Row -> normalised continuous metadata"
-    order = 1
-    def encodes(self, row:pd.Series): return TensorMetaCont(torch.from_numpy(self.proc.encode_cont(row)))
-    def decodes(self, x:TensorMetaCont):
-        d = {c: float(v) * self.proc.std[c] + self.proc.mean[c] for c, v in zip(self.proc.cont_cols, x)}
-        return self._show([c for c in self.proc.show_cols if c in self.proc.cont_cols], d)
-
-def MetaBlocks(spec:DatasetSpec, # the dataset spec
-              ):
-    "The categorical and continuous metadata `TransformBlock`s of `spec`, sharing one processor"
-    proc = MetaProcessor(spec.cat_cols, spec.cont_cols, spec.show_cols)
-    return TransformBlock(type_tfms=MetaCat(proc)), TransformBlock(type_tfms=MetaCont(proc))
 
 # %% ../nbs/04_datablock.ipynb #350b5ea4
 class LesionImageGetter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io, numpy as np, torch
 from pathlib import Path
 from PIL import Image
-from .data import to_rgb8
+from .images import to_rgb8
 from .cache import resize_square
 from .models import load_bundle
 from .predict import Predictor, DEMO_WARNING

@@ -7,27 +7,22 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/export.html.md"""
 # %% ../nbs/12_export.ipynb #2f10ac06
 from __future__ import annotations
 import json, os, tempfile, numpy as np, pandas as pd, torch
-import lesion_fastai
 from pathlib import Path
 from torch import nn
-from fastcore.script import call_parse, store_true
 from sklearn.metrics import roc_auc_score
 from fastai.learner import Learner
 from .models import load_bundle, bundle_file, save_bundle, RoutedStudent
-from .cli import cli_errors
-from .synth import is_synthetic
-from .cache import float_batches, ImageCache
+from .cache import float_batches
 from .metrics import partial_auc, operating_point, logit, expit
 from .predict import tta_logits, TTA_VIEWS
 from .runtimes import FORMATS, ProbModel, quiet_toolchains, export_program, example_input, available_formats, require_format, load_runtime, latency_ms
-from .quantize import quantize_ptq, load_int8, unshare_sides, FLOAT_LAYERS
+from .quantize import quantize_ptq, unshare_sides, FLOAT_LAYERS
 
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
            'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
            'batch_uint8', 'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows',
-           'source_scores', 'export_student', 'parse_formats', 'run_images', 'run_training', 'export_run',
-           'export_table', 'export_cli']
+           'source_scores', 'export_student', 'parse_formats', 'export_table']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -346,56 +341,6 @@ def parse_formats(s:str|None, # comma-separated formats ('all' or None: every in
     for f in fs: require_format(f)
     return fs
 
-def run_images(run_dir, # a `lesion-run` output folder
-               n_calib:int=256, # images drawn at random from the training pool (int8 calibration, a router)
-               seed:int=0, # seed of that draw
-              ) -> dict:
-    "A run's training-pool sample (`calib`) and its holdout: images (uint8, the run's size), labels, groups and sources"
-    run_dir = Path(run_dir)
-    if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
-    cfg = json.loads((run_dir/'config.json').read_text())
-    P = pd.read_csv(run_dir/'predictions.csv')
-    st = json.loads((run_dir/'state.json').read_text()) if (run_dir/'state.json').exists() else {}
-    cache_f = st.get('cache', {}).get('path') or str(sorted((run_dir/'cache').glob(f"cache_{cfg['size']}px_*.json"))[-1].with_suffix(''))
-    cache = ImageCache(cache_f)
-    folds = pd.read_csv(run_dir/'folds.csv')
-    hold = (folds.fold == cfg['holdout']).to_numpy()
-    pool_idx = np.flatnonzero(~hold)
-    calib = np.asarray(cache.array[np.sort(np.random.default_rng(seed).choice(pool_idx, min(n_calib, len(pool_idx)), replace=False))])
-    return dict(cfg=cfg, calib=calib, val=np.asarray(cache.array[np.flatnonzero(hold)]), y=P.target[hold].to_numpy(),
-                groups=P.group[hold].to_numpy(), sources=folds.source[hold].to_numpy() if 'source' in folds else None)
-
-def run_training(run_dir, # a `lesion-run` output folder
-                ) -> dict:
-    "What a run's students learnt from, for the sidecar: the sources, whether the images are synthetic, how many, the package version"
-    run_dir = Path(run_dir)
-    cfg = json.loads((run_dir/'config.json').read_text())
-    folds = pd.read_csv(run_dir/'folds.csv')
-    synthetic = is_synthetic(cfg.get('data'))                        # no --data: the embedded synthetic set
-    data = sorted(folds.source.unique()) if 'source' in folds else ['synthetic' if synthetic else Path(cfg['data']).name]
-    return dict(data=[str(d) for d in data], synthetic=bool(synthetic), images=int(len(folds)),
-                holdout_fold=int(cfg['holdout']), holdout_images=int((folds.fold == cfg['holdout']).sum()), package_version=lesion_fastai.__version__)
-
-def export_run(run_dir, # a `lesion-run` output folder
-               model:str='student_distilled', # which student
-               formats=None, # list of formats (default: every installed one)
-               sens:float=0.95, # target sensitivity of the triage threshold
-               n_calib:int=256, # calibration images from the training pool
-               n_boot:int=1000, # bootstrap replicates
-               op_source:str|None=None, # several sources: choose the operating points on this source's holdout images, e.g. pad_ufes20
-              ) -> dict:
-    "Export a pipeline run's student, calibrating on its training pool and checking on its holdout"
-    run_dir = Path(run_dir)
-    if not (run_dir/'config.json').exists(): raise FileNotFoundError(f"{run_dir}: not a lesion-run output folder (no config.json)")
-    if not bundle_file(run_dir/'models'/model, '.json').exists(): raise FileNotFoundError(f"{run_dir/'models'/model}: no such student in this run")
-    R = run_images(run_dir, n_calib)
-    q_f = run_dir/'models'/f'{model}_int8.pt2'
-    if op_source is not None and R['sources'] is None:
-        raise ValueError(f"--op-source {op_source}: {run_dir/'folds.csv'} has no source column (one source, or a run made before sources were recorded)")
-    return export_student(run_dir/'models'/model, run_dir/'export', R['calib'], R['val'], R['y'], R['groups'],
-                          formats, load_int8(q_f) if q_f.exists() else None, sens, n_boot=n_boot, val_sources=R['sources'], op_source=op_source,
-                          training=run_training(run_dir))
-
 
 # %% ../nbs/12_export.ipynb #9ce2f457
 def export_table(rep:dict, # the report of `export_student`
@@ -404,17 +349,3 @@ def export_table(rep:dict, # the report of `export_student`
     cols = ['file', 'precision', 'size_mb', 'latency_ms_1thread', 'max_abs_diff', 'pauc', 'auc', 'passes', 'error']
     return pd.DataFrame(rep['exports']).T.reindex(columns=cols).dropna(axis=1, how='all')
 
-@call_parse
-def export_cli(run:str, # a `lesion-run` output folder
-               model:str='student_distilled', # which student: student_distilled or student_plain
-               formats:str=None, # comma-separated: pte, pte_int8, tflite, tflite_int8, onnx, onnx_int8, pt2, torchscript (default: every installed one)
-               sens:float=0.95, # target sensitivity of the triage threshold
-               op_source:str=None, # several sources: choose the threshold on this source's holdout images (e.g. pad_ufes20: the phone photos)
-               debug:store_true=False, # show the full traceback of an error
-              ):
-    "Export a trained student for phones (ExecuTorch, LiteRT, ONNX; float32 and int8) with its JSON sidecar, and check every file"
-    with cli_errors(debug): rep = export_run(run, model, parse_formats(formats), sens, op_source=op_source)
-    print(export_table(rep).to_string())
-    op = rep['operating_point']
-    print(f"recommended: {rep['recommended']}; threshold {op['threshold']:.4f}: sensitivity {op['sensitivity']:.3f}, "
-          f"specificity {op['specificity']:.3f} [{op['specificity_ci'][0]:.3f}, {op['specificity_ci'][1]:.3f}]")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from fastprogress.fastprogress import progress_bar
 from .metrics import logit
-from .data import LesionData, DatasetSpec
+from .data import LesionData
+from .specs import DatasetSpec
 
 # %% auto #0
 __all__ = ['LGB_PARAMS', 'lesion_features', 'patient_context', 'MetaGBDT', 'oof_predict', 'soft_targets', 'stack_oof']

@@ -21,12 +21,12 @@ from .datablock import lesion_loss
 from .metrics import PartialAUC, RocAUC
 from .degrade import PhoneDegradeCallback
 from .callbacks import FastTrainCallback
+from .distill import DistillationCallback, FeatureDistillCallback
 
 # %% auto #0
 __all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'read_sides', 'ImageModel', 'lesion_splitter', 'RoutedStudent',
-           'init_from', 'meta_processor', 'teacher_learner', 'DistillationCallback', 'distill_loss', 'attention_map',
-           'attention_term', 'feature_term', 'head_in_features', 'FeatureDistillCallback', 'teacher_features',
-           'student_learner', 'bundle_file', 'save_bundle', 'load_bundle', 'read_at']
+           'init_from', 'meta_processor', 'teacher_learner', 'student_learner', 'bundle_file', 'save_bundle',
+           'load_bundle', 'read_at']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -194,172 +194,6 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                             cat_cols=proc.cat_cols, cont_cols=proc.cont_cols, vocab=proc.vocab, na_cols=proc.na_cols,
                             fill=proc.fill, meta_mean=proc.mean, meta_std=proc.std)
     return learn
-
-# %% ../nbs/08_models.ipynb #4aec1a34
-class DistillationCallback(Callback):
-    "Add `alpha * T^2 * BCE(sigmoid(s/T), sigmoid(t/T))` to the loss, with teacher logits from a model or a cached column"
-    order = 1
-    def __init__(self, teacher=None, # teacher `Learner` or model taking the batch's inputs; None: cached logits in the batch
-                 alpha:float=0.5, # weight of the distillation term
-                 T:float=2.0, # temperature
-                ):
-        if teacher is not None and hasattr(teacher, 'model'): teacher = teacher.model
-        self.teacher, self.alpha, self.T = teacher, alpha, T
-
-    def before_fit(self):
-        if self.teacher is not None:
-            self.teacher.to(next(self.learn.model.parameters()).device).eval()
-            for p in self.teacher.parameters(): p.requires_grad_(False)
-
-    def before_batch(self):
-        self.t = None
-        if self.teacher is not None:
-            if len(self.xb) < 2: raise ValueError("an online teacher needs the multimodal batch (image, cat, cont): use lesion_dataloaders(meta=True)")
-            if self.training:
-                with torch.no_grad(): self.t = self.teacher.eval()(*self.xb).float()
-        elif len(self.yb) == 2:
-            self.t = self.yb[1].float()
-            self.learn.yb = self.yb[:1]
-        if len(self.xb) > 1: self.learn.xb = self.xb[:1]   # the student reads the image only, teacher or not
-
-    def after_loss(self):
-        if not self.training or self.t is None or self.alpha == 0: return
-        self.learn.loss_grad = distill_loss(self.pred, self.t, self.learn.loss_grad, self.alpha, self.T)
-        self.learn.loss = self.learn.loss_grad.clone()
-
-def distill_loss(s, # the student's logits
-                 t, # the teacher's logits
-                 hard, # binary targets
-                 alpha, # weight of the soft term
-                 T, # distillation temperature
-                ):
-    "Combine the `hard` loss with the soft BCE between student logits `s` and teacher logits `t` (NaN t: hard only)"
-    s, t = s.float().flatten(), t.float().flatten()
-    ok = torch.isfinite(t)
-    if not ok.any(): return hard
-    soft = F.binary_cross_entropy_with_logits(s[ok] / T, torch.sigmoid(t[ok] / T))
-    w = alpha * ok.float().mean()       # rows without a teacher logit count as hard-only
-    return (1 - w) * hard + w * T ** 2 * soft
-
-# %% ../nbs/08_models.ipynb #feat0002
-def attention_map(fm:torch.Tensor, # feature maps (N, C, H, W)
-                 ) -> torch.Tensor:
-    "Spatial attention of feature maps `(N, C, H, W)`: mean over channels of the squares, flattened, L2-normalised"
-    return F.normalize(fm.float().pow(2).mean(1).flatten(1), dim=1)
-
-def attention_term(fs:torch.Tensor, # the student's feature maps
-                   ft:torch.Tensor, # the teacher's feature maps
-                  ) -> torch.Tensor:
-    "Mean squared distance between the attention maps of student maps `fs` and teacher maps `ft` (resized to `fs`'s grid)"
-    at = ft.float().pow(2).mean(1, keepdim=True)
-    if at.shape[-2:] != fs.shape[-2:]: at = F.interpolate(at, size=fs.shape[-2:], mode='bilinear', align_corners=False)
-    return (attention_map(fs) - F.normalize(at.flatten(1), dim=1)).pow(2).sum(1).mean()
-
-def feature_term(s:torch.Tensor, # the student's (projected) features
-                 t:torch.Tensor, # the teacher's features
-                 kind:str='cosine', # 'cosine' or 'mse'
-                ) -> torch.Tensor:
-    "Distance between projected student features `s` and teacher features `t`: mean `1 - cosine`, or 'mse'"
-    s, t = s.float(), t.float()
-    return (1 - F.cosine_similarity(s, t, dim=1)).mean() if kind == 'cosine' else F.mse_loss(s, t)
-
-# %% ../nbs/08_models.ipynb #7204e889
-def _pool_of(m):
-    "The global-pooling module of a model's timm body: its input is the last feature map"
-    p = getattr(m.backbone.body, 'global_pool', None)
-    if p is None: raise ValueError(f"{m.backbone.arch} has no `global_pool` module: no feature map for attention transfer")
-    return p
-
-def head_in_features(m, # a `FusionModel` or `ImageModel`
-                    ) -> int:
-    "Width of the features a model's head reads (the fused features of a teacher)"
-    return next(l for l in m.head.modules() if isinstance(l, nn.Linear)).in_features
-
-class _Taps:
-    "Forward hooks keeping a model's head input (pooled or fused features) and, optionally, its last feature map"
-    def __init__(self, m, maps:bool):
-        self.feat = self.map = None
-        self.hooks = [m.head.register_forward_pre_hook(lambda mod, inp: setattr(self, 'feat', inp[0]))]
-        if maps: self.hooks.append(_pool_of(m).register_forward_hook(lambda mod, inp, out: setattr(self, 'map', inp[0])))
-    def remove(self):
-        for h in self.hooks: h.remove()
-
-# %% ../nbs/08_models.ipynb #78f7dab1
-class FeatureDistillCallback(Callback):
-    "Add feature (projected student vs teacher features) and spatial-attention transfer terms to the training loss"
-    order = 0   # before `DistillationCallback` (1): takes cached teacher features out of the batch
-    def __init__(self, teacher=None, # teacher `Learner`/model (online); None: cached features, the batch's last target
-                 feature_weight:float=1., # weight of the feature term
-                 attention_weight:float=0., # weight of the attention term (online teacher only)
-                 feature_loss:str='cosine', # 'cosine' or 'mse'
-                 teacher_dim:int|None=None, # width of cached teacher features (default: from the DataLoaders)
-                ):
-        if teacher is not None and hasattr(teacher, 'model'): teacher = teacher.model
-        if feature_loss not in ('cosine', 'mse'): raise ValueError(f"feature_loss must be 'cosine' or 'mse', not {feature_loss!r}")
-        if attention_weight and teacher is None:
-            raise ValueError("attention transfer needs the online teacher: a cached map would not follow the batch's augmentation")
-        self.teacher, self.fw, self.aw, self.kind, self.teacher_dim = teacher, feature_weight, attention_weight, feature_loss, teacher_dim
-        self.last = {}
-
-    @property
-    def active(self): return bool(self.fw or self.aw)
-
-    def after_create(self):
-        "The projection, part of the student's parameters (so the optimiser trains it), drawn from its own seed"
-        if not self.fw: return
-        d_t = self.teacher_dim or (head_in_features(self.teacher) if self.teacher is not None else getattr(self.learn.dls, 'lesion_feat_dim', None))
-        if not d_t: raise ValueError("cached teacher features: pass `teacher_dim` or DataLoaders made with `lesion_dataloaders(feat=...)`")
-        d_s = head_in_features(self.learn.model)
-        proj = nn.utils.skip_init(nn.Linear, d_s, d_t)     # no draw from the global generator: seeds stay comparable
-        g = torch.Generator().manual_seed(0)
-        with torch.no_grad(): proj.weight.copy_(torch.randn(d_t, d_s, generator=g) / d_s ** 0.5); proj.bias.zero_()
-        self.learn.model.feature_proj = proj
-
-    def before_fit(self):
-        if not self.active: return
-        self.s_taps = _Taps(self.learn.model, maps=bool(self.aw))
-        self.t_taps = _Taps(self.teacher, maps=bool(self.aw)) if self.teacher is not None else None
-
-    def after_fit(self):
-        for t in (getattr(self, 's_taps', None), getattr(self, 't_taps', None)):
-            if t is not None: t.remove()
-        self.s_taps = self.t_taps = None
-
-    def before_batch(self):
-        self.t_feat = None
-        if self.fw and self.teacher is None:              # cached: the teacher's features ride as the last target
-            self.t_feat, self.learn.yb = self.yb[-1], self.yb[:-1]
-
-    def after_loss(self):
-        if not self.training or not self.active: return
-        extra = 0.
-        if self.fw:
-            t = self.t_taps.feat if self.teacher is not None else self.t_feat
-            self.last['feature'] = feature_term(self.learn.model.feature_proj(self.s_taps.feat.float()), t.detach(), self.kind)
-            extra = extra + self.fw * self.last['feature']
-        if self.aw:
-            self.last['attention'] = attention_term(self.s_taps.map, self.t_taps.map.detach())
-            extra = extra + self.aw * self.last['attention']
-        self.learn.loss_grad = self.learn.loss_grad + extra
-        self.learn.loss = self.learn.loss_grad.clone()
-
-# %% ../nbs/08_models.ipynb #497075c3
-def teacher_features(teacher, # teacher `Learner` or model
-                     dl, # a DataLoader of multimodal batches (e.g. `lesion_test_dl`, no augmentation)
-                     path=None, # write them to this `.npy` (memory-mapped on reading); None: keep in memory
-                    ) -> np.ndarray:
-    "The teacher's head-input (fused) features for every item of `dl`, in order: the cache for feature distillation"
-    m = teacher.model if hasattr(teacher, 'model') else teacher
-    taps, out = _Taps(m, maps=False), []
-    try:
-        m.eval()
-        with torch.no_grad():
-            for b in dl: m(*b[:3]); out.append(taps.feat.float().cpu().numpy())
-    finally: taps.remove()
-    feats = np.concatenate(out)
-    if path is None: return feats
-    np.save(path, feats)
-    return np.load(path, mmap_mode='r')
 
 # %% ../nbs/08_models.ipynb #430e328f
 def _degrade_cb(degrade):

@@ -14,13 +14,22 @@ from .models import RoutedStudent, load_bundle
 from .cache import float_batches
 from .metrics import threshold_for_sens
 from fastcore.script import call_parse, store_true
-from .export import export_student, run_images, export_table, parse_formats, learner_images, batch_uint8
+from .export import export_student, export_table, parse_formats, learner_images, batch_uint8
+from .ship import run_images
 from .datablock import lesion_test_dl
 from .cli import cli_errors
+from dataclasses import replace
+from .config import RunConfig, RECIPES, apply_recipe
+from .sources import folder_specs, source_kinds
+from .metrics import fmt_ci
+from .report import md_table, export_lines
+from .app import build_app, app_model, find_onnxruntime_web
+from .pipeline import run_pipeline
 
 # %% auto #0
-__all__ = ['ink_mask', 'ink_share', 'paint_out', 'routed_features', 'learner_train_images', 'fit_router', 'route_students',
-           'routing_table', 'parse_runs', 'route_runs', 'route_cli']
+__all__ = ['KIND_RECIPES', 'POOLED_KINDS', 'PHONE_SOURCE_WEIGHTS', 'ink_mask', 'ink_share', 'paint_out', 'routed_features',
+           'learner_train_images', 'fit_router', 'route_students', 'routing_table', 'parse_runs', 'route_runs',
+           'route_cli', 'phone_source_weights', 'pool_kinds', 'phone_recipe', 'run_routed']
 
 # %% ../nbs/16_phone.ipynb #94b8bc86
 def _ring(h:int, w:int, inner:float=0.3) -> np.ndarray:
@@ -212,3 +221,79 @@ def route_cli(runs:str, # kind=run folder pairs, e.g. dermoscopy=runs/ham,phone=
     print(pd.DataFrame(rep['routing']).T.to_string(float_format='{:.3f}'.format))
     print(export_table(rep).to_string())
     print(f"routed students exported to {out}; recommended: {rep['recommended']}")
+
+# %% ../nbs/16_phone.ipynb #phrec002
+KIND_RECIPES = dict(phone='phone', dermoscopy='phone-derm')   # kind of image (`DatasetSpec.kind`) -> the recipe of its run beside the others
+POOLED_KINDS = dict(tbp='phone')                              # ISIC 2024 tiles go into the phone photos' run
+PHONE_SOURCE_WEIGHTS = {'isic2024_tiles': 0.2}                # the share of a large source drawn each epoch
+
+def phone_source_weights(names, # the names of the sources pooled in one phone run (`DatasetSpec.name`)
+                        ) -> str|None:
+    "The `--source-weights` of a pooled phone run: `PHONE_SOURCE_WEIGHTS` of the sources in `names`"
+    return ','.join(f'{n}={v}' for n, v in PHONE_SOURCE_WEIGHTS.items() if n in names) or None
+
+def pool_kinds(kinds:dict, # data folders by kind of image (`sources.source_kinds`)
+              ) -> dict:
+    "`kinds` with the kinds `--phone` pools into one run merged (`POOLED_KINDS`: ISIC 2024 tiles beside phone photos)"
+    out = {}
+    for k, paths in kinds.items(): out.setdefault(POOLED_KINDS.get(k, k) if POOLED_KINDS.get(k) in kinds else k, []).extend(paths)
+    return out
+
+def phone_recipe(c:RunConfig, # the run's settings
+                 kinds:dict|None=None, # its data folders by kind of image (`sources.source_kinds`), where several
+                 joint:bool=False, # several sources in one run, whatever their kinds (`--joint`)
+                 names:dict|None=None, # the sources' names and kinds of image (`DatasetSpec.name` -> `.kind`), for their weights and the operating point
+                ) -> dict|None:
+    "The settings `lesion-run --phone` sets: the `phone-joint` recipe with `joint`, None where photos come beside another kind of image (a run per kind: `run_routed`), else the `phone` recipe"
+    _P, _J = RECIPES['phone'].settings, RECIPES['phone-joint'].settings
+    if not (c.data and ',' in c.data): return dict(_P)
+    if joint: return dict(_J, source_weights=c.source_weights or _J['source_weights'], op_source=c.op_source or _J['op_source'])
+    if kinds is not None and 'phone' in kinds and len(kinds) > 1: return None
+    names = names or {}
+    w = phone_source_weights(names)
+    photos = [n for n, k in names.items() if k == 'phone']
+    op = photos[0] if photos and len(photos) < len(names) else None     # beside tiles: the thresholds from the phone photos
+    return dict(_P, source_weights=c.source_weights or w or None, op_source=c.op_source or op)   # several folders of one kind: pooled in one run
+
+
+# %% ../nbs/16_phone.ipynb #412c024c
+def _routed_report(out:Path, res:dict, rep:dict, kinds:dict):
+    "report.md of a routed run: each kind's run and its distilled student, the routing, the exports and the operating point"
+    rows = [dict(kind=k, data=', '.join(kinds[k]), report=f'[{k}/report.md]({k}/report.md)',
+                 pAUC=fmt_ci(res[k]['models']['student_distilled']['pauc'], 4), AUC=fmt_ci(res[k]['models']['student_distilled']['auc']))
+            for k in kinds]
+    rt = pd.DataFrame(rep['routing']).T
+    rt = rt.map(lambda v: f'{v:.3f}').assign(n=rt.n.astype(int)).reset_index(names='images')
+    lines = ["# Routed students", "", "A run per kind of image, each distilled student scored on its own run's holdout:", "",
+             md_table(pd.DataFrame(rows)), "", "Routing (the share of each holdout sent to each student, and the router's mean weights):", "",
+             md_table(rt)] + export_lines(out, rep['size'], 'the routed model', 'both holdouts')
+    (out/'report.md').write_text('\n'.join(lines) + '\n')
+
+def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phone photos and of another kind of image
+               out, # output folder: a run per kind in <out>/<kind>, the routed export in <out>/export, the app in <out>/app
+               recipes:dict|None=None, # kind -> the settings its run overrides (default: its recipe in `KIND_RECIPES`)
+               n_router:int=1000, # training-pool images of each run for the router
+               specs:dict|None=None, # each data folder's `DatasetSpec` (default: `folder_specs` of `cfg.data`, each folder read once)
+               explicit=(), # settings the user gave: they win over each kind's recipe (`config.apply_recipe`)
+              ) -> dict:
+    "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
+    out, specs = Path(out), specs or folder_specs(cfg.data, on_error=cfg.on_error)
+    kinds = pool_kinds(source_kinds(specs))
+    if 'phone' not in kinds or len(kinds) < 2:
+        raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
+                         + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
+    recipes = {**{k: RECIPES[n].settings for k, n in KIND_RECIPES.items()}, **(recipes or {})}
+    res = {}
+    for k, paths in kinds.items():
+        rec = recipes.get(k, {})
+        if k == 'phone' and len(paths) > 1:            # photos pooled with tiles: the large source's share of each epoch
+            rec = dict(rec, source_weights=cfg.source_weights or phone_source_weights({specs[p].name for p in paths}))
+        kc, kept = apply_recipe(replace(cfg, data=','.join(paths)), rec, explicit)
+        res[k] = run_pipeline(replace(kc, export=False, app=False, op_source=None), out/k, recipe=KIND_RECIPES.get(k), kept=kept)
+    if not cfg.export: return res
+    rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
+    rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
+        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_kind='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
+    if cfg.app and app_model(out/'export') is not None and find_onnxruntime_web(install=False) is not None: build_app(out/'export', out/'app')
+    _routed_report(out, res, rep, kinds)
+    return dict(res, export=rep)

@@ -12,18 +12,21 @@ from functools import cached_property
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from .cli import cli_errors
-from .data import LesionData, read_sources
+from .data import LesionData
+from .sources import read_sources
 from .synth import default_dataset
 from .splits import add_folds, check_group_disjoint, grouped_folds
 from .cache import ImageCache, float_batches
 from .metamodel import MetaGBDT, oof_predict, soft_targets, stack_oof
 from .train import train_model, predict_logits
 from .datablock import lesion_test_dl
-from .models import save_bundle, load_bundle, read_at, teacher_features, head_in_features
+from .models import save_bundle, load_bundle, read_at
+from .distill import teacher_features, head_in_features
 from .degrade import robustness
 from .runtimes import load_runtime, available_formats
 from .quantize import qat_finetune, save_int8
-from .export import export_run, parse_formats
+from .ship import export_run
+from .export import parse_formats
 from .predict import tta_logits
 from .metrics import fmt_ci
 from .config import RunConfig, Run, train_settings, student_sides

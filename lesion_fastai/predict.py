@@ -14,7 +14,8 @@ from typing import Annotated
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 import lesion_fastai
-from .data import load_image, ImageReadError, IMAGE_EXTS, h5_ref, to_rgb8
+from .images import load_image, ImageReadError, h5_ref, to_rgb8
+from .data import IMAGE_EXTS
 from .cli import cli_errors
 from .cache import resize_square
 from .runtimes import load_runtime

@@ -12,70 +12,30 @@ from pathlib import Path
 from fastcore.script import call_parse, store_true
 import fastprogress.fastprogress as fpb
 from .cli import cli_errors, config_options, run_command, given_options
-from .data import read_lesions, source_kinds
+from .data import read_lesions
+from .sources import folder_specs, source_kinds
 from .cache import ImageCache
 from .metrics import roc_auc, partial_auc, bootstrap_ci, fmt_ci
-from .config import (RunConfig, KIND_RECIPES, phone_recipe, pool_kinds, apply_recipe, explicit_settings, recipes_table, is_run_folder,
-                                   source_weights)
+from .config import RunConfig, apply_recipe, explicit_settings, recipes_table, is_run_folder, source_weights
 from .callbacks import plain_output
 from .export import parse_formats
-from .report import md_table, export_lines
-from .app import build_app, app_model, find_onnxruntime_web
-from .phone import route_runs
+from .report import md_table
+from .phone import run_routed, phone_recipe, pool_kinds
 from .pipeline import run_pipeline, bundle_logits
 
 # %% auto #0
-__all__ = ['RUN_HELP', 'run_routed', 'without_source', 'score_source', 'leave_one_source_out', 'run_cli', 'run_main']
-
-# %% ../nbs/10a_run.ipynb #412c024c
-def _routed_report(out:Path, res:dict, rep:dict, kinds:dict):
-    "report.md of a routed run: each kind's run and its distilled student, the routing, the exports and the operating point"
-    rows = [dict(kind=k, data=', '.join(kinds[k]), report=f'[{k}/report.md]({k}/report.md)',
-                 pAUC=fmt_ci(res[k]['models']['student_distilled']['pauc'], 4), AUC=fmt_ci(res[k]['models']['student_distilled']['auc']))
-            for k in kinds]
-    rt = pd.DataFrame(rep['routing']).T
-    rt = rt.map(lambda v: f'{v:.3f}').assign(n=rt.n.astype(int)).reset_index(names='images')
-    lines = ["# Routed students", "", "A run per kind of image, each distilled student scored on its own run's holdout:", "",
-             md_table(pd.DataFrame(rows)), "", "Routing (the share of each holdout sent to each student, and the router's mean weights):", "",
-             md_table(rt)] + export_lines(out, rep['size'], 'the routed model', 'both holdouts')
-    (out/'report.md').write_text('\n'.join(lines) + '\n')
-
-def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phone photos and of another kind of image
-               out, # output folder: a run per kind in <out>/<kind>, the routed export in <out>/export, the app in <out>/app
-               recipes:dict|None=None, # kind -> the settings its run overrides (default `config.KIND_RECIPES`)
-               n_router:int=1000, # training-pool images of each run for the router
-               kinds:dict|None=None, # the data folders by kind of image (default: `source_kinds` of `cfg.data`)
-               explicit=(), # settings the user gave: they win over each kind's recipe (`config.apply_recipe`)
-              ) -> dict:
-    "A run per kind of image, each with its kind's recipe, then their distilled students behind one router, exported; return each run's metrics and the export report"
-    out, kinds = Path(out), kinds or pool_kinds(source_kinds(cfg.data, on_error=cfg.on_error))
-    if 'phone' not in kinds or len(kinds) < 2:
-        raise ValueError(f"--data {cfg.data}: routing needs phone photos beside another kind of image; found "
-                         + ', '.join(f'{k} ({len(v)} folder(s))' for k, v in kinds.items()))
-    recipes = {**KIND_RECIPES, **(recipes or {})}
-    res = {}
-    for k, paths in kinds.items():
-        rec = recipes.get(k, {})
-        if k == 'phone' and len(paths) > 1:            # photos pooled with tiles: the large source's share of each epoch
-            rec = dict(rec, source_weights=phone_recipe(replace(cfg, data=','.join(paths)), {k: paths}, names={s.name: s.kind for s in (read_lesions(p, on_error='skip').spec for p in paths)})['source_weights'])
-        kc, kept = apply_recipe(replace(cfg, data=','.join(paths)), rec, explicit)
-        res[k] = run_pipeline(replace(kc, export=False, app=False, op_source=None), out/k, recipe=dict(phone='phone', dermoscopy='phone-derm').get(k), kept=kept)
-    if not cfg.export: return res
-    rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
-    rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
-        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_kind='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
-    if cfg.app and app_model(out/'export') is not None and find_onnxruntime_web(install=False) is not None: build_app(out/'export', out/'app')
-    _routed_report(out, res, rep, kinds)
-    return dict(res, export=rep)
+__all__ = ['RUN_HELP', 'without_source', 'score_source', 'leave_one_source_out', 'run_cli', 'run_main']
 
 # %% ../nbs/10a_run.ipynb #548eeb6e
 def without_source(c:RunConfig, # the run's settings, `data` naming several folders
                    i:int, # the folder left out
+                   specs:dict|None=None, # each folder's `DatasetSpec` (default: `folder_specs` of `c.data`)
                   ) -> RunConfig:
     "The settings of the run without folder `i`: the other folders, their source weights, no export or app"
     paths = [p.strip() for p in c.data.split(',')]
     rest = paths[:i] + paths[i + 1:]
-    names = {read_lesions(p, on_error='skip').spec.name for p in rest}
+    specs = specs or folder_specs(c.data, on_error='skip')
+    names = {specs[p].name for p in rest}
     w = {k: v for k, v in (source_weights(c) or {}).items() if k in names} if len(rest) > 1 else {}
     return replace(c, data=','.join(rest), source_weights=','.join(f'{k}={v}' for k, v in w.items()) or None,
                    op_source=c.op_source if c.op_source in names and len(rest) > 1 else None, export=False, app=False)
@@ -105,11 +65,11 @@ def leave_one_source_out(c:RunConfig, # the run's settings; `data` names two or 
     "For each source of `c.data`: a run on the others, its students scored on the source left out; the table, with the mean over sources"
     paths = [p.strip() for p in (c.data or '').split(',') if p.strip()]
     if len(paths) < 2: raise ValueError(f"--leave-out scores a recipe on each source it never saw: give two or more folders in --data, not {c.data!r}")
-    out = Path(out); rows = []
+    out, rows, specs = Path(out), [], folder_specs(paths, on_error='skip')   # each folder read once for its name
     for i, p in enumerate(paths):
-        name = read_lesions(p, on_error='skip').spec.name
+        name = specs[p].name
         sub = out/f'without_{name}'
-        m = run_pipeline(without_source(c, i), sub, recipe, kept)
+        m = run_pipeline(without_source(c, i, specs), sub, recipe, kept)
         for r in score_source(sub, p, c, out/'cache'):
             inside = m['models'][r['model']]
             rows.append(dict(left_out=name, **r, holdout_auc=inside['auc'], holdout_pauc=inside['pauc']))
@@ -141,7 +101,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the recipe for real dermoscopy images on a CPU (--recipe fast-cpu)
-            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`run_routed`); folders of one kind pooled in one run
+            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`phone.run_routed`); folders of one kind pooled in one run
             joint:store_true=False, # with --phone and several sources: one run on all of them instead (--recipe phone-joint)
             leave_out:store_true=False, # with several folders in --data: a run per source left out, each scored on the source it never saw (`leave_one_source_out`)
             restart:store_true=False, # delete the output folder's previous run first (only a folder that holds a run of this package)
@@ -171,12 +131,12 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         name, kept = recipe or ('fast-cpu' if fast_cpu else None), {}
         if phone:
             several = bool(cfg.data and ',' in cfg.data)
-            kinds = pool_kinds(source_kinds(cfg.data, on_error=cfg.on_error)) if several and not joint else None
-            names = {s.name: s.kind for s in (read_lesions(p.strip(), on_error='skip').spec for p in cfg.data.split(','))} if several else {}
-            rec = phone_recipe(cfg, kinds, joint, names)
+            specs = folder_specs(cfg.data, on_error=cfg.on_error) if several else {}    # each folder read once
+            kinds = pool_kinds(source_kinds(specs)) if several and not joint else None
+            rec = phone_recipe(cfg, kinds, joint, {s.name: s.kind for s in specs.values()})
             if rec is None:
                 if leave_out: raise ValueError("--leave-out with phone photos beside dermoscopy: add --joint (one pooled run per source left out)")
-                run_routed(cfg, out, kinds=kinds, explicit=explicit); return      # the folders are read once to sort them
+                run_routed(cfg, out, specs=specs, explicit=explicit); return
             name, (cfg, kept) = 'phone-joint' if joint else 'phone', apply_recipe(cfg, rec, explicit)
         elif name: cfg, kept = apply_recipe(cfg, name, explicit)
         if leave_out: leave_one_source_out(cfg, out, recipe=name, kept=kept)

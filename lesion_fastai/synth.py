@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 from PIL import Image, ImageFilter
 from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
-from .data import ISIC2024, ISIC2024_OTHER_COLS, read_isic2024
+from .specs import ISIC2024, ISIC2024_OTHER_COLS
+from .data import read_isic2024
 from .cli import cli_errors
 
 # %% auto #0

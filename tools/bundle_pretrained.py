@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import lesion_fastai
 from lesion_fastai.data import read_lesions
-from lesion_fastai.export import export_run, run_training, run_images
+from lesion_fastai.ship import export_run, run_training, run_images
 from lesion_fastai.degrade import robustness
 from lesion_fastai.runtimes import load_runtime
 from lesion_fastai.metrics import bootstrap_ci, partial_auc, roc_auc
