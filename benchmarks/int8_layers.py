@@ -5,7 +5,7 @@ the main job's distilled student (64 px, its holdout), a HAM10000 student at 128
 file is calibrated on 256 training images (seed 0), as `export_student` does.
 
 Usage: python benchmarks/int8_layers.py [--run runs/demo] [--ham runs/phone_photos/ham_noakiec_128px_e3.pth]
-       [--pad 'runs/phone_photos/in_distill_clean_s1_f{}.pth']   (the students of benchmarks/phone_photos.py)"""
+       [--pad 'runs/phone_photos/in_distill_clean_s1_f{}.pth']   (the students of the retired benchmarks/phone_photos.py: benchmarks/README.md)"""
 import argparse, json, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd, torch

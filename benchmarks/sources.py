@@ -1,6 +1,6 @@
 """Benchmark: one phone student for several sources, judged inside each source and on sources it never saw. Not a test.
 
-Sources: the PAD-UFES-20 smartphone photos (5 patient-grouped folds, seed 0: the folds of `phone_photos.py`), the
+Sources: the PAD-UFES-20 smartphone photos (5 patient-grouped folds, seed 0: `common.pad_ufes20`), the
 real ISIC 2024 tiles (5 folds by image: no patient ids) and, never trained on, the HAM10000 holdout (fold 0 of its
 lesion-grouped folds, 1,697 dermoscopy images, HAM10000's labels). For each fold k, one plain student per recipe
 (`train_model`, the `phone` recipe's training: Lite0, 128 px, 1 + 20 epochs, lr 8e-3, positives 3x, no simulated

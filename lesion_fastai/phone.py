@@ -108,6 +108,8 @@ def fit_router(model:RoutedStudent, # the routed students; its router layer is s
         model.router.weight.copy_(torch.as_tensor(W, dtype=torch.float32)); model.router.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
     return {k: float((lr.predict((X[kind == i] - mu) / sd) == i).mean()) for i, k in enumerate(model.kinds)}
 
+
+# %% ../nbs/16_phone.ipynb #rtcode01
 def route_students(students:dict, # kind -> a student `Learner` or bundle path, e.g. {'dermoscopy': ..., 'phone': ...}
                    images:dict|None=None, # kind -> uint8 (N, H, W, 3) training images of that kind for the router; default with Learners: `n_router` of their training images
                    val:dict|None=None, # kind -> (uint8 images, labels) of that kind: each student's offset becomes its threshold for `sens` there; default with Learners: their validation sets
@@ -156,6 +158,8 @@ def route_students(students:dict, # kind -> a student `Learner` or bundle path, 
                                  sources=np.concatenate([[k] * len(val[k][1]) for k in kinds]))
     return model
 
+
+# %% ../nbs/16_phone.ipynb #rtcode02
 def routing_table(model:RoutedStudent, # the routed students
                   images:dict, # name -> uint8 (N, H, W, 3) images, e.g. {'dermoscopy': ..., 'phone photos': ...}
                  ) -> pd.DataFrame:
@@ -167,6 +171,7 @@ def routing_table(model:RoutedStudent, # the routed students
         rows.append(dict(images=name, n=len(x), **{f'to {k}': float((pick == i).mean()) for i, k in enumerate(model.kinds)},
                          **{f'mean weight {k}': float(w[:, i].mean()) for i, k in enumerate(model.kinds)}))
     return pd.DataFrame(rows).set_index('images')
+
 
 # %% ../nbs/16_phone.ipynb #03ecca4e
 def parse_runs(s:str, # 'kind=run folder' pairs separated by commas, e.g. 'dermoscopy=runs/ham,phone=runs/phone'
@@ -183,21 +188,21 @@ def route_runs(runs:dict, # kind -> a `lesion-run` output folder, e.g. {'dermosc
                out, # output folder: the routed students' export (`export_student`) and `routing.csv`
                model:str='student_distilled', # which student of each run
                n_router:int=1000, # training-pool images of each run for the router
-               op_kind:str|None='phone', # choose the triage thresholds on this kind's holdout (None: on all holdouts)
+               op_source:str|None='phone', # choose the triage thresholds on this kind's holdout (None: on all holdouts)
                formats=None, # export formats (default: every installed one)
                sens:float=0.95, # target sensitivity of the offsets and the triage threshold
                n_boot:int=1000, # bootstrap replicates of the operating point
               ) -> dict:
     "Route the students of several runs (one per kind of image) and export them as one model; return the export report with `routing`"
     runs = {k: Path(v) for k, v in runs.items()}
-    if op_kind is not None and op_kind not in runs: raise ValueError(f"op_kind={op_kind!r}: not one of the runs' kinds ({', '.join(runs)})")
+    if op_source is not None and op_source not in runs: raise ValueError(f"op_source={op_source!r}: not one of the runs' kinds ({', '.join(runs)})")
     for k, d in runs.items():
         if not (d/'models'/f'{model}.json').exists(): raise FileNotFoundError(f"{k}: {d/'models'/model} is not in this run (finished?)")
     R = {k: run_images(d, n_router) for k, d in runs.items()}
     routed = route_students({k: d/'models'/model for k, d in runs.items()}, {k: r['calib'] for k, r in R.items()},
                             val={k: (r['val'], r['y']) for k, r in R.items()}, sens=sens)
     rep = export_student(routed, out, val_groups=np.concatenate([[f'{k}:{g}' for g in R[k]['groups']] for k in runs]),   # images: the routed model's own
-                         formats=formats, sens=sens, n_boot=n_boot, op_source=op_kind)
+                         formats=formats, sens=sens, n_boot=n_boot, op_source=op_source)
     tab = routing_table(routed, {f'{k} holdout': R[k]['val'] for k in runs})
     tab.to_csv(Path(out)/'routing.csv')
     rep['routing'] = tab.to_dict('index')
@@ -210,14 +215,14 @@ def route_cli(runs:str, # kind=run folder pairs, e.g. dermoscopy=runs/ham,phone=
               out:str='runs/routed', # output folder (the export, routing.csv)
               model:str='student_distilled', # which student of each run: student_distilled or student_plain
               n_router:int=1000, # training-pool images of each run for the router
-              op_kind:str='phone', # choose the triage threshold on this kind's holdout ('' : on all holdouts)
+              op_source:str='phone', # choose the triage threshold on this kind's holdout ('' : on all holdouts)
               formats:str=None, # comma-separated export formats (default: every installed one)
               sens:float=0.95, # target sensitivity of the triage threshold
               debug:store_true=False, # show the full traceback of an error
              ):
     "Route the students of runs on different kinds of image (dermoscopy, phone photos) and export them as one phone model"
     with cli_errors(debug):
-        rep = route_runs(parse_runs(runs), out, model, n_router, op_kind or None, parse_formats(formats), sens)
+        rep = route_runs(parse_runs(runs), out, model, n_router, op_source or None, parse_formats(formats), sens)
     print(pd.DataFrame(rep['routing']).T.to_string(float_format='{:.3f}'.format))
     print(export_table(rep).to_string())
     print(f"routed students exported to {out}; recommended: {rep['recommended']}")
@@ -293,7 +298,7 @@ def run_routed(cfg:RunConfig, # the run's settings; `data` names folders of phon
     if not cfg.export: return res
     rep_f = out/'export'/'export_report.json'          # written last by `route_runs`: its presence means the routing is done
     rep = json.loads(rep_f.read_text()) if rep_f.exists() else route_runs(
-        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_kind='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
+        {k: out/k for k in kinds}, out/'export', n_router=n_router, op_source='phone', formats=parse_formats(cfg.formats), sens=cfg.sens, n_boot=cfg.n_boot)
     if cfg.app and app_model(out/'export') is not None and find_onnxruntime_web(install=False) is not None: build_app(out/'export', out/'app')
     _routed_report(out, res, rep, kinds)
     return dict(res, export=rep)
