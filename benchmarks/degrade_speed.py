@@ -6,16 +6,16 @@ kernel launch on a GPU).
 """
 import argparse, time, torch
 from torch.profiler import profile, ProfilerActivity
-from lesion_fastai.degrade import random_degrade, degrade, check_kinds
+from lesion_fastai.degrade import random_degrade, degrade, check_degradations
 from common import train_args
 
-def per_image(x, p=0.5, severity=(1., 5.), kinds=None):
+def per_image(x, p=0.5, severity=(1., 5.), degradations=None):
     "The former sampler: the same draws, then `degrade` image by image"
-    kinds = check_kinds(kinds); n = x.shape[0]
+    degradations = check_degradations(degradations); n = x.shape[0]
     hit = torch.nonzero(torch.rand(n) < p).flatten().tolist()
-    which, sev = torch.multinomial(torch.ones(len(kinds)), n, replacement=True), severity[0] + torch.rand(n) * (severity[1] - severity[0])
+    which, sev = torch.multinomial(torch.ones(len(degradations)), n, replacement=True), severity[0] + torch.rand(n) * (severity[1] - severity[0])
     y = x.clone()
-    for i in hit: y[i:i + 1] = degrade(y[i:i + 1], kinds[which[i]], float(sev[i]), seed=None)
+    for i in hit: y[i:i + 1] = degrade(y[i:i + 1], degradations[which[i]], float(sev[i]), seed=None)
     return y
 
 def main():

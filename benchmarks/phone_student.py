@@ -73,7 +73,7 @@ def main():
             def predict(x):
                 with torch.no_grad(): return model(x).numpy()
             robustness(predict, imgs, y, severities=a.severities, seed=a.seed).to_csv(tf, index=False)
-        tabs[name] = pd.read_csv(tf)
+        tabs[name] = pd.read_csv(tf).rename(columns={'kind': 'degradation'})   # tables kept before the column's rename
         log(f"{name}: clean pAUC {tabs[name].pauc.iloc[0]:.4f}")
 
     R = pd.concat([t.assign(model=k) for k, t in tabs.items()]); R.to_csv(out/'phone_student.csv', index=False)
@@ -83,11 +83,11 @@ def main():
          f"distilled (alpha {a.alpha}, T {a.T}) from a teacher's logits on the clean pool images; pool {int((~hold).sum())} "
          f"images, holdout fold 0 {int(hold.sum())} images ({int(y.sum())} malignant). pAUC (max 0.2) / AUC:", "",
          "| condition | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for (k, s), _ in R[R.model == names[0]].set_index(['kind', 'severity']).iterrows():
-        cells = [tabs[n].set_index(['kind', 'severity']).loc[(k, s)] for n in names]
+    for (k, s), _ in R[R.model == names[0]].set_index(['degradation', 'severity']).iterrows():
+        cells = [tabs[n].set_index(['degradation', 'severity']).loc[(k, s)] for n in names]
         L.append(f"| {k}{'' if k == 'clean' else f' (severity {s:g})'} | " + " | ".join(f"{c.pauc:.4f} / {c.auc:.3f}" for c in cells) + " |")
     for n in names:
-        t = tabs[n].set_index('kind'); clean = t.loc['clean', 'pauc']
+        t = tabs[n].set_index('degradation'); clean = t.loc['clean', 'pauc']
         for sev in a.severities:
             m4 = t[t.severity == sev].loc[PHONE4, 'pauc'].mean(); m8 = t[t.severity == sev].pauc.mean()
             L.append(f"\n{n}: severity {sev:g}, mean pAUC over {', '.join(PHONE4)} {m4:.4f} = {m4 / clean:.0%} of clean "

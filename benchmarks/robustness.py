@@ -51,7 +51,7 @@ def main():
     R = pd.concat([t.assign(model=k) for k, t in tabs.items()])
     R.to_csv(out/'robustness.csv', index=False)
     plot_robustness(tabs, 'pauc', out/'robustness.png')
-    W = R.pivot_table(index=['kind', 'severity'], columns='model', values='pauc', sort=False)
+    W = R.pivot_table(index=['degradation', 'severity'], columns='model', values='pauc', sort=False)
     cols = list(tabs)
     W['difference'] = W[cols[1]] - W[cols[0]]
     deg = W.drop(index='clean', level=0)

@@ -82,17 +82,17 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
 def fold_robustness(a, both, recipe, k):
     "The fold model's pAUC on fold k's photos, clean and under each of `ROBUST_KINDS` at severity 3 (cached)"
     f = Path(a.work)/f'{recipe}_s{a.seed}_f{k}_robust.csv'
-    if f.exists(): return pd.read_csv(f)
+    if f.exists(): return pd.read_csv(f).rename(columns={'kind': 'degradation'})   # kept before the column's rename
     v = both.subset(((both.df.source == 'pad_ufes20') & (both.df.fold == k)).to_numpy())
     ims = np.asarray(ImageCache.build(v.df.image_ref, a.size, Path(a.work)/'cache', ids=v.ids).array)
     t = robustness(load_runtime(Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}', threads=a.threads), ims, v.df.target.to_numpy(),
-                   kinds=list(ROBUST_KINDS), severities=(3,), seed=a.seed).assign(recipe=recipe, fold=k)
+                   degradations=list(ROBUST_KINDS), severities=(3,), seed=a.seed).assign(recipe=recipe, fold=k)
     t.to_csv(f, index=False)
     return t
 
 def robust_lines(R:pd.DataFrame) -> str:
     "Per recipe: the mean over folds of the clean pAUC and of each degraded pAUC, and the share of the clean pAUC kept"
-    M = R.groupby(['recipe', 'kind'], sort=False).pauc.mean().unstack()
+    M = R.groupby(['recipe', 'degradation'], sort=False).pauc.mean().unstack()
     rows = [dict(recipe=r, clean=f"{M.loc[r, 'clean']:.4f}", **{k: f"{M.loc[r, k]:.4f} ({M.loc[r, k] / M.loc[r, 'clean']:.0%})" for k in ROBUST_KINDS},
                  kept=f"{np.mean([M.loc[r, k] for k in ROBUST_KINDS]) / M.loc[r, 'clean']:.0%}") for r in M.index]
     return ("\n\nCapture robustness on the photos (pAUC of each fold model on its own fold, mean over the 5 folds; in brackets the "

@@ -14,7 +14,8 @@ from fastai.vision.augment import RandTransform
 
 # %% auto #0
 __all__ = ['DEGRADATIONS', 'jpeg', 'defocus', 'motion', 'lowres', 'noise', 'color_cast', 'exposure', 'jitter', 'degrade',
-           'random_degrade', 'check_kinds', 'PhoneDegradeCallback', 'PhoneDegrade', 'robustness', 'plot_robustness']
+           'random_degrade', 'check_degradations', 'PhoneDegradeCallback', 'PhoneDegrade', 'robustness',
+           'plot_robustness']
 
 # %% ../nbs/11_degrade.ipynb #686bc7e4
 def _lerp(sev, lo, hi):
@@ -151,43 +152,44 @@ DEGRADATIONS = dict(jpeg=jpeg, defocus=defocus, motion=motion, lowres=lowres, no
 
 # %% ../nbs/11_degrade.ipynb #d5166f26
 def degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
-            kind:str, # one of `DEGRADATIONS`
+            degradation:str, # one of `DEGRADATIONS`
             severity:float=3, # 1 (mild) .. 5 (severe)
             seed:int|None=0, # seed of the random parts (angle, sign, noise); None: unseeded
            ) -> torch.Tensor:
-    "Apply degradation `kind` at `severity` to a batch; deterministic for a fixed seed"
-    if kind not in DEGRADATIONS: raise ValueError(f"unknown degradation {kind!r}; expected one of {list(DEGRADATIONS)}")
+    "Apply `degradation` at `severity` to a batch; deterministic for a fixed seed"
+    if degradation not in DEGRADATIONS: raise ValueError(f"unknown degradation {degradation!r}; expected one of {list(DEGRADATIONS)}")
     if not 1 <= severity <= 5: raise ValueError(f"severity must be in [1, 5], not {severity}")
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    typ = type(x); y = DEGRADATIONS[kind](x.as_subclass(torch.Tensor).float(), severity, g)
+    typ = type(x); y = DEGRADATIONS[degradation](x.as_subclass(torch.Tensor).float(), severity, g)
     return y.as_subclass(typ) if typ is not torch.Tensor else y
 
 # %% ../nbs/11_degrade.ipynb #7a1d0e01
 def random_degrade(x:torch.Tensor, # batch of [0,1] images, (N, 3, H, W)
                    p:float=0.5, # probability that an image is degraded
                    severity=(1., 5.), # range of severities, drawn uniformly for each image
-                   kinds=None, # degradations to draw from (default: all of `DEGRADATIONS`)
-                   weights=None, # relative frequency of each kind (default: equal)
+                   degradations=None, # degradations to draw from (default: all of `DEGRADATIONS`)
+                   weights=None, # relative frequency of each degradation (default: equal)
                   ) -> torch.Tensor:
-    "Degrade each image with probability `p` by one random kind at its own random severity"
-    kinds = check_kinds(kinds)
+    "Degrade each image with probability `p` by one random degradation at its own random severity"
+    degradations = check_degradations(degradations)
     n, typ = x.shape[0], type(x)
-    w = torch.ones(len(kinds)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
-    if len(w) != len(kinds): raise ValueError(f"{len(w)} weights for {len(kinds)} kinds {kinds}")
+    w = torch.ones(len(degradations)) if weights is None else torch.as_tensor(weights, dtype=torch.float)
+    if len(w) != len(degradations): raise ValueError(f"{len(w)} weights for {len(degradations)} degradations {degradations}")
     hit = torch.rand(n) < p
     which, sev = torch.multinomial(w, n, replacement=True), severity[0] + torch.rand(n) * (severity[1] - severity[0])
     y = x.as_subclass(torch.Tensor).clone()
-    for j, k in enumerate(kinds):                               # one batched call per kind, each image at its own severity
+    for j, k in enumerate(degradations):                               # one batched call per degradation, each image at its own severity
         idx = torch.nonzero(hit & (which == j)).flatten()
         if len(idx): y[idx.to(y.device)] = DEGRADATIONS[k](y[idx.to(y.device)].float(), sev[idx]).to(y.dtype)
     return y.as_subclass(typ) if typ is not torch.Tensor else y
 
-def check_kinds(kinds, # degradation kinds (None: all)
-               ):
-    kinds = list(kinds or DEGRADATIONS)
-    bad = set(kinds) - set(DEGRADATIONS)
+def check_degradations(degradations, # degradation names (None: all)
+                      ) -> list:
+    "The names of `degradations` as a list (all of `DEGRADATIONS` for None), raising on a name it does not know"
+    degradations = list(degradations or DEGRADATIONS)
+    bad = set(degradations) - set(DEGRADATIONS)
     if bad: raise ValueError(f"unknown degradations {sorted(bad)}; expected some of {list(DEGRADATIONS)}")
-    return kinds
+    return degradations
 
 # %% ../nbs/11_degrade.ipynb #7a1d0e04
 from fastai.callback.core import Callback
@@ -197,17 +199,17 @@ class PhoneDegradeCallback(Callback):
     order = 2  # after `DistillationCallback` (order 1)
     def __init__(self, p:float=0.5, # probability that a training image is degraded
                  severity=(1., 5.), # range of severities, uniform per image
-                 kinds=None, # degradations (default: all)
-                 weights=None, # relative frequency of each kind
+                 degradations=None, # degradations (default: all)
+                 weights=None, # relative frequency of each degradation
                  ramp:float=0., # fraction of training over which the top severity rises from `severity[0]`
                 ):
-        self.p, self.severity, self.kinds, self.weights, self.ramp = p, tuple(float(s) for s in severity), check_kinds(kinds), weights, ramp
+        self.p, self.severity, self.degradations, self.weights, self.ramp = p, tuple(float(s) for s in severity), check_degradations(degradations), weights, ramp
         if not 1 <= self.severity[0] <= self.severity[1] <= 5: raise ValueError(f"severity must be a range within [1, 5], not {severity}")
         if not 0 <= p <= 1: raise ValueError(f"p must be in [0, 1], not {p}")
 
     def config(self) -> dict:
         "The settings, as stored with a trained model"
-        return dict(p=self.p, severity=list(self.severity), kinds=self.kinds, weights=self.weights, ramp=self.ramp)
+        return dict(p=self.p, severity=list(self.severity), degradations=self.degradations, weights=self.weights, ramp=self.ramp)
 
     def top_severity(self, pct:float) -> float:
         "Highest severity drawn at fraction `pct` of training"
@@ -217,21 +219,21 @@ class PhoneDegradeCallback(Callback):
     def before_batch(self):
         if not self.training or self.p == 0: return
         x = self.learn.xb[0]
-        y = random_degrade(x, self.p, (self.severity[0], self.top_severity(self.learn.pct_train)), self.kinds, self.weights)
+        y = random_degrade(x, self.p, (self.severity[0], self.top_severity(self.learn.pct_train)), self.degradations, self.weights)
         self.learn.xb = (y, *self.learn.xb[1:])
 
 # %% ../nbs/11_degrade.ipynb #56bdf383
 class PhoneDegrade(RandTransform):
-    "The same as a fastai batch transform (training only): each image, with probability `p`, degraded by a random kind at a random severity"
+    "The same as a fastai batch transform (training only): each image, with probability `p`, degraded by a random degradation at a random severity"
     split_idx, order = 0, 90
     def __init__(self,
                  p:float=0.5, # probability of a degradation per image
                  max_severity:float=5., # largest severity drawn
-                 kinds=None, # degradation kinds (default: all of `DEGRADATIONS`)
+                 degradations=None, # degradation names (default: all of `DEGRADATIONS`)
                 ):
         super().__init__(p=1.)
-        self.p_each, self.max_severity, self.kinds = p, max_severity, check_kinds(kinds)
-    def encodes(self, x:TensorImage): return random_degrade(x, self.p_each, (1., self.max_severity), self.kinds)
+        self.p_each, self.max_severity, self.degradations = p, max_severity, check_degradations(degradations)
+    def encodes(self, x:TensorImage): return random_degrade(x, self.p_each, (1., self.max_severity), self.degradations)
 
 # %% ../nbs/11_degrade.ipynb #75949a13
 import pandas as pd
@@ -240,7 +242,7 @@ from sklearn.metrics import roc_auc_score
 def robustness(predict, # function: float tensor (N,3,H,W) in [0,1] -> scores (N,)
                images, # uint8 array (N,H,W,3), e.g. `ImageCache` rows
                y, # binary labels
-               kinds=None, # degradations (default: all)
+               degradations=None, # degradations (default: all)
                severities=(1, 3, 5), # severities to test
                bs:int=64, # batch size
                seed:int=0, # seed of the degradations
@@ -248,19 +250,19 @@ def robustness(predict, # function: float tensor (N,3,H,W) in [0,1] -> scores (N
     "pAUC and AUC of `predict` on `images` clean and under each degradation and severity"
     from lesion_fastai.metrics import partial_auc
     from lesion_fastai.cache import float_batches
-    def scores(kind=None, sev=None):
+    def scores(degradation=None, sev=None):
         out = []
         for i, b in enumerate(float_batches(images, bs)):
             x = torch.from_numpy(b)
-            if kind: x = degrade(x, kind, sev, seed=seed + i * bs)
+            if degradation: x = degrade(x, degradation, sev, seed=seed + i * bs)
             out.append(np.asarray(predict(x), dtype=np.float64).reshape(-1))
         return np.concatenate(out)
     y = np.asarray(y)
-    rows = [dict(kind='clean', severity=0, pauc=partial_auc(y, s := scores()), auc=roc_auc_score(y, s))]
-    for k in (kinds or list(DEGRADATIONS)):
+    rows = [dict(degradation='clean', severity=0, pauc=partial_auc(y, s := scores()), auc=roc_auc_score(y, s))]
+    for k in (degradations or list(DEGRADATIONS)):
         for sev in severities:
             s = scores(k, sev)
-            rows.append(dict(kind=k, severity=sev, pauc=partial_auc(y, s), auc=roc_auc_score(y, s)))
+            rows.append(dict(degradation=k, severity=sev, pauc=partial_auc(y, s), auc=roc_auc_score(y, s)))
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_degrade.ipynb #3c6966a4
@@ -272,8 +274,8 @@ def plot_robustness(tables:dict, # model name -> robustness table
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), 4), squeeze=False, sharey=True)
     for ax, (name, t) in zip(axs[0], tables.items()):
-        clean = t[t.kind == 'clean'][metric].iloc[0]
-        for k, g in t[t.kind != 'clean'].groupby('kind', sort=False):
+        clean = t[t.degradation == 'clean'][metric].iloc[0]
+        for k, g in t[t.degradation != 'clean'].groupby('degradation', sort=False):
             ax.plot([0] + list(g.severity), [clean] + list(g[metric]), 'o-', ms=3, label=k)
         ax.set_xlabel('severity (0 = clean)'); ax.set_title(name); ax.set_ylabel(metric)
     axs[0, -1].legend(fontsize=7)

@@ -78,11 +78,11 @@ def attention_term(fs:torch.Tensor, # the student's feature maps
 
 def feature_term(s:torch.Tensor, # the student's (projected) features
                  t:torch.Tensor, # the teacher's features
-                 kind:str='cosine', # 'cosine' or 'mse'
+                 loss:str='cosine', # 'cosine' or 'mse'
                 ) -> torch.Tensor:
     "Distance between projected student features `s` and teacher features `t`: mean `1 - cosine`, or 'mse'"
     s, t = s.float(), t.float()
-    return (1 - F.cosine_similarity(s, t, dim=1)).mean() if kind == 'cosine' else F.mse_loss(s, t)
+    return (1 - F.cosine_similarity(s, t, dim=1)).mean() if loss == 'cosine' else F.mse_loss(s, t)
 
 # %% ../nbs/07b_distill.ipynb #7204e889
 def _pool_of(m):
@@ -119,7 +119,7 @@ class FeatureDistillCallback(Callback):
         if feature_loss not in ('cosine', 'mse'): raise ValueError(f"feature_loss must be 'cosine' or 'mse', not {feature_loss!r}")
         if attention_weight and teacher is None:
             raise ValueError("attention transfer needs the online teacher: a cached map would not follow the batch's augmentation")
-        self.teacher, self.fw, self.aw, self.kind, self.teacher_dim = teacher, feature_weight, attention_weight, feature_loss, teacher_dim
+        self.teacher, self.fw, self.aw, self.feature_loss, self.teacher_dim = teacher, feature_weight, attention_weight, feature_loss, teacher_dim
         self.last = {}
 
     @property
@@ -156,7 +156,7 @@ class FeatureDistillCallback(Callback):
         extra = 0.
         if self.fw:
             t = self.t_taps.feat if self.teacher is not None else self.t_feat
-            self.last['feature'] = feature_term(self.learn.model.feature_proj(self.s_taps.feat.float()), t.detach(), self.kind)
+            self.last['feature'] = feature_term(self.learn.model.feature_proj(self.s_taps.feat.float()), t.detach(), self.feature_loss)
             extra = extra + self.fw * self.last['feature']
         if self.aw:
             self.last['attention'] = attention_term(self.s_taps.map, self.t_taps.map.detach())

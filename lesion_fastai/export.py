@@ -273,7 +273,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     own = None                                                     # the images a Learner (or routed Learners) bring along
     if isinstance(bundle, Learner):
-        if getattr(bundle, 'lesion_cfg', {}).get('kind') != 'student': raise ValueError("only a student Learner (`student_learner`) is exported for the app")
+        if getattr(bundle, 'lesion_cfg', {}).get('role') != 'student': raise ValueError("only a student Learner (`student_learner`) is exported for the app")
         if calib_images is None or val_images is None:
             c, v, y = learner_images(bundle); own = dict(calib=c, val=v, y=y, sources=learner_sources(bundle))
     elif isinstance(bundle, RoutedStudent): own = getattr(bundle, 'export_data', None)   # kept by `route_students`
@@ -285,9 +285,9 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
         raise ValueError(f"{bundle}: pass calib_images, val_images and val_y (or a trained student Learner, which has them)")
     pick = source_rows(val_y, val_sources, op_source)
     model, cfg = load_bundle(bundle)
-    if cfg['kind'] not in ('student', 'routed'): raise ValueError(f"{bundle} is a {cfg['kind']}: only the image-only student (or routed students) is exported for the app")
-    routed = cfg['kind'] == 'routed'
-    kind = f"image-only students routed by kind of image: {', '.join(cfg['kinds'])}" if routed else 'image-only student'
+    if cfg['role'] not in ('student', 'routed'): raise ValueError(f"{bundle} is a {cfg['role']}: only the image-only student (or routed students) is exported for the app")
+    routed = cfg['role'] == 'routed'
+    desc = f"image-only students routed by kind of image: {', '.join(cfg['kinds'])}" if routed else 'image-only student'
     skip = FLOAT_LAYERS + ('router',) if routed else FLOAT_LAYERS      # the router's few weights stay in float too
     size = cfg['size']
     if np.asarray(val_images).shape[1] != size: raise ValueError(f"validation images are {np.asarray(val_images).shape[1]}px, the model takes {size}px")
@@ -315,7 +315,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
         op['source'] = op_source
         if op_tta: op_tta['source'] = op_source
     per_source = source_scores(val_y, ref_p, val_sources)
-    sidecar = dict(model=dict(arch=cfg['arch'], kind=kind, recommended=rep[best]['file'] if best else None,
+    sidecar = dict(model=dict(arch=cfg['arch'], description=desc, recommended=rep[best]['file'] if best else None,
                               recommended_format=best, files={f: rep[f] for f in formats},
                               checks=dict(float=f"max |prob - PyTorch| <= {FLOAT_TOL}", int8=f"pAUC >= PyTorch pAUC - {INT8_PAUC_TOL}",
                                           images=int(len(val_y)), positives=int(np.sum(val_y)), **({'per_source': per_source} if per_source else {})),

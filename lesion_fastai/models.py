@@ -189,7 +189,7 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
     kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, **kwargs)
-    learn.lesion_cfg = dict(kind='teacher', arch=arch, fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
+    learn.lesion_cfg = dict(role='teacher', arch=arch, fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
                             mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
                             cat_cols=proc.cat_cols, cont_cols=proc.cont_cols, vocab=proc.vocab, na_cols=proc.na_cols,
                             fill=proc.fill, meta_mean=proc.mean, meta_std=proc.std)
@@ -226,7 +226,7 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
     cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
-    learn.lesion_cfg = dict(kind='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,
+    learn.lesion_cfg = dict(role='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,
                             mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
                             degrade=dcb.config() if dcb else None,
                             **(dict(feature_weight=feature_weight, attention_weight=attention_weight, feature_loss=feature_loss) if fcb else {}))
@@ -260,13 +260,14 @@ def load_bundle(path, # path without extension
     "Rebuild a model saved by `save_bundle`; return `(model in eval mode, config)`"
     path = Path(path)
     cfg = json.loads(bundle_file(path, '.json').read_text())
-    if cfg['kind'] == 'routed':
+    if 'role' not in cfg: cfg['role'] = cfg.pop('kind')      # bundles saved before 0.2.1 named it 'kind'
+    if cfg['role'] == 'routed':
         model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False)) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False), sides=cfg.get('sides'))
         model.lesion_cfg = cfg
         model.load_state_dict(torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True))
         return model.eval(), cfg
     bb = create_backbone(cfg['arch'], pretrained=False)
-    if cfg['kind'] == 'teacher':
+    if cfg['role'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
         model = FusionModel(bb, card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
     else: model = ImageModel(bb, sides=cfg.get('sides'))
@@ -281,7 +282,7 @@ def read_at(learn, # a student `Learner` (`student_learner`), or a student or ro
            ):
     "Make a trained student read each image at `sides` inside the model, recorded in its config (bundle, exports and TTA follow); returns `learn`"
     model, cfg = (learn if isinstance(learn, nn.Module) else learn.model), getattr(learn, 'lesion_cfg', {})
-    if cfg.get('kind') not in ('student', 'routed'): raise ValueError(f"read_at: a student (Learner, `load_bundle` model or routed students) is needed, not a {cfg.get('kind') or type(learn).__name__}")
+    if cfg.get('role') not in ('student', 'routed'): raise ValueError(f"read_at: a student (Learner, `load_bundle` model or routed students) is needed, not a {cfg.get('role') or type(learn).__name__}")
     sides = tuple(int(s) for s in sides) if sides else None
     if sides and (min(sides) < 16 or len(set(sides)) < len(sides)): raise ValueError(f"read_at: sides {sides}: expected different sides in pixels, each at least 16")
     model.sides = sides

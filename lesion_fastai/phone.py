@@ -64,11 +64,11 @@ def paint_out(x:np.ndarray, # uint8 (H, W, 3) photo
 def _student(s, kind):
     "An `ImageModel` (a copy, in eval mode) and its config from a student Learner or bundle path"
     if isinstance(s, Learner):
-        if getattr(s, 'lesion_cfg', {}).get('kind') != 'student': raise ValueError(f"{kind}: a student Learner (`student_learner`) is needed")
+        if getattr(s, 'lesion_cfg', {}).get('role') != 'student': raise ValueError(f"{kind}: a student Learner (`student_learner`) is needed")
         return copy.deepcopy(s.model).cpu().eval(), dict(s.lesion_cfg)
     if isinstance(s, (str, Path)):
         m, c = load_bundle(s)
-        if c['kind'] != 'student': raise ValueError(f"{kind}: {s} is a {c['kind']}, not an image-only student")
+        if c['role'] != 'student': raise ValueError(f"{kind}: {s} is a {c['role']}, not an image-only student")
         return m, c
     raise TypeError(f"{kind}: expected a student Learner or a bundle path, not {type(s).__name__}")
 
@@ -147,7 +147,7 @@ def route_students(students:dict, # kind -> a student `Learner` or bundle path, 
         off[k] = threshold_for_sens(vy, z, sens)
     with torch.no_grad(): model.offsets.copy_(torch.tensor([off.get(k, 0.) for k in kinds]))
     c0 = parts[0][1]
-    model.lesion_cfg = dict(kind='routed', arch='+'.join(c['arch'] for _, c in parts), size=size, kinds=kinds, hard=hard,
+    model.lesion_cfg = dict(role='routed', arch='+'.join(c['arch'] for _, c in parts), size=size, kinds=kinds, hard=hard,
                             students=[c for _, c in parts], mean=c0['mean'], std=c0['std'], degrade=None,
                             router=dict(images={k: len(images[k]) for k in kinds}, train_accuracy=acc, C=C),
                             offsets=dict(values={k: off.get(k, 0.) for k in kinds}, sens=sens if off else None,

@@ -34,7 +34,7 @@ from .report import report
 from .app import build_app, app_model, find_onnxruntime_web
 
 # %% auto #0
-__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'teacher_kind', 'meta_rows', 'teacher_settings', 'step_teachers',
+__all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'teacher_role', 'meta_rows', 'teacher_settings', 'step_teachers',
            'step_stack', 'bundle_logits', 'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app',
            'run_pipeline']
 
@@ -103,7 +103,7 @@ def step_gbdt(rd:RunData, # the run's shared state
     rd.save_preds(); run.finish('gbdt', seconds=time.time() - t0)
 
 # %% ../nbs/10_pipeline.ipynb #c66ae4f9
-def teacher_kind(data:LesionData, # the run's table
+def teacher_role(data:LesionData, # the run's table
                 ) -> str:
     "The model a run's teachers are: 'teacher' (image + metadata), or 'student' (image only) for a table with no metadata"
     return 'teacher' if data.spec.inputs else 'student'
@@ -126,7 +126,7 @@ def _fold_teacher(rd:RunData, pool:LesionData, fold:int, step:str, oof_col:str, 
     "Train the teacher that does not see `fold` of `pool`: its out-of-fold logits into `oof_col` at `rows`, its holdout logits into `step`"
     c, P = rd.cfg, rd.P
     t0 = time.time()
-    learn, logits = train_model(pool, fold, teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **common)
+    learn, logits = train_model(pool, fold, teacher_role(rd.data), c.teacher_arch or c.arch, fusion=c.fusion, checkpoint=f'ck_{step}', **common)
     P.loc[rows, oof_col] = logits
     P.loc[rd.is_hold, step] = predict_logits(learn, lesion_test_dl(learn.dls, rd.data.subset(rd.is_hold)))   # for the fold ensemble
     return learn, t0
@@ -153,7 +153,7 @@ def step_teachers(rd:RunData, # the run's shared state (`prepare_run`)
         run.log("teacher on the whole pool -> holdout")
         t0 = time.time()
         keep = tm | rd.is_hold                     # the teachers' rows and the whole holdout
-        learn, logits = train_model(rd.data.subset(keep), rd.is_hold[keep], teacher_kind(rd.data), c.teacher_arch or c.arch, fusion=c.fusion,
+        learn, logits = train_model(rd.data.subset(keep), rd.is_hold[keep], teacher_role(rd.data), c.teacher_arch or c.arch, fusion=c.fusion,
                                     checkpoint='ck_teacher', **tcommon)
         P.loc[rd.is_hold, 'teacher'] = logits
         save_bundle(learn, run.out/'models'/'teacher')

@@ -148,9 +148,9 @@ def _model_lines(probs:dict, res:dict, secs:dict, names:dict=MODELS) -> list:
 def _robustness_lines(out) -> list:
     "The robustness table and plot, when the run has `robustness.csv`"
     if not (out/'robustness.csv').exists(): return []
-    R = pd.read_csv(out/'robustness.csv')
+    R = pd.read_csv(out/'robustness.csv').rename(columns={'kind': 'degradation'})   # runs before 0.2.1 named the column 'kind'
     plot_robustness({MODELS[k]: g for k, g in R.groupby('model', sort=False)}, 'pauc', out/'robustness.png')
-    wide = R.pivot_table(index=['kind', 'severity'], columns='model', values='pauc', sort=False).round(4)
+    wide = R.pivot_table(index=['degradation', 'severity'], columns='model', values='pauc', sort=False).round(4)
     return ["", "Robustness (pAUC on the holdout under each degradation; severity 0 = clean):", "",
             md_table(wide.reset_index()), "", "![Robustness](robustness.png)"]
 

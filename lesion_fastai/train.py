@@ -81,7 +81,7 @@ def predict_logits(learn:Learner, # a trained `Learner`
 # %% ../nbs/09_train.ipynb #53a13c84
 def train_model(data:LesionData, # lesion table (with folds when `valid` is a fold number)
                 valid, # validation fold number or boolean mask
-                kind:str='student', # 'teacher' (image + metadata) or 'student' (image only)
+                role:str='student', # 'teacher' (image + metadata) or 'student' (image only)
                 arch:str='tf_efficientnet_lite0', # timm backbone
                 size:int=64, # image side in pixels
                 bs:int=32, # batch size
@@ -112,16 +112,16 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 init=None, # start from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher or student; return the Learner and its validation logits"
-    if kind not in ('teacher', 'student'): raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
+    if role not in ('teacher', 'student'): raise ValueError(f"role must be 'teacher' or 'student', not {role!r}")
     set_seed(seed)
-    dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(kind == 'teacher'), soft_col=soft_col,
+    dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(role == 'teacher'), soft_col=soft_col,
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms,
-                             feat=feat if kind == 'student' and feature_weight else None, source_weights=source_weights)
+                             feat=feat if role == 'student' and feature_weight else None, source_weights=source_weights)
     dls.train.rng.seed(seed)
-    if kind == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs, init=init)
-    elif kind == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs, init=init,
+    if role == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs, init=init)
+    elif role == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs, init=init,
                                                     feature_weight=feature_weight if feat is not None else 0.)
-    else: raise ValueError(f"kind must be 'teacher' or 'student', not {kind!r}")
+    else: raise ValueError(f"role must be 'teacher' or 'student', not {role!r}")
     fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every)
     return learn, predict_logits(learn)
 
@@ -130,7 +130,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
 def train_cli(data:str=None, # dataset folder (default: the embedded synthetic ISIC 2024 set)
               preset:str=None, # dataset preset
               out:str='runs/train', # output folder
-              kind:str='student', # 'teacher' or 'student'
+              role:str='student', # 'teacher' or 'student'
               arch:str='tf_efficientnet_lite0', # timm backbone
               fold:int=0, # validation fold
               n_folds:int=5, # grouped folds
@@ -154,16 +154,16 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
     with cli_errors(debug):
         ds = add_folds(read_lesions(data or default_dataset(), spec=preset), n_folds, seed)
         t0 = time.time()
-        learn, logits = train_model(ds, fold, kind, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
+        learn, logits = train_model(ds, fold, role, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
                                     pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p,
                                     resize_from=resize_from, compile=compile, valid_every=valid_every,
-                                    checkpoint=f'ck_{kind}_fold{fold}')   # a killed run, started again, resumes at its last epoch
+                                    checkpoint=f'ck_{role}_fold{fold}')   # a killed run, started again, resumes at its last epoch
     if rank_distrib() == 0:
-        save_bundle(learn, out/kind)
+        save_bundle(learn, out/role)
         v = ds.df[ds.df.fold == fold]
         pd.DataFrame({ds.spec.id_col: v[ds.spec.id_col].values, 'target': v[ds.spec.target_col].values,
-                      'logit': logits}).to_csv(out/f'{kind}_valid.csv', index=False)
+                      'logit': logits}).to_csv(out/f'{role}_valid.csv', index=False)
         from lesion_fastai.metrics import partial_auc
         from sklearn.metrics import roc_auc_score
-        print(f"{kind}: pAUC {partial_auc(v[ds.spec.target_col], logits):.4f}, AUC {roc_auc_score(v[ds.spec.target_col], logits):.4f}, "
+        print(f"{role}: pAUC {partial_auc(v[ds.spec.target_col], logits):.4f}, AUC {roc_auc_score(v[ds.spec.target_col], logits):.4f}, "
               f"{time.time()-t0:.0f}s on {max(num_distrib(), 1)} process(es)")

@@ -81,7 +81,7 @@ def capture(run:Path, model_file:Path) -> dict:
     out = {}
     for s in dict.fromkeys(R['sources']):
         m = R['sources'] == s
-        t = robustness(lambda x: fn(x.numpy()), R['val'][m], R['y'][m], kinds=list(CAPTURE_KINDS), severities=(3,)).set_index('kind').pauc
+        t = robustness(lambda x: fn(x.numpy()), R['val'][m], R['y'][m], degradations=list(CAPTURE_KINDS), severities=(3,)).set_index('degradation').pauc
         out[s] = dict(clean=round(float(t['clean']), 4), **{k: round(float(t[k]), 4) for k in CAPTURE_KINDS},
                       kept=round(float(np.mean([t[k] for k in CAPTURE_KINDS]) / t['clean']), 3))
     return out
