@@ -96,6 +96,8 @@ def read_sides(fn, # a float (N, 3, H, W) batch -> logits (N,)
     zs = [fn(img if img.shape[-1] == s else F.interpolate(img, size=(s, s), mode='bilinear', align_corners=False)) for s in sides]
     return sum(zs[1:], zs[0]) / len(zs)    # a sum, not stack().mean(): elementwise ops that the phone runtimes' int8 delegates take
 
+
+# %% ../nbs/08_models.ipynb #9bcbcd00
 class ImageModel(nn.Module):
     "Student: image backbone + a small head; [0,1] RGB images in, one logit per image out"
     def __init__(self,
@@ -109,8 +111,11 @@ class ImageModel(nn.Module):
     def logit(self, img): "One logit per image, read as it comes"; return self.head(self.backbone(img)).squeeze(1)
     def forward(self, img): return read_sides(self.logit, _plain(img), self.sides)
 
+
+# %% ../nbs/08_models.ipynb #9bcbcd01
 def lesion_splitter(m, # a `FusionModel` or `ImageModel`
                    ): return [params(m.backbone), [p for n, p in m.named_parameters() if not n.startswith('backbone.')]]
+
 
 # %% ../nbs/08_models.ipynb #96c5aabe
 class RoutedStudent(nn.Module):
@@ -231,9 +236,6 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                             degrade=dcb.config() if dcb else None,
                             **(dict(feature_weight=feature_weight, attention_weight=attention_weight, feature_loss=feature_loss) if fcb else {}))
     return learn
-
-# %% ../nbs/08_models.ipynb #d14f497c
-def _weights(m): return torch.cat([p.detach().flatten() for p in m.parameters()])
 
 # %% ../nbs/08_models.ipynb #06bcbe0c
 def bundle_file(path, # path without extension

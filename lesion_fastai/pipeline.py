@@ -191,6 +191,8 @@ def _wants_int8(c:RunConfig) -> bool:
     "Whether the run's export formats include an int8 file made from a PT2E model (ExecuTorch or LiteRT)"
     return bool({'pte_int8', 'tflite_int8'} & set(parse_formats(c.formats) or available_formats()))
 
+
+# %% ../nbs/10_pipeline.ipynb #5825cd00
 def bundle_logits(bundle, # a saved student (`save_bundle`)
                   images:np.ndarray, # uint8 (N, H, W, 3) images at its size
                   tta:bool=False, # the mean logit over the 8 flips and rotations
@@ -201,6 +203,8 @@ def bundle_logits(bundle, # a saved student (`save_bundle`)
         with torch.no_grad(): return model(torch.from_numpy(x)).numpy()
     return np.concatenate([tta_logits(fn, x) if tta else fn(x) for x in float_batches(images, 64)])
 
+
+# %% ../nbs/10_pipeline.ipynb #5825cd01
 def step_students(rd:RunData, # the run's shared state (`prepare_run`)
                  ):
     "4-5. The students, distilled and plain, with the same budget (and the distilled one's QAT int8 model with `qat_epochs`)"
@@ -224,6 +228,7 @@ def step_students(rd:RunData, # the run's shared state (`prepare_run`)
             save_int8(qat_finetune(learn, c.qat_epochs, c.lr / 20), run.out/'models'/f'{name}_int8.pt2', c.size)
         rd.save_preds(); run.finish(name, seconds=time.time() - t0)
 
+
 # %% ../nbs/10_pipeline.ipynb #5cca6a37
 def step_robustness(rd:RunData, # the run's shared state (`prepare_run`)
                    ):
@@ -239,6 +244,8 @@ def step_robustness(rd:RunData, # the run's shared state (`prepare_run`)
     pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
     run.finish('robustness', seconds=time.time() - t0)
 
+
+# %% ../nbs/10_pipeline.ipynb #5ccacd00
 def step_tta(rd:RunData, # the run's shared state (`prepare_run`)
             ):
     "6b. Both students on the holdout with test-time augmentation (mean logit over the 8 flips and rotations)"
@@ -250,6 +257,8 @@ def step_tta(rd:RunData, # the run's shared state (`prepare_run`)
         rd.P.loc[rd.is_hold, f'{name}_tta'] = bundle_logits(run.out/'models'/name, ims, tta=True)
     rd.save_preds(); run.finish('tta', seconds=time.time() - t0)
 
+
+# %% ../nbs/10_pipeline.ipynb #5ccacd01
 def step_export(rd:RunData, # the run's shared state (`prepare_run`)
                ):
     "6c. The distilled student in every requested format, checked on the holdout, with the triage operating point"
@@ -260,6 +269,8 @@ def step_export(rd:RunData, # the run's shared state (`prepare_run`)
     t0 = time.time(); export_run(run.out, formats=fmts, sens=c.sens, n_boot=c.n_boot, op_source=c.op_source)
     run.finish('export', seconds=time.time() - t0)
 
+
+# %% ../nbs/10_pipeline.ipynb #5ccacd02
 def step_app(rd:RunData, # the run's shared state (`prepare_run`)
             ):
     "6d. The phone web app beside the export (`lesion-app`), when the export has an ONNX file and onnxruntime-web is installed"
@@ -270,6 +281,7 @@ def step_app(rd:RunData, # the run's shared state (`prepare_run`)
     run.log("app: the phone web app beside the export (app/; lesion-app --serve to try it)")
     t0 = time.time(); build_app(run.out/'export', run.out/'app')
     run.finish('app', seconds=time.time() - t0)
+
 
 # %% ../nbs/10_pipeline.ipynb #ef49be05
 STEPS = (step_gbdt, step_teachers, step_stack, step_students, step_robustness, step_tta, step_export, step_app)

@@ -66,6 +66,8 @@ def combine_sources(datas:list, # the `LesionData` of each source (labelled, wit
     skipped = {f'{n}:{k}': v for d, n in zip(datas, names) for k, v in d.skipped.items()}
     return LesionData(pd.concat(frames, ignore_index=True), spec, ','.join(d.source for d in datas), skipped)
 
+
+# %% ../nbs/00c_sources.ipynb #c852cd00
 def read_sources(paths, # dataset folders: a list, or one string with commas ('ham10000_dir,pad_dir')
                  **kwargs) -> LesionData:
     "Read one dataset folder (`read_lesions`), or several combined into one table (`combine_sources`)"
@@ -77,6 +79,8 @@ def read_sources(paths, # dataset folders: a list, or one string with commas ('h
     names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
     return combine_sources(datas, names)
 
+
+# %% ../nbs/00c_sources.ipynb #c852cd01
 def folder_specs(paths, # dataset folders: a list, or one string with commas
                  **kwargs, # passed to `read_lesions` (e.g. `on_error`)
                 ) -> dict:
