@@ -13,7 +13,7 @@ from PIL import Image
 from typing import Annotated
 from fastcore.script import call_parse, store_true
 import lesion_fastai
-from .cli import cli_errors
+from .conventions import cli_errors
 from .cache import resize_square
 from .images import to_rgb8
 from .predict import pretrained_student, describe_model, demo_note

@@ -14,7 +14,7 @@ from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 from .images import load_image, ImageReadError
 from .data import read_lesions
-from .cli import cli_errors
+from .conventions import cli_errors
 from fastcore.basics import patch
 
 # %% auto #0

@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 import pandas as pd
 from fastcore.script import call_parse, store_true
-from .cli import cli_errors
+from .conventions import cli_errors
 from .specs import get_spec, guess_spec, apply_labels, check_columns, check_binary_target, check_unique_ids, check_numeric
 from .images import h5_ref, h5_file
 from .data import dataset_layout, index_image_folder, verify_images

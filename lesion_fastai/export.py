@@ -16,13 +16,13 @@ from .cache import float_batches
 from .metrics import partial_auc, operating_point, logit, expit
 from .predict import tta_logits, TTA_VIEWS
 from .runtimes import FORMATS, ProbModel, quiet_toolchains, export_program, example_input, available_formats, require_format, load_runtime, latency_ms
-from .quantize import quantize_ptq, unshare_sides, FLOAT_LAYERS
+from .quantize import quantize_ptq, quantize_onnx_int8, unshare_sides, FLOAT_LAYERS
 
 # %% auto #0
 __all__ = ['FLOAT_TOL', 'INT8_PAUC_TOL', 'INT8_TOL_NOLABELS', 'export_onnx', 'export_pt2', 'export_pte', 'export_tflite',
-           'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'quantize_onnx_int8',
-           'batch_uint8', 'learner_images', 'learner_sources', 'passes', 'tta_operating_point', 'source_rows',
-           'source_scores', 'export_student', 'parse_formats', 'export_table']
+           'export_tflite_int8', 'export_torchscript', 'check_file', 'check_exports', 'batch_uint8', 'learner_images',
+           'learner_sources', 'passes', 'tta_operating_point', 'source_rows', 'source_scores', 'export_student',
+           'parse_formats', 'export_table']
 
 # %% ../nbs/12_export.ipynb #20c78ada
 def export_onnx(model:nn.Module, # a float student (image -> logit)
@@ -134,38 +134,6 @@ def check_exports(paths:dict, # name -> file (or bundle) path; 'pytorch' (or the
         res[k], probs = check_file(paths[k], images, y, ref)
         if ref is None: ref = probs; res[k].update(max_abs_diff=0., mean_abs_diff=0.)
     return {k: res[k] for k in paths}
-
-# %% ../nbs/12_export.ipynb #1c0cd4ff
-def quantize_onnx_int8(model:nn.Module, # a float student (image -> logit)
-                       path, # the .onnx file to write
-                       size:int, # image side in pixels
-                       calib_images, # uint8 (N, H, W, 3) calibration images
-                      ) -> Path:
-    "Static QDQ int8 ONNX (per-channel weights, calibrated activations), first conv, classifier and sigmoid in float"
-    require_format('onnx')
-    import onnx
-    from onnxruntime.quantization import quantize_static, QuantFormat, QuantType, CalibrationDataReader
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-    path = Path(path).resolve()
-    fp32, pre = path.with_suffix('.fp32.onnx'), path.with_suffix('.pre.onnx')
-    export_onnx(model, fp32, size)
-    with quiet_toolchains(), tempfile.TemporaryDirectory() as tmp:
-        cwd = os.getcwd(); os.chdir(tmp)          # a failed shape inference leaves the weights' copy in the working folder
-        try:
-            try: quant_pre_process(str(fp32), str(pre))
-            except Exception: quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)   # a student reading two sides (Resize to computed sizes)
-        finally: os.chdir(cwd)
-    nodes = onnx.load(str(pre)).graph.node
-    convs = [n.name for n in nodes if n.op_type == 'Conv']
-    keep = convs[:1] + [n.name for n in nodes if n.op_type in ('Gemm', 'MatMul', 'Sigmoid')]
-    class Reader(CalibrationDataReader):
-        def __init__(self): self.it = ({'image': b} for b in float_batches(calib_images, 16))
-        def get_next(self): return next(self.it, None)
-    with quiet_toolchains():
-        quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, nodes_to_exclude=keep,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    fp32.unlink(); pre.unlink()
-    return path
 
 # %% ../nbs/12_export.ipynb #180b0556
 def batch_uint8(x:torch.Tensor) -> np.ndarray:
@@ -294,10 +262,10 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
     formats = available_formats() if formats is None else list(formats)
     for f in formats: require_format(f)
     q, q_src = int8_model, 'quantisation-aware training (PT2E)' if int8_model is not None else 'post-training quantisation (PT2E)'
-    if q is None and 'pte_int8' in formats: q = quantize_ptq(model, calib_images, skip)
+    if q is None and ('pte_int8' in formats or 'onnx_int8' in formats): q = quantize_ptq(model, calib_images, skip)
     writers = dict(pte=lambda p: export_pte(model, p, size), pte_int8=lambda p: export_pte(q, p, size),
                    tflite=lambda p: export_tflite(model, p, size), tflite_int8=lambda p: export_tflite_int8(model, p, size, calib_images),
-                   onnx=lambda p: export_onnx(model, p, size), onnx_int8=lambda p: quantize_onnx_int8(model, p, size, calib_images),
+                   onnx=lambda p: export_onnx(model, p, size), onnx_int8=lambda p: quantize_onnx_int8(model, p, size, int8_model=q),
                    pt2=lambda p: export_pt2(model, p, size), torchscript=lambda p: export_torchscript(model, p, size))
     ref, ref_p = check_file(bundle, val_images, val_y)
     rep = dict(pytorch=dict(ref, max_abs_diff=0., mean_abs_diff=0.))
@@ -305,7 +273,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
         try: rep[f] = check_file(writers[f](out/FORMATS[f][0]), val_images, val_y, ref_p)[0]
         except Exception as e: rep[f] = dict(file=FORMATS[f][0], error=f"{type(e).__name__}: {str(e)[:300]}")
         rep[f].update(precision=FORMATS[f][1], runtime=FORMATS[f][2], passes=passes(f, rep[f], ref))
-        if FORMATS[f][1] == 'int8': rep[f]['int8_from'] = dict(onnx_int8='post-training quantisation (ONNX Runtime, static QDQ)', tflite_int8='post-training quantisation (litert-torch PT2E)').get(f, q_src)
+        if FORMATS[f][1] == 'int8': rep[f]['int8_from'] = dict(tflite_int8='post-training quantisation (litert-torch PT2E)').get(f, q_src)
     ok = [f for f in formats if rep[f]['passes']]
     best = min(ok, key=lambda f: (rep[f]['size_mb'], rep[f]['latency_ms_1thread'])) if ok else None
     y_op, g_op = np.asarray(val_y)[pick], None if val_groups is None else np.asarray(val_groups)[pick]

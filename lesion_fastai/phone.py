@@ -17,7 +17,7 @@ from fastcore.script import call_parse, store_true
 from .export import export_student, export_table, parse_formats, learner_images, batch_uint8
 from .ship import run_images
 from .datablock import lesion_test_dl
-from .cli import cli_errors
+from .conventions import cli_errors
 from dataclasses import replace
 from .config import RunConfig, RECIPES, apply_recipe
 from .sources import folder_specs, source_kinds

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from .cli import cli_errors
+from .conventions import cli_errors
 from .data import LesionData
 from .sources import read_sources
 from .synth import default_dataset

@@ -12,12 +12,12 @@ from torch import nn
 from fastai.callback.core import Callback
 from fastai.torch_core import trainable_params
 from .cache import float_batches
-from .runtimes import quiet_toolchains, export_program, example_input, require_format
+from .runtimes import quiet_toolchains, export_program, example_input, require_format, ProbModel
 from .models import read_sides
 
 # %% auto #0
-__all__ = ['FLOAT_LAYERS', 'SideCopies', 'unshare_sides', 'quantize_ptq', 'QATCallback', 'layer_sensitivity', 'qat_finetune',
-           'save_int8', 'load_int8']
+__all__ = ['FLOAT_LAYERS', 'SideCopies', 'unshare_sides', 'quantize_ptq', 'QATCallback', 'layer_sensitivity',
+           'dedupe_initializers', 'quantize_onnx_int8', 'qat_finetune', 'save_int8', 'load_int8']
 
 # %% ../nbs/11b_quantize.ipynb #0b029cdc
 FLOAT_LAYERS = ('conv_stem', 'blocks.0.0', 'blocks.1', 'head')  # kept in float by default: the first convolution, the first two stages, the classifier
@@ -117,6 +117,41 @@ def layer_sensitivity(model:nn.Module, # float student (image -> logit)
     base = err(quantize_ptq(model, calib_images, skip))
     rows = [dict(layer=n, error=(e := err(quantize_ptq(model, calib_images, tuple(skip) + (n,)))), gain=base - e) for n in layers]
     return pd.DataFrame(rows).assign(baseline=base).sort_values('gain', ascending=False).reset_index(drop=True)
+
+# %% ../nbs/11b_quantize.ipynb #onnx8q01
+def dedupe_initializers(m, # an `onnx.ModelProto`, changed in place
+                       ) -> int:
+    "Point every node at one copy of each set of identical initializers; the number of copies removed"
+    import hashlib, onnx
+    first, ren = {}, {}
+    for t in m.graph.initializer:
+        k = first.setdefault((t.data_type, tuple(t.dims), hashlib.sha1(onnx.numpy_helper.to_array(t).tobytes()).hexdigest()), t.name)
+        if k != t.name: ren[t.name] = k
+    for node in m.graph.node:
+        for i, v in enumerate(node.input):
+            if v in ren: node.input[i] = ren[v]
+    keep = [t for t in m.graph.initializer if t.name not in ren]
+    del m.graph.initializer[:]; m.graph.initializer.extend(keep)
+    return len(ren)
+
+def quantize_onnx_int8(model:nn.Module, # a float student (image -> logit)
+                       path, # the .onnx file to write
+                       size:int, # image side in pixels
+                       calib_images=None, # uint8 (N, H, W, 3) calibration images (not needed with `int8_model`)
+                       int8_model:nn.Module|None=None, # its PT2E int8 model, if made already (`quantize_ptq`, a QAT model)
+                       skip=FLOAT_LAYERS, # modules kept in float
+                      ) -> Path:
+    "The PT2E int8 student with its sigmoid as one QDQ ONNX file: input 'image' (any batch up to 256), output 'prob', each weight stored once"
+    require_format('onnx_int8')
+    import onnx
+    q = int8_model if int8_model is not None else quantize_ptq(model, calib_images, skip)
+    path, x = Path(path), example_input(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with quiet_toolchains():     # batch 2 to 256: torch.export specialises a batch of one (the file takes it all the same)
+        ep = torch.export.export(ProbModel(q).eval(), (x,), dynamic_shapes=({0: torch.export.Dim('batch', max=256)},))
+        torch.onnx.export(ep, (x,), str(path), input_names=['image'], output_names=['prob'], dynamo=True, external_data=False, verbose=False)
+    m = onnx.load(str(path)); dedupe_initializers(m); onnx.save(m, str(path))
+    return path
 
 # %% ../nbs/11b_quantize.ipynb #a964924f
 def qat_finetune(learn, # a trained student `Learner`

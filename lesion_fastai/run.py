@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 import fastprogress.fastprogress as fpb
-from .cli import cli_errors, config_options, run_command, given_options
+from .conventions import cli_errors, config_options, run_command, given_options
 from .data import read_lesions
 from .sources import folder_specs, source_kinds
 from .cache import ImageCache

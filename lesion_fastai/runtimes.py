@@ -63,24 +63,27 @@ FORMATS = dict(  # name: (file, precision, runtime)
     tflite=('student.tflite', 'float32', 'LiteRT'), tflite_int8=('student_int8.tflite', 'int8', 'LiteRT'),
     onnx=('student.onnx', 'float32', 'ONNX Runtime'), onnx_int8=('student_int8.onnx', 'int8', 'ONNX Runtime'),
     pt2=('student.pt2', 'float32', 'PyTorch (torch.export)'), torchscript=('student.ts', 'float32', 'PyTorch (TorchScript)'))
-_NEEDS = dict(pte=['executorch'], tflite=['litert_torch', 'ai_edge_litert'], onnx=['onnx', 'onnxruntime'])
+_NEEDS = dict(pte=['executorch'], tflite=['litert_torch', 'ai_edge_litert'], onnx=['onnx', 'onnxruntime'],
+              onnx_int8=['onnx', 'onnxruntime', 'executorch', 'onnxscript'])   # the PT2E int8 program, written as ONNX
 _ON_REQUEST = ('onnx_int8', 'torchscript')
-_INSTALL = dict(pte="pip install executorch", tflite="pip install 'lesion_fastai[mobile]' (litert-torch)", onnx="pip install onnx onnxruntime")
+_INSTALL = dict(pte="pip install executorch", tflite="pip install 'lesion_fastai[litert]' (litert-torch)", onnx="pip install onnx onnxruntime",
+                onnx_int8="pip install 'lesion_fastai[executorch]' (torchao's PT2E and onnxscript)")
 
 def _family(fmt): return fmt.split('_')[0]
+def _needs(fmt): return _NEEDS.get(fmt, _NEEDS.get(_family(fmt), []))
 
 def available_formats(on_request:bool=False, # also the formats made only on request (onnx_int8, torchscript)
                      ) -> list:
     "Formats whose packages are installed (with `on_request`: also onnx_int8 and torchscript)"
-    ok = lambda f: all(importlib.util.find_spec(m) is not None for m in _NEEDS.get(_family(f), []))
+    ok = lambda f: all(importlib.util.find_spec(m) is not None for m in _needs(f))
     return [f for f in FORMATS if ok(f) and (on_request or f not in _ON_REQUEST)]
 
 def require_format(fmt:str, # a format name (see `FORMATS`)
                   ):
     "Raise a clear error when `fmt` is unknown or its packages are missing"
     if fmt not in FORMATS: raise ValueError(f"unknown export format {fmt!r}; expected some of {list(FORMATS)}")
-    missing = [m for m in _NEEDS.get(_family(fmt), []) if importlib.util.find_spec(m) is None]
-    if missing: raise ImportError(f"format {fmt!r} needs {', '.join(missing)}: {_INSTALL[_family(fmt)]}")
+    missing = [m for m in _needs(fmt) if importlib.util.find_spec(m) is None]
+    if missing: raise ImportError(f"format {fmt!r} needs {', '.join(missing)}: {_INSTALL.get(fmt, _INSTALL[_family(fmt)])}")
 
 def example_input(size, # image side in pixels
                   n=2, # batch size

@@ -10,7 +10,7 @@ import json, numpy as np, pandas as pd
 import lesion_fastai
 from pathlib import Path
 from fastcore.script import call_parse, store_true
-from .cli import cli_errors
+from .conventions import cli_errors
 from .synth import is_synthetic
 from .cache import ImageCache
 from .models import bundle_file

@@ -11,7 +11,7 @@ from pathlib import Path
 from sklearn.model_selection import StratifiedGroupKFold
 from fastcore.script import call_parse, store_true
 from .data import LesionData, read_lesions
-from .cli import cli_errors
+from .conventions import cli_errors
 
 # %% auto #0
 __all__ = ['grouped_folds', 'check_group_disjoint', 'grouped_holdout', 'add_folds', 'folds_cli']

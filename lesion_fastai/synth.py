@@ -14,7 +14,7 @@ from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 from .specs import ISIC2024, ISIC2024_OTHER_COLS
 from .data import read_isic2024
-from .cli import cli_errors
+from .conventions import cli_errors
 
 # %% auto #0
 __all__ = ['ISIC2024_TRAIN_COLS', 'SYNTH_VERSION', 'draw_lesion', 'lesion_metadata', 'make_synthetic_isic', 'default_dataset',

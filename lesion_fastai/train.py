@@ -15,7 +15,7 @@ import fastai.callback.schedule  # fine_tune, fit_one_cycle, lr_find on Learner
 from fastai.torch_core import set_seed
 from fastai.distributed import rank_distrib, num_distrib
 from .data import LesionData, read_lesions
-from .cli import cli_errors
+from .conventions import cli_errors
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
 from .models import teacher_learner, student_learner, save_bundle

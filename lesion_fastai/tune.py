@@ -13,7 +13,7 @@ from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 from sklearn.metrics import roc_auc_score
 from .data import LesionData, read_lesions
-from .cli import cli_errors
+from .conventions import cli_errors
 from .splits import add_folds
 from .synth import default_dataset
 from .cache import ImageCache
