@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/export.html.md"""
 
 # %% ../nbs/12_export.ipynb #2f10ac06
 from __future__ import annotations
-import json, os, tempfile, numpy as np, pandas as pd, torch
+import json, numpy as np, pandas as pd, torch
 from pathlib import Path
 from torch import nn
 from sklearn.metrics import roc_auc_score

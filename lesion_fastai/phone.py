@@ -258,7 +258,7 @@ def phone_recipe(c:RunConfig, # the run's settings
     w = phone_source_weights(names)
     photos = [n for n, k in names.items() if k == 'phone']
     op = photos[0] if photos and len(photos) < len(names) else None     # beside tiles: the thresholds from the phone photos
-    return dict(_P, source_weights=c.source_weights or w or None, op_source=c.op_source or op)   # several folders of one kind: pooled in one run
+    return dict(_P, source_weights=c.source_weights or w, op_source=c.op_source or op)   # several folders of one kind: pooled in one run
 
 
 # %% ../nbs/16_phone.ipynb #412c024c

@@ -61,11 +61,12 @@ def leave_one_source_out(c:RunConfig, # the run's settings; `data` names two or 
                          out, # output folder: a run per source in <out>/without_<source>, the table in <out>/loso.md and loso.json
                          recipe:str|None=None, # the recipe's name, for each run's log and report
                          kept:dict|None=None, # the options given kept over the recipe
+                         specs:dict|None=None, # each folder's `DatasetSpec`, where the caller has read them (default: `folder_specs`)
                         ) -> pd.DataFrame:
     "For each source of `c.data`: a run on the others, its students scored on the source left out; the table, with the mean over sources"
     paths = [p.strip() for p in (c.data or '').split(',') if p.strip()]
     if len(paths) < 2: raise ValueError(f"--leave-out scores a recipe on each source it never saw: give two or more folders in --data, not {c.data!r}")
-    out, rows, specs = Path(out), [], folder_specs(paths, on_error='skip')   # each folder read once for its name
+    out, rows, specs = Path(out), [], specs or folder_specs(paths, on_error='skip')   # each folder read once for its name
     for i, p in enumerate(paths):
         name = specs[p].name
         sub = out/f'without_{name}'
@@ -128,7 +129,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             raise ValueError("--phone trains on phone photos: give their folder with --data, e.g. --data ../shared/data/pad_ufes20 "
                              "(lesion-run without --phone runs the demo on the embedded synthetic set)")
         if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: one line per epoch (`fit_learner`), no bars (nor their test character)
-        name, kept = recipe or ('fast-cpu' if fast_cpu else None), {}
+        name, kept, specs = recipe or ('fast-cpu' if fast_cpu else None), {}, None
         if phone:
             several = bool(cfg.data and ',' in cfg.data)
             specs = folder_specs(cfg.data, on_error=cfg.on_error) if several else {}    # each folder read once
@@ -139,7 +140,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
                 run_routed(cfg, out, specs=specs, explicit=explicit); return
             name, (cfg, kept) = 'phone-joint' if joint else 'phone', apply_recipe(cfg, rec, explicit)
         elif name: cfg, kept = apply_recipe(cfg, name, explicit)
-        if leave_out: leave_one_source_out(cfg, out, recipe=name, kept=kept)
+        if leave_out: leave_one_source_out(cfg, out, recipe=name, kept=kept, specs=specs)   # --phone has read the folders already
         else: run_pipeline(cfg, out, recipe=name, kept=kept)
 
 RUN_HELP = {'data': ['data', 'preset', 'ambiguous', 'on_error', 'source_weights', 'n_folds', 'holdout', 'seed'],
