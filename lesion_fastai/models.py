@@ -1,4 +1,4 @@
-"""An image + metadata teacher (concatenation, FiLM or MetaBlock fusion), a phone-sized image-only student, and a fastai `DistillationCallback` that makes the student mimic the teacher.
+"""An image + metadata teacher (concatenation, FiLM or MetaBlock fusion), a phone-sized image-only student, a fastai `DistillationCallback` that makes the student mimic the teacher, and the peer it is measured against.
 
 Docs: https://lesion-fastai.github.io/lesion_fastai/models.html.md"""
 
@@ -16,6 +16,7 @@ from fastai.callback.core import Callback
 from fastai.torch_core import params, set_seed, TensorBase
 from fastai.layers import Embedding
 from fastai.tabular.model import emb_sz_rule
+from fastai.vision.learner import TimmBody, add_head
 from .backbones import create_backbone, LesionBackbone
 from .datablock import lesion_loss
 from .metrics import PartialAUC, RocAUC
@@ -25,8 +26,8 @@ from .distill import DistillationCallback, FeatureDistillCallback
 
 # %% auto #0
 __all__ = ['POS_WEIGHT', 'MetaEncoder', 'FusionModel', 'read_sides', 'ImageModel', 'lesion_splitter', 'RoutedStudent',
-           'init_from', 'meta_processor', 'teacher_learner', 'student_learner', 'bundle_file', 'save_bundle',
-           'load_bundle', 'read_at']
+           'init_from', 'meta_processor', 'teacher_learner', 'student_learner', 'PeerModel', 'peer_learner',
+           'bundle_file', 'save_bundle', 'load_bundle', 'read_at']
 
 # %% ../nbs/08_models.ipynb #e3c2ce05
 def _plain(x):
@@ -237,6 +238,36 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                             **(dict(feature_weight=feature_weight, attention_weight=attention_weight, feature_loss=feature_loss) if fcb else {}))
     return learn
 
+# %% ../nbs/08_models.ipynb #peer0002
+class PeerModel(nn.Module):
+    "The peer: `vision_learner`'s model for timm's `arch` (fastai's body and head) after the backbone's normalisation; [0,1] RGB images in, one logit per image out"
+    def __init__(self,
+                 arch:str='tf_efficientnet_lite0', # timm architecture name
+                 pretrained:bool=True, # ImageNet weights (as `create_backbone` finds them)
+                ):
+        super().__init__()
+        bb = create_backbone(arch, pretrained)
+        self.arch, self.norm, body = arch, bb.norm, TimmBody(bb.body)
+        self.net = add_head(body, bb.num_features, 1, pool=body.needs_pool)   # fastai's defaults: concat pooling, ps=0.5, kaiming init
+    def forward(self, img): return self.net(self.norm(_plain(img))).squeeze(1)
+
+def peer_learner(dls, # image-only DataLoaders (`lesion_dataloaders(meta=False)`)
+                 arch:str='tf_efficientnet_lite0', # timm backbone
+                 pretrained:bool=True, # ImageNet weights
+                 pos_weight:float|None=POS_WEIGHT, # weight of positives in the loss (the student's)
+                 fast:bool=True, # `FastTrainCallback` in every fit: channels-last, bf16 on a GPU (speed only)
+                 metrics=None, # fastai metrics (default: ROC AUC and pAUC)
+                 cbs=None, # more callbacks
+                 **kwargs,
+                ) -> Learner:
+    "The plain alternative: `vision_learner`'s model and splitter for `arch` with the lesion loss; no teacher, no simulated capture"
+    model = PeerModel(arch, pretrained)
+    learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lambda m: [params(m.net[0]), params(m.net[1])],
+                    metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=list(cbs or []) + ([FastTrainCallback()] if fast else []), **kwargs)
+    if pretrained: learn.freeze()
+    learn.lesion_cfg = dict(role='peer', arch=arch, size=_img_size(dls), mean=model.norm.mean.flatten().tolist(), std=model.norm.std.flatten().tolist())
+    return learn
+
 # %% ../nbs/08_models.ipynb #06bcbe0c
 def bundle_file(path, # path without extension
                 ext:str, # '.pth' or '.json'
@@ -251,7 +282,7 @@ def save_bundle(learn:Learner, # a trained `Learner`, or a model with a `lesion_
     "Save `learn`'s model as `<path>.pth` (state dict) + `<path>.json` (how to rebuild it)"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     model = learn if isinstance(learn, nn.Module) else learn.model
-    if not hasattr(learn, 'lesion_cfg'): raise ValueError(f"{type(learn).__name__} has no `lesion_cfg`: save a Learner made by teacher_learner/student_learner, or a RoutedStudent from route_students")
+    if not hasattr(learn, 'lesion_cfg'): raise ValueError(f"{type(learn).__name__} has no `lesion_cfg`: save a Learner made by teacher_learner, student_learner or peer_learner, or a RoutedStudent from route_students")
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()
                 if not k.startswith('feature_proj.')}, bundle_file(path, '.pth'))   # the distillation projection stays behind
     bundle_file(path, '.json').write_text(json.dumps(learn.lesion_cfg, indent=1, default=float))
@@ -268,11 +299,11 @@ def load_bundle(path, # path without extension
         model.lesion_cfg = cfg
         model.load_state_dict(torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True))
         return model.eval(), cfg
-    bb = create_backbone(cfg['arch'], pretrained=False)
-    if cfg['role'] == 'teacher':
+    if cfg['role'] == 'peer': model = PeerModel(cfg['arch'], pretrained=False)
+    elif cfg['role'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
-        model = FusionModel(bb, card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
-    else: model = ImageModel(bb, sides=cfg.get('sides'))
+        model = FusionModel(create_backbone(cfg['arch'], pretrained=False), card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
+    else: model = ImageModel(create_backbone(cfg['arch'], pretrained=False), sides=cfg.get('sides'))
     sd = torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True)
     sd = {('meta_encoder.' + k[5:] if k.startswith('meta.') else k): v for k, v in sd.items()}   # bundles saved before the rename
     model.load_state_dict(sd)

@@ -18,7 +18,7 @@ from .data import LesionData, read_lesions
 from .conventions import cli_errors
 from .splits import add_folds
 from .datablock import lesion_dataloaders, lesion_test_dl
-from .models import teacher_learner, student_learner, save_bundle
+from .models import teacher_learner, student_learner, peer_learner, save_bundle
 from .callbacks import FastTrainCallback, EpochCheckpointCallback, ProgressiveResizeCallback, ValidEveryCallback, EpochLogCallback, plain_output
 
 # %% auto #0
@@ -31,7 +31,7 @@ def model_name(checkpoint:str|None, # a checkpoint name, e.g. 'ck_teacher_fold2'
     if not checkpoint: return 'model'
     return re.sub(r'fold(\d+)', r'fold \1', checkpoint.removeprefix('ck_')).replace('_', ' ')
 
-def fit_learner(learn:Learner, # a teacher or student `Learner`
+def fit_learner(learn:Learner, # a teacher, student or peer `Learner`
                 epochs:int=3, # unfrozen epochs
                 lr:float=2e-3, # base learning rate (one-cycle)
                 freeze_epochs:int=1, # epochs with a frozen backbone first
@@ -81,7 +81,7 @@ def predict_logits(learn:Learner, # a trained `Learner`
 # %% ../nbs/09_train.ipynb #53a13c84
 def train_model(data:LesionData, # lesion table (with folds when `valid` is a fold number)
                 valid, # validation fold number or boolean mask
-                role:str='student', # 'teacher' (image + metadata) or 'student' (image only)
+                role:str='student', # 'teacher' (image + metadata), 'student' (image only) or 'peer' (`peer_learner`, the plain alternative)
                 arch:str='tf_efficientnet_lite0', # timm backbone
                 size:int=64, # image side in pixels
                 bs:int=32, # batch size
@@ -111,8 +111,9 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 source_weights:dict|None=None, # several sources: training rows drawn per epoch = weight x the source's rows
                 init=None, # start from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
                ) -> tuple[Learner, np.ndarray]:
-    "Train one teacher or student; return the Learner and its validation logits"
-    if role not in ('teacher', 'student'): raise ValueError(f"role must be 'teacher' or 'student', not {role!r}")
+    "Train one teacher, student or peer; return the Learner and its validation logits"
+    if role not in ('teacher', 'student', 'peer'): raise ValueError(f"role must be 'teacher', 'student' or 'peer', not {role!r}")
+    if role == 'peer' and (init is not None or soft_col or feat is not None): raise ValueError("the peer starts from ImageNet and has no teacher: no init, soft_col or feat")
     set_seed(seed)
     dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(role == 'teacher'), soft_col=soft_col,
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms,
@@ -121,7 +122,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
     if role == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs, init=init)
     elif role == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs, init=init,
                                                     feature_weight=feature_weight if feat is not None else 0.)
-    else: raise ValueError(f"role must be 'teacher' or 'student', not {role!r}")
+    else: learn = peer_learner(dls, arch, pretrained, pos_weight=pos_weight, path=path, cbs=cbs)
     fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every)
     return learn, predict_logits(learn)
 
@@ -130,7 +131,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
 def train_cli(data:str=None, # dataset folder (default: the embedded synthetic ISIC 2024 set)
               preset:str=None, # dataset preset
               out:str='runs/train', # output folder
-              role:str='student', # 'teacher' or 'student'
+              role:str='student', # 'teacher', 'student' or 'peer' (the plain fastai alternative)
               arch:str='tf_efficientnet_lite0', # timm backbone
               fold:int=0, # validation fold
               n_folds:int=5, # grouped folds
@@ -148,7 +149,7 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
               valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training; the fold is scored after training either way)
               debug:store_true=False, # show the full traceback of an error
              ):
-    "Train one teacher or student on one fold and save it (runs under `accelerate launch` too)"
+    "Train one teacher, student or peer on one fold and save it (runs under `accelerate launch` too)"
     from lesion_fastai.synth import default_dataset
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     with cli_errors(debug):
