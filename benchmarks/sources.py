@@ -198,8 +198,8 @@ def loso_summary(a, t, res):
             rows.append(dict(left_out=SOURCES[s], model=fam, trained_on=' + '.join(TRAINED[o] for o in SOURCES if o != s),
                              images=len(yy), malignant=int(yy.sum()), AUC=fmt_ci(bootstrap_ci(roc_auc, yy, zz, gg, n_boot=a.n_boot)),
                              pAUC=fmt_ci(bootstrap_ci(partial_auc, yy, zz, gg, n_boot=a.n_boot), 4)))
-        if len(fams) == 2: diffs.append(dict(left_out=SOURCES[s], AUC=fmt_ci(paired_diff_ci(roc_auc, yy, Z['student'][-1], Z['peer'][-1], gg, n_boot=a.n_boot)),
-                                             pAUC=fmt_ci(paired_diff_ci(partial_auc, yy, Z['student'][-1], Z['peer'][-1], gg, n_boot=a.n_boot), 4)))
+        if len(fams) == 2: diffs.append({'left_out': SOURCES[s], 'AUC, student minus peer': fmt_ci(paired_diff_ci(roc_auc, yy, Z['student'][-1], Z['peer'][-1], gg, n_boot=a.n_boot)),
+                                         'pAUC, student minus peer': fmt_ci(paired_diff_ci(partial_auc, yy, Z['student'][-1], Z['peer'][-1], gg, n_boot=a.n_boot), 4)})
     Y, G, S = np.concatenate(Y), np.concatenate(G), np.concatenate(S)
     X = {fam: np.concatenate(v) for fam, v in Z.items()}
     def mean_of(metric, col):   # the mean over the three sources of `metric` on column `col` of (student, peer, source)
@@ -210,8 +210,8 @@ def loso_summary(a, t, res):
         rows.append(dict(left_out='**mean of the three**', model=fam, trained_on='', images=len(Y), malignant=int(Y.sum()),
                          AUC=fmt_ci(bootstrap_ci(mean_of(roc_auc, col), Y, M, G, n_boot=a.n_boot)), pAUC=fmt_ci(bootstrap_ci(mean_of(partial_auc, col), Y, M, G, n_boot=a.n_boot), 4)))
     dm = lambda metric: (lambda yt, M_: mean_of(metric, 0)(yt, M_) - mean_of(metric, 1)(yt, M_))
-    if len(fams) == 2: diffs.append(dict(left_out='**mean of the three**', AUC=fmt_ci(bootstrap_ci(dm(roc_auc), Y, M, G, n_boot=a.n_boot)),
-                      pAUC=fmt_ci(bootstrap_ci(dm(partial_auc), Y, M, G, n_boot=a.n_boot), 4)))
+    if len(fams) == 2: diffs.append({'left_out': '**mean of the three**', 'AUC, student minus peer': fmt_ci(bootstrap_ci(dm(roc_auc), Y, M, G, n_boot=a.n_boot)),
+                                     'pAUC, student minus peer': fmt_ci(bootstrap_ci(dm(partial_auc), Y, M, G, n_boot=a.n_boot), 4)})
     secs = {k: float(o['seconds']) for k, o in res.items()}
     head = (f"# Leave one source out\n\n`python benchmarks/sources.py --loso --tiles-weight {a.tiles_weight} "
             f"--ham-weight {a.ham_weight} --seed {a.seed}{'' if list(a.families) == ['student', 'peer'] else ' --families ' + ' '.join(a.families)}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
