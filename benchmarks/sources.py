@@ -15,6 +15,8 @@ never saw. Recipes (`--recipes`):
   simulated capture degradations (`PhoneDegradeCallback`) at a severity drawn from 1-5 (the dermoscopy recipe's) or
   from 1-3 (milder);
 - `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations;
+- `pad_tiles_sog`: `pad_tiles` with Shades-of-Gray colour constancy (p = 6) inside the student (`backbones.ShadesOfGray`):
+  each image divided by its own light, so that a source's light is no cue;
 - `peer_pad`, `peer_pad_tiles`: the peer (`models.peer_learner`: `vision_learner`'s model and head, fastai's `fine_tune`
   schedule, no teacher, no degradations) on the photos, or on the photos and the tiles drawn as above: what a fastai
   user would do with the same images and the same budget (the same images drawn each epoch, the same epochs and lr).
@@ -22,13 +24,14 @@ never saw. Recipes (`--recipes`):
 `--robustness` also scores each fold's photos under JPEG, defocus, low resolution and colour cast at severity 3 (the
 report's robustness measure, `degrade.robustness`), and the summary gives the share of the clean pAUC each recipe keeps.
 
-`--loso` leaves each whole source out instead: for each family of recipe (`student`: the plain student; `peer`: the
-peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
+`--loso` leaves each whole source out instead: for each family of recipe (`student`: the plain student; `student_sog`:
+the plain student with colour constancy; `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
 of the other two (HAM10000: its pool, the four folds that are not the holdout, drawn at `--ham-weight` of its rows each
-epoch) scores every image of the source left out. HAM10000 left out reuses the fold models of `pad_tiles` and
-`peer_pad_tiles` where they exist (their mean logit; each was trained on four fifths of the photos and the tiles). The summary (`--loso-out`) gives each source left out, the mean over
-the three, and the student minus the peer, paired over the same images (the mean's interval: groups resampled over
-the three sources together); with the photos-only student (`pad`, 5-fold results) on the two sources it never saw.
+epoch) scores every image of the source left out. HAM10000 left out reuses the family's fold models (`pad_tiles`,
+`pad_tiles_sog`, `peer_pad_tiles`) where they exist (their mean logit; each was trained on four fifths of the photos and
+the tiles). The summary (`--loso-out`) gives each source left out, the mean over the three, and the paired differences
+between families (the mean's interval: groups resampled over the three sources together); with the photos-only student
+(`pad`, 5-fold results) on the two sources it never saw.
 
 Each fold's logits are kept in `--work` (a rerun skips them). The summary (`--out`) gives AUC and pAUC with 95%
 bootstrap intervals per source (grouped by patient for the photos, by lesion for HAM10000), and paired differences.
@@ -36,6 +39,7 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --recipes pad pad_tiles --out benchmarks/results/sources.md
     python benchmarks/sources.py --recipes pad pad_capture pad_capture_mild --robustness --out benchmarks/results/capture.md
     python benchmarks/sources.py --loso --loso-out benchmarks/results/sources_loso.md
+    python benchmarks/sources.py --loso --families student peer student_sog
 """
 import argparse, time
 from pathlib import Path
@@ -57,9 +61,10 @@ from common import ham10000, pad_ufes20, train_args
 
 RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
                pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'),
-               peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'))
+               peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
+CONSTANCY = dict(pad_tiles_sog=6.)                                      # Shades-of-Gray colour constancy inside the student
 ROBUST_KINDS = ('jpeg', 'defocus', 'lowres', 'color_cast')             # the report's robustness measure, at severity 3
 
 def sources(seed=0):
@@ -83,7 +88,7 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0.,
                                 degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_{recipe}_fold{k}')   # scored once, after training; resumable by epoch
+                                valid_every=0, checkpoint=f'ck_{recipe}_fold{k}', constancy=CONSTANCY.get(recipe, 0.))   # scored once, after training; resumable by epoch
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]
@@ -150,6 +155,10 @@ def summary(a, both, ham, res, R=None):
                            + (robust_lines(R) if R is not None else '') + "\n")
     print(Path(a.out).read_text())
 
+# each family of recipe left out: the model it trains, its colour constancy, and its 5-fold recipe (photos + tiles)
+FAMILIES = dict(student=dict(role='student', constancy=0., folds='pad_tiles'), peer=dict(role='peer', constancy=0., folds='peer_pad_tiles'),
+                student_sog=dict(role='student', constancy=6., folds='pad_tiles_sog'))
+PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
 
@@ -160,35 +169,44 @@ def loso_table(seed=0):
     t.df['holdout'] = np.concatenate([np.zeros(len(pad.df) + len(tiles.df), bool), (ham.df.fold == 0).to_numpy()])
     return t
 
+def loso_file(a, family, left) -> Path: "Where the `family` model without source `left` keeps its logits"; return Path(a.work)/f'loso_{family}_without_{left}_s{a.seed}.npz'
+
 def loso_logits(a, t, family, left):
-    "The `family` model ('student' or 'peer') trained on every image of the sources but `left`, its logits on `left` (cached)"
-    f = Path(a.work)/f'loso_{family}_without_{left}_s{a.seed}.npz'
+    "The `family` model (`FAMILIES`) trained on every image of the sources but `left`, its logits on `left` (cached)"
+    f, fam = loso_file(a, family, left), FAMILIES[family]
     if f.exists(): return dict(np.load(f))
-    folds = [Path(a.work)/f"{'peer_' if family == 'peer' else ''}pad_tiles_s{a.seed}_f{k}.npz" for k in range(5)]
+    folds = [Path(a.work)/f"{fam['folds']}_s{a.seed}_f{k}.npz" for k in range(5)]
     if left == 'ham10000' and all(x.exists() for x in folds):   # trained on the photos and the tiles already: the 5 fold models' mean logit
         ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
-        return dict(ids=ids, logits=np.mean([np.load(x)['ham'] for x in folds], axis=0), seconds=sum(float(np.load(x)['seconds']) for x in folds) / 5)
+        zs = [dict(np.load(x)) for x in folds]
+        return dict(ids=ids, logits=np.mean([z['ham'] for z in zs], axis=0), seconds=sum(float(z['seconds']) for z in zs) / 5)
     t0 = time.time()
     src, hold = t.df.source.to_numpy(), t.df.holdout.to_numpy()
     scored = (src == left) & (hold if left == 'ham10000' else True)
     d = t.subset(((src != left) & ~hold) | scored)
     w = {k: v for k, v in (('isic2024_tiles', a.tiles_weight), ('ham10000', a.ham_weight)) if k != left}
-    learn, logits = train_model(d, (d.df.source == left).to_numpy(), family, a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
+    learn, logits = train_model(d, (d.df.source == left).to_numpy(), fam['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0., degrade_p=0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}')
-    save_bundle(learn, Path(a.work)/'models'/f'loso_{family}_without_{left}_s{a.seed}')
+                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}', constancy=fam['constancy'])
+    save_bundle(learn, Path(a.work)/'models'/f.stem)
     out = dict(ids=d.df.image_id[d.df.source == left].to_numpy().astype(str), logits=logits, seconds=time.time() - t0)
     np.savez(f, **out)
     print(f"{family} without {left}: {out['seconds']:.0f} s", flush=True)
     return out
 
+def mean_over(metric, col:int, scol:int, n:int):
+    "A bootstrap statistic: the mean over sources 0..n-1 (source index in column `scol` of the score matrix) of `metric` on column `col`"
+    return lambda yt, M: float(np.mean([metric(yt[M[:, scol] == i], M[M[:, scol] == i, col]) for i in range(n)]))
+
 def loso_summary(a, t, res):
-    "Each source left out, the mean over them, the student minus the peer, and the photos-only student on the sources it never saw"
+    "Each source left out, the mean over them, the paired differences between families, and the photos-only student on the sources it never saw"
     y, g = t.df.set_index('image_id').target, t.df.set_index('image_id').group
     ids = {s: res[('student', s)]['ids'] for s in SOURCES}
     z = {k: pd.Series(o['logits'], index=o['ids']) for k, o in res.items()}
-    fams = [f for f in ('student', 'peer') if all((f, s) in res for s in SOURCES)]
+    fams = [f for f in FAMILIES if all((f, s) in res for s in SOURCES)]
+    pairs = [(x, y_) for x, y_ in PAIRS if x in fams and y_ in fams]
+    ci = lambda metric, yy, zz, gg, nd=3: fmt_ci(bootstrap_ci(metric, yy, zz, gg, n_boot=a.n_boot), nd)
     rows, diffs, Y, G, S, Z = [], [], [], [], [], {f: [] for f in fams}
     for i, s in enumerate(SOURCES):
         yy, gg = y.loc[ids[s]].to_numpy(), g.loc[ids[s]].to_numpy()
@@ -196,52 +214,61 @@ def loso_summary(a, t, res):
         for fam in fams:
             zz = z[(fam, s)].loc[ids[s]].to_numpy(); Z[fam].append(zz)
             rows.append(dict(left_out=SOURCES[s], model=fam, trained_on=' + '.join(TRAINED[o] for o in SOURCES if o != s),
-                             images=len(yy), malignant=int(yy.sum()), AUC=fmt_ci(bootstrap_ci(roc_auc, yy, zz, gg, n_boot=a.n_boot)),
-                             pAUC=fmt_ci(bootstrap_ci(partial_auc, yy, zz, gg, n_boot=a.n_boot), 4)))
-        if len(fams) == 2: diffs.append({'left_out': SOURCES[s], 'AUC, student minus peer': fmt_ci(paired_diff_ci(roc_auc, yy, Z['student'][-1], Z['peer'][-1], gg, n_boot=a.n_boot)),
-                                         'pAUC, student minus peer': fmt_ci(paired_diff_ci(partial_auc, yy, Z['student'][-1], Z['peer'][-1], gg, n_boot=a.n_boot), 4)})
-    Y, G, S = np.concatenate(Y), np.concatenate(G), np.concatenate(S)
-    X = {fam: np.concatenate(v) for fam, v in Z.items()}
-    def mean_of(metric, col):   # the mean over the three sources of `metric` on column `col` of (student, peer, source)
-        return lambda yt, M: float(np.mean([metric(yt[M[:, src_col] == i], M[M[:, src_col] == i, col]) for i in range(len(SOURCES))]))
-    M = np.column_stack([X[f] for f in fams] + [S])
-    src_col = len(fams)
-    for col, fam in enumerate(fams):
+                             images=len(yy), malignant=int(yy.sum()), AUC=ci(roc_auc, yy, zz, gg), pAUC=ci(partial_auc, yy, zz, gg, 4)))
+        d = {'left_out': SOURCES[s]}
+        for x, y_ in pairs:
+            for m, nd, name in ((roc_auc, 3, 'AUC'), (partial_auc, 4, 'pAUC')):
+                d[f'{name}, {x} minus {y_}'] = fmt_ci(paired_diff_ci(m, yy, Z[x][-1], Z[y_][-1], gg, n_boot=a.n_boot), nd)
+        diffs.append(d)
+    Y, G = np.concatenate(Y), np.concatenate(G)
+    M = np.column_stack([np.concatenate(Z[f]) for f in fams] + [np.concatenate(S)])   # one column per family, then the source
+    mean_of = lambda metric, f: mean_over(metric, fams.index(f), len(fams), len(SOURCES))
+    for fam in fams:
         rows.append(dict(left_out='**mean of the three**', model=fam, trained_on='', images=len(Y), malignant=int(Y.sum()),
-                         AUC=fmt_ci(bootstrap_ci(mean_of(roc_auc, col), Y, M, G, n_boot=a.n_boot)), pAUC=fmt_ci(bootstrap_ci(mean_of(partial_auc, col), Y, M, G, n_boot=a.n_boot), 4)))
-    dm = lambda metric: (lambda yt, M_: mean_of(metric, 0)(yt, M_) - mean_of(metric, 1)(yt, M_))
-    if len(fams) == 2: diffs.append({'left_out': '**mean of the three**', 'AUC, student minus peer': fmt_ci(bootstrap_ci(dm(roc_auc), Y, M, G, n_boot=a.n_boot)),
-                                     'pAUC, student minus peer': fmt_ci(bootstrap_ci(dm(partial_auc), Y, M, G, n_boot=a.n_boot), 4)})
+                         AUC=ci(mean_of(roc_auc, fam), Y, M, G), pAUC=ci(mean_of(partial_auc, fam), Y, M, G, 4)))
+    d = {'left_out': '**mean of the three**'}
+    for x, y_ in pairs:
+        for m, nd, name in ((roc_auc, 3, 'AUC'), (partial_auc, 4, 'pAUC')):
+            d[f'{name}, {x} minus {y_}'] = ci(lambda yt, M_, m=m, x=x, y_=y_: mean_of(m, x)(yt, M_) - mean_of(m, y_)(yt, M_), Y, M, G, nd)
+    diffs.append(d)
     secs = {k: float(o['seconds']) for k, o in res.items()}
     head = (f"# Leave one source out\n\n`python benchmarks/sources.py --loso --tiles-weight {a.tiles_weight} "
-            f"--ham-weight {a.ham_weight} --seed {a.seed}{'' if list(a.families) == ['student', 'peer'] else ' --families ' + ' '.join(a.families)}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
+            f"--ham-weight {a.ham_weight} --seed {a.seed} --families {' '.join(a.families)}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
             f"trained on every image of the other two (the tiles drawn at {a.tiles_weight} and the HAM10000 pool at {a.ham_weight} of their rows "
-            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, scored by the mean logit of the 5 fold models of `pad_tiles` or `peer_pad_tiles`, each trained on four fifths of the photos and the tiles). `student`: the plain student (`train_model`, "
-            f"no teacher, clean images); `peer`: `peer_learner` (`vision_learner`'s model); both {a.arch}, {a.size} px, 1 + {a.epochs} epochs at lr "
+            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, scored by the mean logit of the 5 fold models of the family's "
+            f"photos + tiles recipe, `pad_tiles`, `pad_tiles_sog` or `peer_pad_tiles`, each trained on four fifths of the photos and the tiles). `student`: the plain student (`train_model`, "
+            f"no teacher, clean images); `student_sog`: the same with Shades-of-Gray colour constancy (p = 6) inside the model; `peer`: `peer_learner` (`vision_learner`'s model); all {a.arch}, {a.size} px, 1 + {a.epochs} epochs at lr "
             f"{a.lr}, positives {a.pos_weight}x, one view, one seed. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), "
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
-    body = md_table(pd.DataFrame(rows)) + ("\n\nThe student minus the peer, paired over the same images:\n\n" + md_table(pd.DataFrame(diffs)) if diffs else '')
+    body = md_table(pd.DataFrame(rows)) + ("\n\nPaired differences between families, over the same images:\n\n" + md_table(pd.DataFrame(diffs)) if pairs else '')
     w = Path(a.work)
-    if 'student' in fams and all((w/f'pad_s{a.seed}_f{k}.npz').exists() for k in range(5)):   # the photos-only student, from the 5-fold results
+    studs = [f for f in fams if FAMILIES[f]['role'] == 'student']
+    if studs and all((w/f'pad_s{a.seed}_f{k}.npz').exists() for k in range(5)):   # the photos-only student, from the 5-fold results
         folds = [dict(np.load(w/f'pad_s{a.seed}_f{k}.npz')) for k in range(5)]
         oof = pd.concat([pd.Series(o['logits'], index=o['ids']) for o in folds])
         zh = np.mean([o['ham'] for o in folds], axis=0)
-        po, ys, gs, ss, zp, zl = [], [], [], [], [], []
+        po, ys, gs, ss, zp, zl = [], [], [], [], [], {f: [] for f in studs}
         for i, s in enumerate(('isic2024_tiles', 'ham10000')):
             ii = ids[s]; yy, gg = y.loc[ii].to_numpy(), g.loc[ii].to_numpy()
-            p_ = oof.loc[ii].to_numpy() if s == 'isic2024_tiles' else zh; l_ = z[('student', s)].loc[ii].to_numpy()
-            ys.append(yy); gs.append(gg); ss.append(np.full(len(yy), i)); zp.append(p_); zl.append(l_)
-            po.append(dict(source=SOURCES[s], photos_only=fmt_ci(bootstrap_ci(roc_auc, yy, p_, gg, n_boot=a.n_boot)),
-                           left_out_student=fmt_ci(bootstrap_ci(roc_auc, yy, l_, gg, n_boot=a.n_boot)),
-                           difference=fmt_ci(paired_diff_ci(roc_auc, yy, l_, p_, gg, n_boot=a.n_boot))))
-        Y2, G2, M2 = np.concatenate(ys), np.concatenate(gs), np.column_stack([np.concatenate(zl), np.concatenate(zp), np.concatenate(ss)])
-        m2 = lambda col: (lambda yt, M_: float(np.mean([roc_auc(yt[M_[:, 2] == i], M_[M_[:, 2] == i, col]) for i in range(2)])))
-        po.append(dict(source='**mean of the two**', photos_only=fmt_ci(bootstrap_ci(m2(1), Y2, M2, G2, n_boot=a.n_boot)),
-                       left_out_student=fmt_ci(bootstrap_ci(m2(0), Y2, M2, G2, n_boot=a.n_boot)),
-                       difference=fmt_ci(bootstrap_ci(lambda yt, M_: m2(0)(yt, M_) - m2(1)(yt, M_), Y2, M2, G2, n_boot=a.n_boot))))
+            p_ = oof.loc[ii].to_numpy() if s == 'isic2024_tiles' else zh
+            ys.append(yy); gs.append(gg); ss.append(np.full(len(yy), i)); zp.append(p_)
+            r = dict(source=SOURCES[s], photos_only=ci(roc_auc, yy, p_, gg))
+            for f in studs:
+                l_ = z[(f, s)].loc[ii].to_numpy(); zl[f].append(l_)
+                r[f'left_out_{f}'] = ci(roc_auc, yy, l_, gg)
+                r['difference' if f == 'student' else f'difference, {f}'] = fmt_ci(paired_diff_ci(roc_auc, yy, l_, p_, gg, n_boot=a.n_boot))
+            po.append(r)
+        Y2, G2 = np.concatenate(ys), np.concatenate(gs)
+        M2 = np.column_stack([np.concatenate(zp)] + [np.concatenate(zl[f]) for f in studs] + [np.concatenate(ss)])   # photos-only, each family, the source
+        m2 = lambda col: mean_over(roc_auc, col, len(studs) + 1, 2)
+        r = dict(source='**mean of the two**', photos_only=ci(m2(0), Y2, M2, G2))
+        for j, f in enumerate(studs, 1):
+            r[f'left_out_{f}'] = ci(m2(j), Y2, M2, G2)
+            r['difference' if f == 'student' else f'difference, {f}'] = ci(lambda yt, M_, j=j: m2(j)(yt, M_) - m2(0)(yt, M_), Y2, M2, G2)
+        po.append(r)
         body += ("\n\nThe photos-only student (recipe `pad` of this script: 5 fold models, each trained on four fifths of the photos; HAM10000 by "
-                 "their mean logit) against the student trained on the two other sources, on the two sources the photos-only student never saw (AUC):\n\n"
-                 + md_table(pd.DataFrame(po)))
+                 "their mean logit) against the students trained on the two other sources, on the two sources the photos-only student never saw (AUC; "
+                 "'difference': the left-out student minus the photos-only one):\n\n" + md_table(pd.DataFrame(po)))
     Path(a.loso_out).write_text(head + "\n" + body + "\n")
     print(Path(a.loso_out).read_text())
 
@@ -257,7 +284,7 @@ def main():
     ap.add_argument('--loso', action='store_true', help="leave each whole source out (the student and the peer) instead of the folds")
     ap.add_argument('--ham-weight', type=float, default=0.1, help="--loso: HAM10000 pool images drawn per epoch, as a fraction of its rows")
     ap.add_argument('--loso-out', default='benchmarks/results/sources_loso.md')
-    ap.add_argument('--families', nargs='+', default=['student', 'peer'], choices=['student', 'peer'], help="--loso: the models to train and compare")
+    ap.add_argument('--families', nargs='+', default=['student', 'peer'], choices=list(FAMILIES), help="--loso: the models to train and compare")
     ap.add_argument('--one-model', action='store_true', help="--loso: train at most one model, then stop (run it again for the next one)")
     train_args(ap, arch='tf_efficientnet_lite0', size=128, bs=32, epochs=20, freeze_epochs=1, lr=8e-3, pos_weight=3., seed=0, n_boot=1000)
     a = ap.parse_args()
@@ -269,7 +296,7 @@ def main():
         res = {}
         for f in a.families:
             for s in SOURCES:
-                new = not (Path(a.work)/f'loso_{f}_without_{s}_s{a.seed}.npz').exists()
+                new = not loso_file(a, f, s).exists()
                 res[(f, s)] = loso_logits(a, t, f, s)
                 if new and a.one_model and s != 'ham10000': return   # a fresh process for each model (rerun for the next one and the summary)
         return loso_summary(a, t, res)

@@ -11,7 +11,8 @@ import torch, timm
 from torch import nn
 
 # %% auto #0
-__all__ = ['LITE_WEIGHTS', 'lite_state_dict', 'lite0_state_dict', 'ImageNorm', 'LesionBackbone', 'create_backbone']
+__all__ = ['LITE_WEIGHTS', 'lite_state_dict', 'lite0_state_dict', 'ImageNorm', 'LesionBackbone', 'create_backbone',
+           'ShadesOfGray']
 
 # %% ../nbs/06_backbones.ipynb #a8a3ab3d
 _TOP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
@@ -60,22 +61,25 @@ class ImageNorm(nn.Module):
     def forward(self, x): return (x - self.mean) / self.std
 
 class LesionBackbone(nn.Module):
-    "A timm model without its classifier, preceded by its normalisation: [0,1] images -> pooled features"
+    "A timm model without its classifier, preceded by its normalisation (and colour constancy, if asked): [0,1] images -> pooled features"
     def __init__(self,
                  arch:str, # timm architecture name
                  model:nn.Module, # a timm model with its classifier removed
                  mean, # per-channel mean (RGB, in [0, 1])
                  std, # per-channel standard deviation (RGB)
+                 constancy:float=0., # Shades-of-Gray colour constancy of this order before the normalisation (`ShadesOfGray`); 0: none
                 ):
         super().__init__()
         self.arch, self.norm, self.body = arch, ImageNorm(mean, std), model
+        self.constancy = ShadesOfGray(constancy) if constancy else nn.Identity()
         self.num_features = model.num_features
-    def forward(self, x): return self.body(self.norm(x))
+    def forward(self, x): return self.body(self.norm(self.constancy(x)))
 
 def create_backbone(arch:str='tf_efficientnet_lite0', # any timm model name
                     pretrained:bool=True, # ImageNet weights: offline for EfficientNet-Lite0/1/2, timm's hub for the others
                     weights:str|None=None, # a local weights file for `arch` (timm `pretrained_cfg_overlay`)
                     drop_path_rate:float=0., # stochastic depth, where the model supports it
+                    constancy:float=0., # Shades-of-Gray colour constancy of this order inside the model (`ShadesOfGray`); 0: none
                    ) -> LesionBackbone:
     "A `LesionBackbone` for timm's `arch`"
     kw = dict(num_classes=0, drop_path_rate=drop_path_rate) if drop_path_rate else dict(num_classes=0)
@@ -92,4 +96,20 @@ def create_backbone(arch:str='tf_efficientnet_lite0', # any timm model name
                                "'tf_efficientnet_lite0', pass `weights=` a local file, or `pretrained=False`.") from None
     else: m = timm.create_model(arch, pretrained=False, **kw)
     cfg = m.pretrained_cfg
-    return LesionBackbone(arch, m, cfg.get('mean', (0.485, 0.456, 0.406)), cfg.get('std', (0.229, 0.224, 0.225)))
+    return LesionBackbone(arch, m, cfg.get('mean', (0.485, 0.456, 0.406)), cfg.get('std', (0.229, 0.224, 0.225)), constancy)
+
+# %% ../nbs/06_backbones.ipynb #sog00002
+class ShadesOfGray(nn.Module):
+    "Shades-of-Gray colour constancy: divide each image's [0,1] RGB pixels by its light, the per-channel `p`-norm (grey light: unchanged)"
+    def __init__(self,
+                 p:float=6., # norm order: 1 is Grey World, large p approaches White Patch
+                 eps:float=1e-6, # keeps a black image black
+                ):
+        super().__init__()
+        self.p, self.eps = float(p), eps
+    def forward(self, x):
+        e = x.float().clamp_min(0).pow(self.p).mean((2, 3), keepdim=True).pow(1 / self.p)   # (N, 3, 1, 1): the light
+        e = e * (3 ** 0.5) / (e.pow(2).sum(1, keepdim=True).sqrt() + self.eps)          # unit brightness: a grey light is (1, 1, 1)
+        return (x / (e + self.eps)).clamp(0, 1).to(x.dtype)
+    def extra_repr(self): return f'p={self.p:g}'
+

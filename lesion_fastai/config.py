@@ -42,6 +42,7 @@ class RunConfig:
     n_boot:int = 1000 # bootstrap replicates for the confidence intervals
     num_workers:int = 0 # DataLoader worker processes
     degrade_p:float = 0.5 # students: probability of a phone-quality degradation per training image (0: clean photos only)
+    constancy:float = 0. # teachers and students: Shades-of-Gray colour constancy of this order inside the model, each photo divided by its own light (6; 0: none); the exports carry it
     robustness:bool = True # evaluate the students under degradations
     export:bool = True # export the distilled student (ExecuTorch, LiteRT, ONNX; float32 and int8) with its operating point
     app:bool = True # write the phone web app beside the export (`lesion-app`: ONNX in the browser, offline)
@@ -74,7 +75,7 @@ class Recipe:
     purpose:str # what it is for, in one line
     measured:str # the results file its choices were made on
 
-_PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.5, scales='1,1.125')
+_PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.5, scales='1,1.125', constancy=6.)
 RECIPES = {r.name: r for r in [
     Recipe('demo', {}, 'the defaults: the embedded synthetic ISIC 2024 set, a few minutes on a CPU', 'benchmarks/results/demo/report.md'),
     Recipe('fast-cpu', dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.),
@@ -127,6 +128,7 @@ def check_config(c:RunConfig, # the run's settings
     if not 0 <= c.alpha <= 1: bad('alpha', 'a weight from 0 to 1')
     if not c.T > 0: bad('T', 'a positive temperature')
     if not 0 <= c.degrade_p <= 1: bad('degrade_p', 'a probability from 0 to 1')
+    if not (c.constancy == 0 or 1 <= c.constancy <= 64): bad('constancy', '0 (none) or a Shades-of-Gray norm order from 1 to 64, e.g. 6')
     if not 0 < c.sens < 1: bad('sens', 'a sensitivity strictly between 0 and 1')
     if c.prevalence is not None and not 0 < c.prevalence < 1: bad('prevalence', 'a prevalence strictly between 0 and 1, e.g. 0.001')
     if c.neg_per_pos is not None and not c.neg_per_pos > 0: bad('neg_per_pos', 'a positive number of negatives per positive')
@@ -229,5 +231,5 @@ def train_settings(c:RunConfig, # the run's settings
     "The `train_model` settings the models of run `c` share (the students' as they are; the teachers' with their own size)"
     return dict(size=c.size, bs=c.bs, epochs=c.epochs, freeze_epochs=c.freeze_epochs, lr=c.lr, seed=c.seed,
                 pretrained=c.pretrained, cache=cache, neg_per_pos=c.neg_per_pos, pos_weight=c.pos_weight,
-                num_workers=c.num_workers, path=path, degrade_p=c.degrade_p,
+                num_workers=c.num_workers, path=path, degrade_p=c.degrade_p, constancy=c.constancy,
                 resize_from=c.resize_from, compile=c.compile, valid_every=c.valid_every, source_weights=source_weights(c), init=c.init)

@@ -187,10 +187,11 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
                     metrics=None, # default: ROC AUC and pAUC
                     fast:bool=True, # `FastTrainCallback` in every fit: channels-last, bf16 on a GPU
                     init=None, # start from this bundle's (or state dict's) backbone instead of ImageNet, e.g. a student pre-trained on dermoscopy
+                    constancy:float=0., # Shades-of-Gray colour constancy of this order inside the model (`ShadesOfGray`, e.g. 6); 0: none
                     **kwargs) -> Learner:
     "A fastai `Learner` for the image + metadata teacher"
     proc = meta_processor(dls)
-    model = FusionModel(create_backbone(arch, pretrained and init is None), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
+    model = FusionModel(create_backbone(arch, pretrained and init is None, constancy=constancy), proc.cardinalities, len(proc.cont_cols), fusion, meta_dim)
     if init is not None: init_from(model, init)
     kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
@@ -198,7 +199,7 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
     learn.lesion_cfg = dict(role='teacher', arch=arch, fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
                             mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
                             cat_cols=proc.cat_cols, cont_cols=proc.cont_cols, vocab=proc.vocab, na_cols=proc.na_cols,
-                            fill=proc.fill, meta_mean=proc.mean, meta_std=proc.std)
+                            fill=proc.fill, meta_mean=proc.mean, meta_std=proc.std, **(dict(constancy=constancy) if constancy else {}))
     return learn
 
 # %% ../nbs/08_models.ipynb #430e328f
@@ -220,12 +221,13 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     feature_loss:str='cosine', # feature distance: 'cosine' or 'mse'
                     fast:bool=True, # `FastTrainCallback` in every fit: channels-last, bf16 on a GPU
                     init=None, # start from this bundle (or state dict) instead of ImageNet, e.g. a student pre-trained on dermoscopy
+                    constancy:float=0., # Shades-of-Gray colour constancy of this order inside the model (`ShadesOfGray`, e.g. 6); 0: none
                     metrics=None, # fastai metrics (default: ROC AUC and pAUC)
                     cbs=None, # more callbacks
                     **kwargs,
                    ) -> Learner:
     "A fastai `Learner` for the image-only student, distilled from a teacher and trained for phone photos"
-    model = ImageModel(create_backbone(arch, pretrained and init is None))
+    model = ImageModel(create_backbone(arch, pretrained and init is None, constancy=constancy))
     if init is not None: init_from(model, init)
     dcb = _degrade_cb(degrade)
     fcb = [FeatureDistillCallback(teacher, feature_weight, attention_weight, feature_loss)] if feature_weight or attention_weight else []
@@ -234,7 +236,7 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
     learn.lesion_cfg = dict(role='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,
                             mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
-                            degrade=dcb.config() if dcb else None,
+                            degrade=dcb.config() if dcb else None, **(dict(constancy=constancy) if constancy else {}),
                             **(dict(feature_weight=feature_weight, attention_weight=attention_weight, feature_loss=feature_loss) if fcb else {}))
     return learn
 
@@ -295,15 +297,15 @@ def load_bundle(path, # path without extension
     cfg = json.loads(bundle_file(path, '.json').read_text())
     if 'role' not in cfg: cfg['role'] = cfg.pop('kind')      # bundles saved before 0.2.1 named it 'kind'
     if cfg['role'] == 'routed':
-        model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False)) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False), sides=cfg.get('sides'))
+        model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False, constancy=c.get('constancy', 0.))) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False), sides=cfg.get('sides'))
         model.lesion_cfg = cfg
         model.load_state_dict(torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True))
         return model.eval(), cfg
     if cfg['role'] == 'peer': model = PeerModel(cfg['arch'], pretrained=False)
     elif cfg['role'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
-        model = FusionModel(create_backbone(cfg['arch'], pretrained=False), card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
-    else: model = ImageModel(create_backbone(cfg['arch'], pretrained=False), sides=cfg.get('sides'))
+        model = FusionModel(create_backbone(cfg['arch'], pretrained=False, constancy=cfg.get('constancy', 0.)), card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
+    else: model = ImageModel(create_backbone(cfg['arch'], pretrained=False, constancy=cfg.get('constancy', 0.)), sides=cfg.get('sides'))
     sd = torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True)
     sd = {('meta_encoder.' + k[5:] if k.startswith('meta.') else k): v for k, v in sd.items()}   # bundles saved before the rename
     model.load_state_dict(sd)

@@ -142,6 +142,7 @@ def quantize_onnx_int8(model:nn.Module, # a float student (image -> logit)
                        skip=FLOAT_LAYERS, # modules kept in float
                       ) -> Path:
     "The PT2E int8 student with its sigmoid as one QDQ ONNX file: input 'image' (any batch up to 256), output 'prob', each weight stored once"
+    if int8_model is None and calib_images is None: raise ValueError("quantize_onnx_int8: pass calib_images (uint8 (N, H, W, 3) photos like the app's, a few hundred) or int8_model (`quantize_ptq`, a QAT model)")
     require_format('onnx_int8')
     import onnx
     q = int8_model if int8_model is not None else quantize_ptq(model, calib_images, skip)

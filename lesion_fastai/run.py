@@ -148,7 +148,7 @@ RUN_HELP = {'data': ['data', 'preset', 'ambiguous', 'on_error', 'source_weights'
             'models': ['arch', 'teacher_arch', 'fusion', 'no_pretrained', 'init', 'teacher_size'],
             'training': ['size', 'bs', 'epochs', 'freeze_epochs', 'lr', 'pos_weight', 'neg_per_pos', 'resize_from', 'valid_every', 'compile', 'num_workers'],
             'distillation': ['alpha', 'T', 'soft', 'teacher_repeats', 'feature_weight'],
-            'phone': ['degrade_p', 'scales', 'op_source', 'sens'],
+            'phone': ['degrade_p', 'constancy', 'scales', 'op_source', 'sens'],
             'evaluation': ['n_boot', 'prevalence', 'no_robustness', 'no_tta'],
             'export': ['no_export', 'formats', 'qat_epochs', 'no_app'],
             'run control': ['out', 'leave_out', 'restart', 'debug']}

@@ -110,18 +110,20 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training)
                 source_weights:dict|None=None, # several sources: training rows drawn per epoch = weight x the source's rows
                 init=None, # start from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
+                constancy:float=0., # teacher and student: Shades-of-Gray colour constancy of this order inside the model (e.g. 6); 0: none
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher, student or peer; return the Learner and its validation logits"
     if role not in ('teacher', 'student', 'peer'): raise ValueError(f"role must be 'teacher', 'student' or 'peer', not {role!r}")
     if role == 'peer' and (init is not None or soft_col or feat is not None): raise ValueError("the peer starts from ImageNet and has no teacher: no init, soft_col or feat")
+    if constancy and role == 'peer': raise ValueError("the peer is the plain alternative: no colour constancy")
     set_seed(seed)
     dls = lesion_dataloaders(data, valid, size=size, bs=bs, cache=cache, meta=(role == 'teacher'), soft_col=soft_col,
                              neg_per_pos=neg_per_pos, num_workers=num_workers, batch_tfms=batch_tfms,
                              feat=feat if role == 'student' and feature_weight else None, source_weights=source_weights)
     dls.train.rng.seed(seed)
-    if role == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs, init=init)
+    if role == 'teacher': learn = teacher_learner(dls, arch, pretrained, fusion, pos_weight, path=path, cbs=cbs, init=init, constancy=constancy)
     elif role == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs, init=init,
-                                                    feature_weight=feature_weight if feat is not None else 0.)
+                                                    feature_weight=feature_weight if feat is not None else 0., constancy=constancy)
     else: learn = peer_learner(dls, arch, pretrained, pos_weight=pos_weight, path=path, cbs=cbs)
     fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every)
     return learn, predict_logits(learn)
@@ -144,6 +146,7 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
               seed:int=42, # seed for folds and training
               no_pretrained:bool=False, # start from random weights
               degrade_p:float=0.5, # student: probability of a phone-quality degradation per training image (0: clean)
+              constancy:float=0., # teacher and student: Shades-of-Gray colour constancy of this order inside the model (e.g. 6; 0: none)
               resize_from:int=None, # progressive resizing: start each phase at this image side (default: full size throughout)
               compile:store_true=False, # torch.compile the model while training
               valid_every:int=1, # validate every n-th epoch and after the last of each phase (0: never during training; the fold is scored after training either way)
@@ -156,7 +159,7 @@ def train_cli(data:str=None, # dataset folder (default: the embedded synthetic I
         ds = add_folds(read_lesions(data or default_dataset(), spec=preset), n_folds, seed)
         t0 = time.time()
         learn, logits = train_model(ds, fold, role, arch, size, bs, epochs, freeze_epochs, lr, fusion, seed=seed,
-                                    pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p,
+                                    pretrained=not no_pretrained, cache=out/'cache', path=out, degrade_p=degrade_p, constancy=constancy,
                                     resize_from=resize_from, compile=compile, valid_every=valid_every,
                                     checkpoint=f'ck_{role}_fold{fold}')   # a killed run, started again, resumes at its last epoch
     if rank_distrib() == 0:
