@@ -15,8 +15,8 @@ never saw. Recipes (`--recipes`):
   simulated capture degradations (`PhoneDegradeCallback`) at a severity drawn from 1-5 (the dermoscopy recipe's) or
   from 1-3 (milder);
 - `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations;
-- `pad_tiles_sog`: `pad_tiles` with Shades-of-Gray colour constancy (p = 6) inside the student (`backbones.ShadesOfGray`):
-  each image divided by its own light, so that a source's light is no cue;
+- `pad_tiles_sog`, `pad_sog`: `pad_tiles` and `pad` with Shades-of-Gray colour constancy (p = 6) inside the student
+  (`backbones.ShadesOfGray`): each image divided by its own light, so that a source's light is no cue;
 - `peer_pad`, `peer_pad_tiles`: the peer (`models.peer_learner`: `vision_learner`'s model and head, fastai's `fine_tune`
   schedule, no teacher, no degradations) on the photos, or on the photos and the tiles drawn as above: what a fastai
   user would do with the same images and the same budget (the same images drawn each epoch, the same epochs and lr).
@@ -61,10 +61,10 @@ from common import ham10000, pad_ufes20, train_args
 
 RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
                pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'),
-               peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'))
+               peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6.)                                      # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6.)                                      # Shades-of-Gray colour constancy inside the student
 ROBUST_KINDS = ('jpeg', 'defocus', 'lowres', 'color_cast')             # the report's robustness measure, at severity 3
 
 def sources(seed=0):
