@@ -67,6 +67,14 @@ CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p
 CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6.)                                      # Shades-of-Gray colour constancy inside the student
 ROBUST_KINDS = ('jpeg', 'defocus', 'lowres', 'color_cast')             # the report's robustness measure, at severity 3
 
+def ci(metric, y, z, g, n_boot, nd=3):
+    "`metric` with its 95% bootstrap interval over groups `g`, as text"
+    return fmt_ci(bootstrap_ci(metric, y, z, g, n_boot=n_boot), nd)
+
+def paired_ci(metric, y, z1, z0, g, n_boot, nd=3):
+    "`metric` of scores `z1` minus that of `z0` on the same images, with its 95% paired bootstrap interval, as text"
+    return fmt_ci(paired_diff_ci(metric, y, z1, z0, g, n_boot=n_boot), nd)
+
 def sources(seed=0):
     "PAD-UFES-20 and the tiles in one table with each source's own folds, and the HAM10000 holdout"
     pad = pad_ufes20(seed=seed)
@@ -130,19 +138,19 @@ def summary(a, both, ham, res, R=None):
             cols[(src, r)] = (yy, z, gg)
             seen = src in RECIPES[r]
             rows.append(dict(source=name, recipe=r, seen='yes' if seen else '**no**', images=len(ids), malignant=int(yy.sum()),
-                             AUC=fmt_ci(bootstrap_ci(roc_auc, yy, z, gg, n_boot=a.n_boot)), pAUC=fmt_ci(bootstrap_ci(partial_auc, yy, z, gg, n_boot=a.n_boot), 4)))
+                             AUC=ci(roc_auc, yy, z, gg, a.n_boot), pAUC=ci(partial_auc, yy, z, gg, a.n_boot, 4)))
     for r in res:
         cols[('ham10000', r)] = (yh, hamz[r], gh)
         rows.append(dict(source='HAM10000 holdout (dermoscopy)', recipe=r, seen='**no**', images=len(yh), malignant=int(yh.sum()),
-                         AUC=fmt_ci(bootstrap_ci(roc_auc, yh, hamz[r], gh, n_boot=a.n_boot)), pAUC=fmt_ci(bootstrap_ci(partial_auc, yh, hamz[r], gh, n_boot=a.n_boot), 4)))
+                         AUC=ci(roc_auc, yh, hamz[r], gh, a.n_boot), pAUC=ci(partial_auc, yh, hamz[r], gh, a.n_boot, 4)))
     diffs = []
     rs = list(res)
     for src in ('pad_ufes20', 'isic2024_tiles', 'ham10000'):
         for i in range(len(rs)):
             for j in range(i + 1, len(rs)):
                 yy, z1, gg = cols[(src, rs[j])]; _, z0, _ = cols[(src, rs[i])]
-                diffs.append(dict(source=src, difference=f"{rs[j]} minus {rs[i]}", AUC=fmt_ci(paired_diff_ci(roc_auc, yy, z1, z0, gg, n_boot=a.n_boot)),
-                                  pAUC=fmt_ci(paired_diff_ci(partial_auc, yy, z1, z0, gg, n_boot=a.n_boot), 4)))
+                diffs.append(dict(source=src, difference=f"{rs[j]} minus {rs[i]}", AUC=paired_ci(roc_auc, yy, z1, z0, gg, a.n_boot),
+                                  pAUC=paired_ci(partial_auc, yy, z1, z0, gg, a.n_boot, 4)))
     secs = {r: sum(float(o['seconds']) for o in folds) for r, folds in res.items()}
     head = (f"# One phone student, several sources\n\n`python benchmarks/sources.py --recipes {' '.join(res)} --tiles-weight {a.tiles_weight}"
             f" --seed {a.seed}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. Plain students (no teacher) and the peer (`peer_*`: `vision_learner`'s model), "
@@ -206,7 +214,6 @@ def loso_summary(a, t, res):
     z = {k: pd.Series(o['logits'], index=o['ids']) for k, o in res.items()}
     fams = [f for f in FAMILIES if all((f, s) in res for s in SOURCES)]
     pairs = [(x, y_) for x, y_ in PAIRS if x in fams and y_ in fams]
-    ci = lambda metric, yy, zz, gg, nd=3: fmt_ci(bootstrap_ci(metric, yy, zz, gg, n_boot=a.n_boot), nd)
     rows, diffs, Y, G, S, Z = [], [], [], [], [], {f: [] for f in fams}
     for i, s in enumerate(SOURCES):
         yy, gg = y.loc[ids[s]].to_numpy(), g.loc[ids[s]].to_numpy()
@@ -214,22 +221,22 @@ def loso_summary(a, t, res):
         for fam in fams:
             zz = z[(fam, s)].loc[ids[s]].to_numpy(); Z[fam].append(zz)
             rows.append(dict(left_out=SOURCES[s], model=fam, trained_on=' + '.join(TRAINED[o] for o in SOURCES if o != s),
-                             images=len(yy), malignant=int(yy.sum()), AUC=ci(roc_auc, yy, zz, gg), pAUC=ci(partial_auc, yy, zz, gg, 4)))
+                             images=len(yy), malignant=int(yy.sum()), AUC=ci(roc_auc, yy, zz, gg, a.n_boot), pAUC=ci(partial_auc, yy, zz, gg, a.n_boot, 4)))
         d = {'left_out': SOURCES[s]}
         for x, y_ in pairs:
             for m, nd, name in ((roc_auc, 3, 'AUC'), (partial_auc, 4, 'pAUC')):
-                d[f'{name}, {x} minus {y_}'] = fmt_ci(paired_diff_ci(m, yy, Z[x][-1], Z[y_][-1], gg, n_boot=a.n_boot), nd)
+                d[f'{name}, {x} minus {y_}'] = paired_ci(m, yy, Z[x][-1], Z[y_][-1], gg, a.n_boot, nd)
         diffs.append(d)
     Y, G = np.concatenate(Y), np.concatenate(G)
     M = np.column_stack([np.concatenate(Z[f]) for f in fams] + [np.concatenate(S)])   # one column per family, then the source
     mean_of = lambda metric, f: mean_over(metric, fams.index(f), len(fams), len(SOURCES))
     for fam in fams:
         rows.append(dict(left_out='**mean of the three**', model=fam, trained_on='', images=len(Y), malignant=int(Y.sum()),
-                         AUC=ci(mean_of(roc_auc, fam), Y, M, G), pAUC=ci(mean_of(partial_auc, fam), Y, M, G, 4)))
+                         AUC=ci(mean_of(roc_auc, fam), Y, M, G, a.n_boot), pAUC=ci(mean_of(partial_auc, fam), Y, M, G, a.n_boot, 4)))
     d = {'left_out': '**mean of the three**'}
     for x, y_ in pairs:
         for m, nd, name in ((roc_auc, 3, 'AUC'), (partial_auc, 4, 'pAUC')):
-            d[f'{name}, {x} minus {y_}'] = ci(lambda yt, M_, m=m, x=x, y_=y_: mean_of(m, x)(yt, M_) - mean_of(m, y_)(yt, M_), Y, M, G, nd)
+            d[f'{name}, {x} minus {y_}'] = ci(lambda yt, M_, m=m, x=x, y_=y_: mean_of(m, x)(yt, M_) - mean_of(m, y_)(yt, M_), Y, M, G, a.n_boot, nd)
     diffs.append(d)
     secs = {k: float(o['seconds']) for k, o in res.items()}
     head = (f"# Leave one source out\n\n`python benchmarks/sources.py --loso --tiles-weight {a.tiles_weight} "
@@ -252,19 +259,19 @@ def loso_summary(a, t, res):
             ii = ids[s]; yy, gg = y.loc[ii].to_numpy(), g.loc[ii].to_numpy()
             p_ = oof.loc[ii].to_numpy() if s == 'isic2024_tiles' else zh
             ys.append(yy); gs.append(gg); ss.append(np.full(len(yy), i)); zp.append(p_)
-            r = dict(source=SOURCES[s], photos_only=ci(roc_auc, yy, p_, gg))
+            r = dict(source=SOURCES[s], photos_only=ci(roc_auc, yy, p_, gg, a.n_boot))
             for f in studs:
                 l_ = z[(f, s)].loc[ii].to_numpy(); zl[f].append(l_)
-                r[f'left_out_{f}'] = ci(roc_auc, yy, l_, gg)
-                r['difference' if f == 'student' else f'difference, {f}'] = fmt_ci(paired_diff_ci(roc_auc, yy, l_, p_, gg, n_boot=a.n_boot))
+                r[f'left_out_{f}'] = ci(roc_auc, yy, l_, gg, a.n_boot)
+                r['difference' if f == 'student' else f'difference, {f}'] = paired_ci(roc_auc, yy, l_, p_, gg, a.n_boot)
             po.append(r)
         Y2, G2 = np.concatenate(ys), np.concatenate(gs)
         M2 = np.column_stack([np.concatenate(zp)] + [np.concatenate(zl[f]) for f in studs] + [np.concatenate(ss)])   # photos-only, each family, the source
         m2 = lambda col: mean_over(roc_auc, col, len(studs) + 1, 2)
-        r = dict(source='**mean of the two**', photos_only=ci(m2(0), Y2, M2, G2))
+        r = dict(source='**mean of the two**', photos_only=ci(m2(0), Y2, M2, G2, a.n_boot))
         for j, f in enumerate(studs, 1):
-            r[f'left_out_{f}'] = ci(m2(j), Y2, M2, G2)
-            r['difference' if f == 'student' else f'difference, {f}'] = ci(lambda yt, M_, j=j: m2(j)(yt, M_) - m2(0)(yt, M_), Y2, M2, G2)
+            r[f'left_out_{f}'] = ci(m2(j), Y2, M2, G2, a.n_boot)
+            r['difference' if f == 'student' else f'difference, {f}'] = ci(lambda yt, M_, j=j: m2(j)(yt, M_) - m2(0)(yt, M_), Y2, M2, G2, a.n_boot)
         po.append(r)
         body += ("\n\nThe photos-only student (recipe `pad` of this script: 5 fold models, each trained on four fifths of the photos; HAM10000 by "
                  "their mean logit) against the students trained on the two other sources, on the two sources the photos-only student never saw (AUC; "

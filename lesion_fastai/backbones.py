@@ -12,7 +12,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['LITE_WEIGHTS', 'lite_state_dict', 'lite0_state_dict', 'ImageNorm', 'LesionBackbone', 'create_backbone',
-           'ShadesOfGray']
+           'ShadesOfGray', 'backbone_config', 'backbone_from_config']
 
 # %% ../nbs/06_backbones.ipynb #a8a3ab3d
 _TOP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
@@ -113,3 +113,16 @@ class ShadesOfGray(nn.Module):
         return (x / (e + self.eps)).clamp(0, 1).to(x.dtype)
     def extra_repr(self): return f'p={self.p:g}'
 
+
+# %% ../nbs/06_backbones.ipynb #bbcfg002
+def backbone_config(bb:nn.Module, # a `LesionBackbone`, or any model with `arch` and `norm` (the peer)
+                   ) -> dict:
+    "How to rebuild `bb`, for a bundle's config: its timm `arch`, normalisation `mean`/`std`, and `constancy` where it has one"
+    sog = getattr(bb, 'constancy', None)
+    return dict(arch=bb.arch, mean=bb.norm.mean.flatten().tolist(), std=bb.norm.std.flatten().tolist(),
+                **(dict(constancy=sog.p) if isinstance(sog, ShadesOfGray) else {}))
+
+def backbone_from_config(cfg:dict, # a bundle's config (or one student's, in a routed bundle)
+                        ) -> LesionBackbone:
+    "The backbone `cfg` describes (`backbone_config`), without pretrained weights: the bundle's own are loaded next"
+    return create_backbone(cfg['arch'], pretrained=False, constancy=cfg.get('constancy', 0.))

@@ -17,7 +17,7 @@ from fastai.torch_core import params, set_seed, TensorBase
 from fastai.layers import Embedding
 from fastai.tabular.model import emb_sz_rule
 from fastai.vision.learner import TimmBody, add_head
-from .backbones import create_backbone, LesionBackbone
+from .backbones import create_backbone, LesionBackbone, backbone_config, backbone_from_config
 from .datablock import lesion_loss
 from .metrics import PartialAUC, RocAUC
 from .degrade import PhoneDegradeCallback
@@ -196,10 +196,9 @@ def teacher_learner(dls, # multimodal DataLoaders from `lesion_dataloaders(meta=
     kwargs['cbs'] = list(kwargs.get('cbs') or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, **kwargs)
-    learn.lesion_cfg = dict(role='teacher', arch=arch, fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
-                            mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
+    learn.lesion_cfg = dict(role='teacher', **backbone_config(model.backbone), fusion=fusion, meta_dim=meta_dim, size=_img_size(dls),
                             cat_cols=proc.cat_cols, cont_cols=proc.cont_cols, vocab=proc.vocab, na_cols=proc.na_cols,
-                            fill=proc.fill, meta_mean=proc.mean, meta_std=proc.std, **(dict(constancy=constancy) if constancy else {}))
+                            fill=proc.fill, meta_mean=proc.mean, meta_std=proc.std)
     return learn
 
 # %% ../nbs/08_models.ipynb #430e328f
@@ -234,9 +233,8 @@ def student_learner(dls, # image-only DataLoaders (cached soft targets) or multi
     cbs = [DistillationCallback(teacher, alpha, T)] + fcb + ([dcb] if dcb else []) + list(cbs or []) + ([FastTrainCallback()] if fast else [])
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lesion_splitter,
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=cbs, **kwargs)
-    learn.lesion_cfg = dict(role='student', arch=arch, size=_img_size(dls), alpha=alpha, T=T,
-                            mean=model.backbone.norm.mean.flatten().tolist(), std=model.backbone.norm.std.flatten().tolist(),
-                            degrade=dcb.config() if dcb else None, **(dict(constancy=constancy) if constancy else {}),
+    learn.lesion_cfg = dict(role='student', **backbone_config(model.backbone), size=_img_size(dls), alpha=alpha, T=T,
+                            degrade=dcb.config() if dcb else None,
                             **(dict(feature_weight=feature_weight, attention_weight=attention_weight, feature_loss=feature_loss) if fcb else {}))
     return learn
 
@@ -267,7 +265,7 @@ def peer_learner(dls, # image-only DataLoaders (`lesion_dataloaders(meta=False)`
     learn = Learner(dls, model, loss_func=lesion_loss(pos_weight), splitter=lambda m: [params(m.net[0]), params(m.net[1])],
                     metrics=[RocAUC(), PartialAUC()] if metrics is None else metrics, cbs=list(cbs or []) + ([FastTrainCallback()] if fast else []), **kwargs)
     if pretrained: learn.freeze()
-    learn.lesion_cfg = dict(role='peer', arch=arch, size=_img_size(dls), mean=model.norm.mean.flatten().tolist(), std=model.norm.std.flatten().tolist())
+    learn.lesion_cfg = dict(role='peer', **backbone_config(model), size=_img_size(dls))
     return learn
 
 # %% ../nbs/08_models.ipynb #06bcbe0c
@@ -297,15 +295,15 @@ def load_bundle(path, # path without extension
     cfg = json.loads(bundle_file(path, '.json').read_text())
     if 'role' not in cfg: cfg['role'] = cfg.pop('kind')      # bundles saved before 0.2.1 named it 'kind'
     if cfg['role'] == 'routed':
-        model = RoutedStudent([ImageModel(create_backbone(c['arch'], pretrained=False, constancy=c.get('constancy', 0.))) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False), sides=cfg.get('sides'))
+        model = RoutedStudent([ImageModel(backbone_from_config(c)) for c in cfg['students']], cfg['kinds'], hard=cfg.get('hard', False), sides=cfg.get('sides'))
         model.lesion_cfg = cfg
         model.load_state_dict(torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True))
         return model.eval(), cfg
     if cfg['role'] == 'peer': model = PeerModel(cfg['arch'], pretrained=False)
     elif cfg['role'] == 'teacher':
         card = [len(cfg['vocab'][c]) for c in cfg['cat_cols']] + [3] * len(cfg['na_cols'])
-        model = FusionModel(create_backbone(cfg['arch'], pretrained=False, constancy=cfg.get('constancy', 0.)), card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
-    else: model = ImageModel(create_backbone(cfg['arch'], pretrained=False, constancy=cfg.get('constancy', 0.)), sides=cfg.get('sides'))
+        model = FusionModel(backbone_from_config(cfg), card, len(cfg['cont_cols']), cfg['fusion'], cfg['meta_dim'])
+    else: model = ImageModel(backbone_from_config(cfg), sides=cfg.get('sides'))
     sd = torch.load(bundle_file(path, '.pth'), map_location='cpu', weights_only=True)
     sd = {('meta_encoder.' + k[5:] if k.startswith('meta.') else k): v for k, v in sd.items()}   # bundles saved before the rename
     model.load_state_dict(sd)
