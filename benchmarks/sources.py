@@ -65,6 +65,10 @@ RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), 
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
 CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6.)                                      # Shades-of-Gray colour constancy inside the student
+
+def recipe_model(recipe:str) -> dict:
+    "The model recipe `recipe` trains: its `train_model` role (the peer for `peer_*`) and its colour constancy"
+    return dict(role='peer' if recipe.startswith('peer') else 'student', constancy=CONSTANCY.get(recipe, 0.))
 ROBUST_KINDS = ('jpeg', 'defocus', 'lowres', 'color_cast')             # the report's robustness measure, at severity 3
 
 def ci(metric, y, z, g, n_boot, nd=3):
@@ -92,11 +96,12 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
     keep = both.df.source.isin(RECIPES[recipe]).to_numpy() | (both.df.fold == k).to_numpy()   # training sources + every fold k
     d = both.subset(keep)
     w = {'isic2024_tiles': a.tiles_weight} if 'isic2024_tiles' in RECIPES[recipe] else None
-    learn, logits = train_model(d, (d.df.fold == k).to_numpy(), 'peer' if recipe.startswith('peer') else 'student', a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
+    m = recipe_model(recipe)
+    learn, logits = train_model(d, (d.df.fold == k).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0.,
                                 degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_{recipe}_fold{k}', constancy=CONSTANCY.get(recipe, 0.))   # scored once, after training; resumable by epoch
+                                valid_every=0, checkpoint=f'ck_{recipe}_fold{k}', constancy=m['constancy'])   # scored once, after training; resumable by epoch
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]
@@ -163,9 +168,7 @@ def summary(a, both, ham, res, R=None):
                            + (robust_lines(R) if R is not None else '') + "\n")
     print(Path(a.out).read_text())
 
-# each family of recipe left out: the model it trains, its colour constancy, and its 5-fold recipe (photos + tiles)
-FAMILIES = dict(student=dict(role='student', constancy=0., folds='pad_tiles'), peer=dict(role='peer', constancy=0., folds='peer_pad_tiles'),
-                student_sog=dict(role='student', constancy=6., folds='pad_tiles_sog'))
+FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
 PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
@@ -181,9 +184,10 @@ def loso_file(a, family, left) -> Path: "Where the `family` model without source
 
 def loso_logits(a, t, family, left):
     "The `family` model (`FAMILIES`) trained on every image of the sources but `left`, its logits on `left` (cached)"
-    f, fam = loso_file(a, family, left), FAMILIES[family]
+    f, rec = loso_file(a, family, left), FAMILIES[family]
+    m = recipe_model(rec)
     if f.exists(): return dict(np.load(f))
-    folds = [Path(a.work)/f"{fam['folds']}_s{a.seed}_f{k}.npz" for k in range(5)]
+    folds = [Path(a.work)/f"{rec}_s{a.seed}_f{k}.npz" for k in range(5)]
     if left == 'ham10000' and all(x.exists() for x in folds):   # trained on the photos and the tiles already: the 5 fold models' mean logit
         ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
         zs = [dict(np.load(x)) for x in folds]
@@ -193,10 +197,10 @@ def loso_logits(a, t, family, left):
     scored = (src == left) & (hold if left == 'ham10000' else True)
     d = t.subset(((src != left) & ~hold) | scored)
     w = {k: v for k, v in (('isic2024_tiles', a.tiles_weight), ('ham10000', a.ham_weight)) if k != left}
-    learn, logits = train_model(d, (d.df.source == left).to_numpy(), fam['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
+    learn, logits = train_model(d, (d.df.source == left).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0., degrade_p=0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}', constancy=fam['constancy'])
+                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}', constancy=m['constancy'])
     save_bundle(learn, Path(a.work)/'models'/f.stem)
     out = dict(ids=d.df.image_id[d.df.source == left].to_numpy().astype(str), logits=logits, seconds=time.time() - t0)
     np.savez(f, **out)
@@ -249,7 +253,7 @@ def loso_summary(a, t, res):
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
     body = md_table(pd.DataFrame(rows)) + ("\n\nPaired differences between families, over the same images:\n\n" + md_table(pd.DataFrame(diffs)) if pairs else '')
     w = Path(a.work)
-    studs = [f for f in fams if FAMILIES[f]['role'] == 'student']
+    studs = [f for f in fams if recipe_model(FAMILIES[f])['role'] == 'student']
     if studs and all((w/f'pad_s{a.seed}_f{k}.npz').exists() for k in range(5)):   # the photos-only student, from the 5-fold results
         folds = [dict(np.load(w/f'pad_s{a.seed}_f{k}.npz')) for k in range(5)]
         oof = pd.concat([pd.Series(o['logits'], index=o['ids']) for o in folds])
