@@ -4,8 +4,11 @@ Usage: python tools/run_tests.py [--flags "slow"] [--n-workers 2] [notebook ...]
 Cells flagged with `#| notest` or `#| slow` are skipped unless their flag is given in --flags.
 A notebook whose tests read the real images of `shared/data` (HAM10000, PAD-UFES-20, the ISIC 2024 tiles) is skipped
 with one `SKIP` line naming what it needs when that folder is not found (a clone without `../shared`); CI has it.
-Each notebook runs in a fresh Python process; a failing notebook's error is printed. Exits 1 when any fails."""
-import argparse, json, os, subprocess, sys, time
+Each notebook runs in a fresh Python process; a failing notebook's error is printed. Exits 1 when any fails.
+Each notebook's process gets its own temporary folder (TMPDIR), removed when it ends, pass or fail: the notebooks'
+examples write runs, bundles, wheels and a whole virtual environment under `tempfile.mkdtemp()`, and a full suite
+left about 1,800 folders (over 50 GB) behind before, enough to fill the disk of the next run."""
+import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -47,8 +50,9 @@ def shared_missing(names):
 
 def _run(fn, skip, force, save=False, env=None):
     t0 = time.time()
-    p = subprocess.run([sys.executable, '-c', RUNNER, str(fn), json.dumps(skip), json.dumps(force), str(ROOT), '1' if save else '0'],
-                       cwd=ROOT/'nbs', capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory(prefix=f'nbtest-{Path(fn).stem}-', ignore_cleanup_errors=True) as tmp:
+        p = subprocess.run([sys.executable, '-c', RUNNER, str(fn), json.dumps(skip), json.dumps(force), str(ROOT), '1' if save else '0'],
+                           cwd=ROOT/'nbs', capture_output=True, text=True, env={**(env or os.environ), 'TMPDIR': tmp, 'TEMP': tmp, 'TMP': tmp})
     return fn, p.returncode == 0, time.time() - t0, p.stdout + p.stderr
 
 def main():
