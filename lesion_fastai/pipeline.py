@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #23f0724e
 from __future__ import annotations
-import time, json, numpy as np, pandas as pd, torch
+import time, json, tempfile, warnings, numpy as np, pandas as pd, torch
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +23,7 @@ from .datablock import lesion_test_dl
 from .models import save_bundle, load_bundle, read_at
 from .distill import teacher_features, head_in_features
 from .degrade import robustness
-from .runtimes import load_runtime, available_formats
+from .runtimes import available_formats, quiet_toolchains
 from .quantize import qat_finetune, save_int8
 from .ship import export_run
 from .export import parse_formats
@@ -35,8 +35,8 @@ from .app import build_app, app_model, find_onnxruntime_web
 
 # %% auto #0
 __all__ = ['STEPS', 'RunData', 'prepare_run', 'step_gbdt', 'teacher_role', 'meta_rows', 'teacher_settings', 'step_teachers',
-           'step_stack', 'bundle_logits', 'step_students', 'step_robustness', 'step_tta', 'step_export', 'step_app',
-           'run_pipeline']
+           'step_stack', 'logit_fn', 'bundle_logits', 'step_students', 'step_robustness', 'step_tta', 'step_export',
+           'step_app', 'run_pipeline']
 
 # %% ../nbs/10_pipeline.ipynb #7ac18828
 @dataclass
@@ -192,15 +192,60 @@ def _wants_int8(c:RunConfig) -> bool:
     return bool({'pte_int8', 'tflite_int8'} & set(parse_formats(c.formats) or available_formats()))
 
 
+# %% ../nbs/10_pipeline.ipynb #logfn001
+def _onnx_session(model, # a float student in eval mode (image -> logit)
+                  x:np.ndarray, # the first float (N, 3, H, W) batch it is to read
+                  threads:int|None, # CPU threads (None: torch's)
+                 ):
+    "An ONNX Runtime session of `model`'s logits for batches shaped like `x`, checked against PyTorch on `x`; None where that fails"
+    import onnxruntime as ort
+    try:
+        with tempfile.TemporaryDirectory() as d, quiet_toolchains():
+            f = Path(d)/'student_logits.onnx'
+            torch.onnx.export(model, torch.from_numpy(x[:1]), str(f), input_names=['image'], output_names=['logit'],
+                              dynamic_axes={'image': {0: 'batch'}, 'logit': {0: 'batch'}}, opset_version=17, dynamo=False)
+            so = ort.SessionOptions(); so.intra_op_num_threads = threads or torch.get_num_threads(); so.inter_op_num_threads = 1
+            sess = ort.InferenceSession(str(f), so, providers=['CPUExecutionProvider'])
+        got = sess.run(None, {'image': x})[0].reshape(-1)
+        with torch.no_grad(): ref = model(torch.from_numpy(x)).numpy().reshape(-1)
+        err = float(np.abs(got - ref).max())
+        if not err <= 1e-3 * max(1., float(np.abs(ref).max())):
+            raise ValueError(f"ONNX Runtime's logits differ from PyTorch's by up to {err:.2g} on a batch of {len(x)}")
+        return sess
+    except Exception as e:
+        warnings.warn(f"ONNX Runtime cannot read this student ({type(e).__name__}: {e}); PyTorch eager reads it (about 3x slower)")
+        return None
+
+def logit_fn(bundle, # a saved student (`save_bundle`)
+             onnx:bool=True, # read through ONNX Runtime where it is installed and agrees with PyTorch (False: PyTorch eager)
+             threads:int|None=None, # ONNX Runtime's CPU threads (None: torch's)
+            ):
+    "A saved student as a function float (N, 3, H, W) in [0, 1] -> logits (N,) on the CPU; its `.backend` says what read the last batch"
+    model = load_bundle(bundle)[0].eval()
+    def eager(x):
+        with torch.no_grad(): return model(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().reshape(-1)
+    try:
+        if not onnx: raise ImportError
+        import onnxruntime
+    except ImportError:
+        eager.backend = 'torch'; return eager
+    sessions = {}
+    def fn(x):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.shape[1:] not in sessions: sessions[x.shape[1:]] = _onnx_session(model, x, threads)   # one per image shape
+        s = sessions[x.shape[1:]]
+        fn.backend = 'torch' if s is None else 'onnx'
+        return eager(x) if s is None else s.run(None, {'image': x})[0].reshape(-1)
+    fn.backend = 'onnx'
+    return fn
+
 # %% ../nbs/10_pipeline.ipynb #5825cd00
 def bundle_logits(bundle, # a saved student (`save_bundle`)
                   images:np.ndarray, # uint8 (N, H, W, 3) images at its size
                   tta:bool=False, # the mean logit over the 8 flips and rotations
                  ) -> np.ndarray:
-    "A saved student's logits on `images`, on the CPU, one view or with test-time augmentation"
-    model = load_bundle(bundle)[0]
-    def fn(x):
-        with torch.no_grad(): return model(torch.from_numpy(x)).numpy()
+    "A saved student's logits on `images` (`logit_fn`: ONNX Runtime where it agrees with PyTorch), one view or with test-time augmentation"
+    fn = logit_fn(bundle)
     return np.concatenate([tta_logits(fn, x) if tta else fn(x) for x in float_batches(images, 64)])
 
 
@@ -239,7 +284,7 @@ def step_robustness(rd:RunData, # the run's shared state (`prepare_run`)
     t0 = time.time(); tabs = []
     y = rd.data.df[rd.data.spec.target_col][rd.is_hold].values
     for name in ('student_plain', 'student_distilled'):
-        t = robustness(load_runtime(run.out/'models'/name, threads=torch.get_num_threads()), rd.hold_images, y, seed=c.seed)
+        t = robustness(logit_fn(run.out/'models'/name), rd.hold_images, y, seed=c.seed)
         tabs.append(t.assign(model=name))
     pd.concat(tabs).to_csv(run.out/'robustness.csv', index=False)
     run.finish('robustness', seconds=time.time() - t0)
