@@ -52,11 +52,10 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.train import train_model
 from lesion_fastai.models import save_bundle
 from lesion_fastai.cache import ImageCache
-from lesion_fastai.pipeline import bundle_logits
+from lesion_fastai.pipeline import bundle_logits, logit_fn
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.report import md_table
 from lesion_fastai.degrade import PhoneDegradeCallback, robustness
-from lesion_fastai.runtimes import load_runtime
 from common import ham10000, pad_ufes20, train_args
 
 RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
@@ -116,7 +115,7 @@ def fold_robustness(a, both, recipe, k):
     if f.exists(): return pd.read_csv(f).rename(columns={'kind': 'degradation'})   # kept before the column's rename
     v = both.subset(((both.df.source == 'pad_ufes20') & (both.df.fold == k)).to_numpy())
     ims = np.asarray(ImageCache.build(v.df.image_ref, a.size, Path(a.work)/'cache', ids=v.ids).array)
-    t = robustness(load_runtime(Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}', threads=a.threads), ims, v.df.target.to_numpy(),
+    t = robustness(logit_fn(Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}', threads=a.threads), ims, v.df.target.to_numpy(),
                    degradations=list(ROBUST_KINDS), severities=(3,), seed=a.seed).assign(recipe=recipe, fold=k)
     t.to_csv(f, index=False)
     return t
