@@ -106,14 +106,15 @@ class EpochCheckpointCallback(Callback):
     def __init__(self,
                  fname:str, # checkpoint name in `learn.path/learn.model_dir`
                  phase:str, # training phase: 'frozen' or 'unfrozen'
-                ): self.fname, self.phase = fname, phase
+                 training:dict|None=None, # what is being trained (`train_model`: role, backbone, seed, rows), kept so that a resume can check it
+                ): self.fname, self.phase, self.training = fname, phase, training
     def after_epoch(self):
         if rank_distrib() != 0: return
         d = self.learn.path/self.learn.model_dir; d.mkdir(parents=True, exist_ok=True)
         tmp = d/f'{self.fname}.tmp.pth'
         save_model(tmp, self.learn.model, self.learn.opt, with_opt=True)
         os.replace(tmp, d/f'{self.fname}.pth')               # a kill mid-save leaves the previous checkpoint whole
-        (d/f'{self.fname}.json.tmp').write_text(json.dumps(dict(phase=self.phase, epoch=self.epoch + 1, n_epoch=self.n_epoch)))
+        (d/f'{self.fname}.json.tmp').write_text(json.dumps(dict(phase=self.phase, epoch=self.epoch + 1, n_epoch=self.n_epoch, **({'training': self.training} if self.training else {}))))
         os.replace(d/f'{self.fname}.json.tmp', d/f'{self.fname}.json')
 
 # %% ../nbs/07a_callbacks.ipynb #valid002

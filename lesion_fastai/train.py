@@ -6,7 +6,7 @@ Docs: https://lesion-fastai.github.io/lesion_fastai/train.html.md"""
 
 # %% ../nbs/09_train.ipynb #c9c4e0a0
 from __future__ import annotations
-import re, json, time, numpy as np, pandas as pd, torch
+import re, json, time, hashlib, numpy as np, pandas as pd, torch
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 from fastcore.basics import noop
@@ -17,7 +17,7 @@ from fastai.distributed import rank_distrib, num_distrib
 from .data import LesionData, read_lesions
 from .conventions import cli_errors
 from .splits import add_folds
-from .datablock import lesion_dataloaders, lesion_test_dl
+from .datablock import lesion_dataloaders, lesion_test_dl, valid_positions
 from .models import teacher_learner, student_learner, peer_learner, save_bundle
 from .callbacks import FastTrainCallback, EpochCheckpointCallback, ProgressiveResizeCallback, ValidEveryCallback, EpochLogCallback, plain_output
 
@@ -44,12 +44,17 @@ def fit_learner(learn:Learner, # a teacher, student or peer `Learner`
                 resize_pct:float=0.5, # ... and reach the full size after this fraction of the phase
                 valid_every:int=1, # validate every n-th epoch and after the last one of each phase (0: never; `ValidEveryCallback`)
                 name:str|None=None, # the model's name in a log's epoch lines (default: the checkpoint's, else 'model')
+                training:dict|None=None, # what is being trained (`train_model`'s): a checkpoint written by another training is not resumed
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
               ('unfrozen', epochs, dict(lr_max=slice(lr / 2 / 100, lr / 2), pct_start=0.3, div=5.0))]
     d = learn.path/learn.model_dir
     prog = json.loads((d/f'{checkpoint}.json').read_text()) if checkpoint and resume and (d/f'{checkpoint}.json').exists() else None
+    if prog and training and prog.get('training', training) != training:
+        diff = ', '.join(f"{k} {prog['training'].get(k)!r} there, {training.get(k)!r} here" for k in training if prog['training'].get(k) != training.get(k))
+        raise ValueError(f"{d/checkpoint}.json: this checkpoint was written by another training ({diff}), and resuming would go on "
+                         f"with that one: delete {checkpoint}.pth and {checkpoint}.json there, or give this training another checkpoint name")
     done = [p for p, _, _ in phases].index(prog['phase']) if prog else -1
     with learn.distrib_ctx(sync_bn=False, cpu=not torch.cuda.is_available()):
         for i, (phase, n, kw) in enumerate(phases):
@@ -62,7 +67,7 @@ def fit_learner(learn:Learner, # a teacher, student or peer `Learner`
             if start >= n: continue
             own = getattr(learn, 'fast_train', None)   # the learners come with one (fastai names callbacks by class)
             if own is not None: own.configure(channels_last, bf16, compile)
-            cbs = ([] if own is not None else [FastTrainCallback(channels_last, bf16, compile)]) + ([EpochCheckpointCallback(checkpoint, phase)] if checkpoint else [])
+            cbs = ([] if own is not None else [FastTrainCallback(channels_last, bf16, compile)]) + ([EpochCheckpointCallback(checkpoint, phase, training)] if checkpoint else [])
             if resize_from: cbs.append(ProgressiveResizeCallback(resize_from, resize_pct))
             if valid_every != 1: cbs.append(ValidEveryCallback(valid_every))
             if plain_output():          # a log file or a pipe: one line per epoch naming the model, no bars
@@ -125,7 +130,10 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
     elif role == 'student': learn = student_learner(dls, arch, pretrained, alpha=alpha, T=T, pos_weight=pos_weight, degrade=degrade_p, path=path, cbs=cbs, init=init,
                                                     feature_weight=feature_weight if feat is not None else 0., constancy=constancy)
     else: learn = peer_learner(dls, arch, pretrained, pos_weight=pos_weight, path=path, cbs=cbs)
-    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every)
+    vpos = valid_positions(data.df, valid)
+    rows = hashlib.sha1(('\n'.join(data.ids.astype(str)) + '|' + ','.join(map(str, vpos))).encode()).hexdigest()[:12]
+    training = dict(role=role, arch=arch, size=size, seed=seed, constancy=constancy, rows=rows)   # the rows: the table's ids and its validation rows
+    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every, training=training)
     return learn, predict_logits(learn)
 
 # %% ../nbs/09_train.ipynb #ff9d5a86
