@@ -163,7 +163,8 @@ def summary(a, both, ham, res, R=None):
             f"recipe trains on that source (on its other folds). Intervals: 95% bootstrap over patients (photos), tiles "
             f"(tiles: no patient ids) and lesions (HAM10000), {a.n_boot} replicates. Training time (5 folds): "
             + ', '.join(f'{r} {s / 60:.0f} min' for r, s in secs.items()) + ".\n")
-    Path(a.out).write_text(head + "\n" + md_table(pd.DataFrame(rows)) + "\n\nPaired differences (same images):\n\n" + md_table(pd.DataFrame(diffs))
+    Path(a.out).write_text(head + "\n" + md_table(pd.DataFrame(rows))
+                           + ("\n\nPaired differences (same images):\n\n" + md_table(pd.DataFrame(diffs)) if diffs else '')
                            + (robust_lines(R) if R is not None else '') + "\n")
     print(Path(a.out).read_text())
 
