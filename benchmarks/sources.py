@@ -17,6 +17,8 @@ never saw. Recipes (`--recipes`):
 - `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations;
 - `pad_tiles_sog`, `pad_sog`: `pad_tiles` and `pad` with Shades-of-Gray colour constancy (p = 6) inside the student
   (`backbones.ShadesOfGray`): each image divided by its own light, so that a source's light is no cue;
+- `pad_sog_colour`: `pad_sog` with random colour while training (`datablock.FastColour`: a
+  hue turn of up to 14 degrees, saturation within 30%, a gain per channel within 10%, on 3 images in 4);
 - `peer_pad`, `peer_pad_tiles`: the peer (`models.peer_learner`: `vision_learner`'s model and head, fastai's `fine_tune`
   schedule, no teacher, no degradations) on the photos, or on the photos and the tiles drawn as above: what a fastai
   user would do with the same images and the same budget (the same images drawn each epoch, the same epochs and lr).
@@ -33,6 +35,10 @@ the tiles). The summary (`--loso-out`) gives each source left out, the mean over
 between families (the mean's interval: groups resampled over the three sources together); with the photos-only student
 (`pad`, 5-fold results) on the two sources it never saw.
 
+`--seeds-summary 0 1 2` puts that last comparison (the colour-constancy student left out against the photos-only
+student) over several seeds, from the results of `--recipes pad --seed S` and `--loso --families student_sog --seed S`
+(`--seeds-out`): each seed's numbers and their mean, with intervals over the same resampled images for every seed.
+
 Each fold's logits are kept in `--work` (a rerun skips them). The summary (`--out`) gives AUC and pAUC with 95%
 bootstrap intervals per source (grouped by patient for the photos, by lesion for HAM10000), and paired differences.
 
@@ -40,6 +46,8 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --recipes pad pad_capture pad_capture_mild --robustness --out benchmarks/results/capture.md
     python benchmarks/sources.py --loso --loso-out benchmarks/results/sources_loso.md
     python benchmarks/sources.py --loso --families student peer student_sog
+    python benchmarks/sources.py --seeds-summary 0 1 2 --seeds-out benchmarks/results/sources_seeds.md
+    python benchmarks/sources.py --recipes pad pad_sog pad_sog_colour --out benchmarks/results/colour.md
 """
 import argparse, time
 from pathlib import Path
@@ -52,6 +60,7 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.train import train_model
 from lesion_fastai.models import save_bundle
 from lesion_fastai.cache import ImageCache
+from lesion_fastai.datablock import lesion_aug
 from lesion_fastai.pipeline import bundle_logits, logit_fn
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.report import md_table
@@ -60,10 +69,12 @@ from common import ham10000, pad_ufes20, train_args
 
 RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
                pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'),
-               peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',))
+               peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',),
+               pad_sog_colour=('pad_ufes20',))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6.)                                      # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6.)                  # Shades-of-Gray colour constancy inside the student
+COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
 
 def recipe_model(recipe:str) -> dict:
     "The model recipe `recipe` trains: its `train_model` role (the peer for `peer_*`) and its colour constancy"
@@ -100,7 +111,8 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0.,
                                 degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_{recipe}_s{a.seed}_fold{k}', constancy=m['constancy'])   # scored once, after training; resumable by epoch
+                                valid_every=0, checkpoint=f'ck_{recipe}_s{a.seed}_fold{k}', constancy=m['constancy'],
+                                batch_tfms=lesion_aug(colour=True) if recipe in COLOUR else None)   # scored once, after training; resumable by epoch
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]
@@ -171,6 +183,7 @@ def summary(a, both, ham, res, R=None):
 FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
 PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
+SOURCES_I = {k: i for i, k in enumerate(SOURCES)}                                   # a source's index in SOURCES
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
 
 def loso_table(seed=0):
@@ -186,12 +199,12 @@ def loso_logits(a, t, family, left):
     "The `family` model (`FAMILIES`) trained on every image of the sources but `left`, its logits on `left` (cached)"
     f, rec = loso_file(a, family, left), FAMILIES[family]
     m = recipe_model(rec)
-    if f.exists(): return dict(np.load(f))
+    if f.exists(): return dict(np.load(f), scorer="one")
     folds = [Path(a.work)/f"{rec}_s{a.seed}_f{k}.npz" for k in range(5)]
     if left == 'ham10000' and all(x.exists() for x in folds):   # trained on the photos and the tiles already: the 5 fold models' mean logit
         ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
         zs = [dict(np.load(x)) for x in folds]
-        return dict(ids=ids, logits=np.mean([z['ham'] for z in zs], axis=0), seconds=sum(float(z['seconds']) for z in zs) / 5)
+        return dict(ids=ids, logits=np.mean([z['ham'] for z in zs], axis=0), seconds=sum(float(z['seconds']) for z in zs) / 5, scorer='folds')
     t0 = time.time()
     src, hold = t.df.source.to_numpy(), t.df.holdout.to_numpy()
     scored = (src == left) & (hold if left == 'ham10000' else True)
@@ -204,6 +217,7 @@ def loso_logits(a, t, family, left):
     save_bundle(learn, Path(a.work)/'models'/f.stem)
     out = dict(ids=d.df.image_id[d.df.source == left].to_numpy().astype(str), logits=logits, seconds=time.time() - t0)
     np.savez(f, **out)
+    out['scorer'] = 'one'
     print(f"{family} without {left}: {out['seconds']:.0f} s", flush=True)
     return out
 
@@ -211,10 +225,16 @@ def mean_over(metric, col:int, scol:int, n:int):
     "A bootstrap statistic: the mean over sources 0..n-1 (source index in column `scol` of the score matrix) of `metric` on column `col`"
     return lambda yt, M: float(np.mean([metric(yt[M[:, scol] == i], M[M[:, scol] == i, col]) for i in range(n)]))
 
+def ham_scorer(a, res) -> str:
+    "How each family's model without HAM10000 was had: one trained on all the photos and tiles, or the 5 fold models of its photos + tiles recipe"
+    how = lambda f: (f"by the mean logit of the 5 fold models of `{FAMILIES[f]}`, each trained on four fifths of the photos and the tiles"
+                     if res[(f, 'ham10000')]['scorer'] == 'folds' else "by one model trained on all the photos and tiles")
+    return '; '.join(f"`{f}` {how(f)}" for f in a.families)
+
 def loso_summary(a, t, res):
     "Each source left out, the mean over them, the paired differences between families, and the photos-only student on the sources it never saw"
     y, g = t.df.set_index('image_id').target, t.df.set_index('image_id').group
-    ids = {s: res[('student', s)]['ids'] for s in SOURCES}
+    ids = {s: res[(a.families[0], s)]['ids'] for s in SOURCES}
     z = {k: pd.Series(o['logits'], index=o['ids']) for k, o in res.items()}
     fams = [f for f in FAMILIES if all((f, s) in res for s in SOURCES)]
     pairs = [(x, y_) for x, y_ in PAIRS if x in fams and y_ in fams]
@@ -246,8 +266,7 @@ def loso_summary(a, t, res):
     head = (f"# Leave one source out\n\n`python benchmarks/sources.py --loso --tiles-weight {a.tiles_weight} "
             f"--ham-weight {a.ham_weight} --seed {a.seed} --families {' '.join(a.families)}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
             f"trained on every image of the other two (the tiles drawn at {a.tiles_weight} and the HAM10000 pool at {a.ham_weight} of their rows "
-            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, scored by the mean logit of the 5 fold models of the family's "
-            f"photos + tiles recipe, `pad_tiles`, `pad_tiles_sog` or `peer_pad_tiles`, each trained on four fifths of the photos and the tiles). `student`: the plain student (`train_model`, "
+            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, " + ham_scorer(a, res) + "). `student`: the plain student (`train_model`, "
             f"no teacher, clean images); `student_sog`: the same with Shades-of-Gray colour constancy (p = 6) inside the model; `peer`: `peer_learner` (`vision_learner`'s model); all {a.arch}, {a.size} px, 1 + {a.epochs} epochs at lr "
             f"{a.lr}, positives {a.pos_weight}x, one view, one seed. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), "
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
@@ -283,6 +302,76 @@ def loso_summary(a, t, res):
     Path(a.loso_out).write_text(head + "\n" + body + "\n")
     print(Path(a.loso_out).read_text())
 
+def have_loso(a, family, left) -> bool:
+    "Whether the `family` model without `left` (seed `a.seed`) has its logits already: its own file, or for HAM10000 its recipe's 5 fold models"
+    folds = [Path(a.work)/f"{FAMILIES[family]}_s{a.seed}_f{k}.npz" for k in range(5)]
+    return loso_file(a, family, left).exists() or (left == 'ham10000' and all(x.exists() for x in folds))
+
+def photos_only(a, t):
+    "The photos-only student of seed `a.seed` (recipe `pad`, 5 fold models): its out-of-fold logits on the photos and the tiles, and its mean logit on HAM10000's holdout"
+    folds = [dict(np.load(Path(a.work)/f'pad_s{a.seed}_f{k}.npz')) for k in range(5)]
+    oof = pd.concat([pd.Series(o['logits'], index=o['ids']) for o in folds])
+    ham_ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
+    return pd.concat([oof, pd.Series(np.mean([o['ham'] for o in folds], axis=0), index=ham_ids)])
+
+def seeds_summary(a, seeds, family='student_sog'):
+    "The leave-one-source-out criterion over several seeds: `family` trained without each source against the photos-only student, on the two sources the latter never saw"
+    t = loso_table(0)                                 # labels and groups (the seed only moves the photos' folds)
+    y, g = t.df.set_index('image_id').target, t.df.set_index('image_id').group
+    miss = [(s, f) for s in seeds for f in [*SOURCES, 'photos-only']
+            if not (all((Path(a.work)/f'pad_s{s}_f{k}.npz').exists() for k in range(5)) if f == 'photos-only'
+                    else have_loso(argparse.Namespace(**{**vars(a), 'seed': s}), family, f))]
+    if miss: raise FileNotFoundError(f"no results yet for (seed, model) {miss}: run `--recipes pad --seed S` and `--loso --families {family} --seed S` first")
+    unseen = ('isic2024_tiles', 'ham10000')
+    ids = {s_: t.df.image_id[(t.df.source == s_) & (t.df.holdout if s_ == 'ham10000' else True)].to_numpy().astype(str) for s_ in SOURCES}
+    pad_ids = ids['pad_ufes20']
+    cols, src3 = [], np.concatenate([np.full(len(ids[s_]), i) for i, s_ in enumerate(SOURCES)])
+    for s in seeds:
+        b = argparse.Namespace(**{**vars(a), 'seed': s})
+        res = {s_: loso_logits(b, t, family, s_) for s_ in SOURCES}
+        lo = pd.concat([pd.Series(r['logits'], index=r['ids']) for r in res.values()])
+        cols += [photos_only(b, t), lo]
+    allids = np.concatenate([ids[s_] for s_ in SOURCES])
+    Y, G = y.loc[allids].to_numpy(), g.loc[allids].to_numpy()
+    M = np.column_stack([c.reindex(allids).to_numpy() for c in cols] + [src3])   # per seed: photos-only (NaN on nothing), the family left out; then the source
+    n, sc = len(seeds), 2 * len(seeds)
+    def on(metric, col, which):                       # `metric` of column `col`, mean over the sources `which` (indices into SOURCES)
+        return lambda yt, M_: float(np.mean([metric(yt[M_[:, sc] == i], M_[M_[:, sc] == i, col]) for i in which]))
+    two, three, photos = [SOURCES_I[x] for x in unseen], [0, 1, 2], [SOURCES_I['pad_ufes20']]
+    fmt = lambda f, nd=3: ci(f, Y, M, G, a.n_boot, nd)
+    rows = []
+    for j, s in enumerate(seeds):
+        po, lo = 2 * j, 2 * j + 1
+        rows.append({'seed': str(s), "photos-only, photos' folds": fmt(on(roc_auc, po, photos)),
+                     'photos-only, mean of the two unseen': fmt(on(roc_auc, po, two)),
+                     f'{family} left out, mean of the two': fmt(on(roc_auc, lo, two)),
+                     'difference': fmt(lambda yt, M_, po=po, lo=lo: on(roc_auc, lo, two)(yt, M_) - on(roc_auc, po, two)(yt, M_)),
+                     f'{family} left out, mean of the three': fmt(on(roc_auc, lo, three)),
+                     f'{family} left out, pAUC mean of the three': fmt(on(partial_auc, lo, three), 4)})
+    avg = lambda f_of_j: (lambda yt, M_: float(np.mean([f_of_j(j)(yt, M_) for j in range(n)])))
+    rows.append({'seed': f'**mean of {n}**', "photos-only, photos' folds": fmt(avg(lambda j: on(roc_auc, 2 * j, photos))),
+                 'photos-only, mean of the two unseen': fmt(avg(lambda j: on(roc_auc, 2 * j, two))),
+                 f'{family} left out, mean of the two': fmt(avg(lambda j: on(roc_auc, 2 * j + 1, two))),
+                 'difference': fmt(avg(lambda j: (lambda yt, M_: on(roc_auc, 2 * j + 1, two)(yt, M_) - on(roc_auc, 2 * j, two)(yt, M_)))),
+                 f'{family} left out, mean of the three': fmt(avg(lambda j: on(roc_auc, 2 * j + 1, three))),
+                 f'{family} left out, pAUC mean of the three': fmt(avg(lambda j: on(partial_auc, 2 * j + 1, three)), 4)})
+    per = []                                          # each unseen source, mean over the seeds
+    for x in unseen:
+        i = [SOURCES_I[x]]
+        per.append({'source': SOURCES[x], 'photos-only': fmt(avg(lambda j: on(roc_auc, 2 * j, i))),
+                    f'{family} left out': fmt(avg(lambda j: on(roc_auc, 2 * j + 1, i))),
+                    'difference': fmt(avg(lambda j: (lambda yt, M_: on(roc_auc, 2 * j + 1, i)(yt, M_) - on(roc_auc, 2 * j, i)(yt, M_))))})
+    head = (f"# The leave-one-source-out criterion over {n} seeds\n\n`python benchmarks/sources.py --seeds-summary {' '.join(map(str, seeds))}`, "
+            f"{time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores, from the results of `--recipes pad --seed S` (the photos-only student: "
+            f"5 fold models, each trained on four fifths of the photos) and `--loso --families {family} --seed S` (one model per source left "
+            f"out, trained on the two others) for each seed S. A seed sets the photos' and the tiles' folds, the initial order and the draws. "
+            f"'mean of the two': the tiles and the HAM10000 holdout, the sources the photos-only student never saw; 'difference': the "
+            f"{family} model that never saw the source minus the photos-only student, AUC. The seeds' row is the mean over seeds of each "
+            f"seed's number. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), the same resampled images for every "
+            f"seed and model, {a.n_boot} replicates: they hold the images' sampling, and the seeds' mean holds the training's.\n\n")
+    out = head + md_table(pd.DataFrame(rows)) + "\n\nEach source the photos-only student never saw, the mean over the seeds:\n\n" + md_table(pd.DataFrame(per)) + "\n"
+    Path(a.seeds_out).write_text(out); print(out)
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--recipes', nargs='+', default=['pad', 'pad_tiles'], choices=list(RECIPES))
@@ -296,12 +385,15 @@ def main():
     ap.add_argument('--ham-weight', type=float, default=0.1, help="--loso: HAM10000 pool images drawn per epoch, as a fraction of its rows")
     ap.add_argument('--loso-out', default='benchmarks/results/sources_loso.md')
     ap.add_argument('--families', nargs='+', default=['student', 'peer'], choices=list(FAMILIES), help="--loso: the models to train and compare")
+    ap.add_argument('--seeds-summary', nargs='+', type=int, help="the LOSO criterion over these seeds (their `--recipes pad` and `--loso --families student_sog` results must exist)")
+    ap.add_argument('--seeds-out', default='benchmarks/results/sources_seeds.md')
     ap.add_argument('--one-model', action='store_true', help="--loso: train at most one model, then stop (run it again for the next one)")
     train_args(ap, arch='tf_efficientnet_lite0', size=128, bs=32, epochs=20, freeze_epochs=1, lr=8e-3, pos_weight=3., seed=0, n_boot=1000)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: epoch lines only
     Path(a.work).mkdir(parents=True, exist_ok=True)
+    if a.seeds_summary: return seeds_summary(a, a.seeds_summary)
     if a.loso:
         t = loso_table(a.seed)
         res = {}

@@ -29,12 +29,15 @@ def export_onnx(model:nn.Module, # a float student (image -> logit)
                 path, # the .onnx file to write
                 size:int, # image side in pixels
                 opset:int=17, # ONNX opset
+                output:str='prob', # 'prob': the app's output, the sigmoid's probability; 'logit': the raw logit (scoring, TTA)
                ) -> Path:
-    "ONNX: input 'image' (N,3,size,size) in [0,1], output 'prob' (N,), dynamic batch"
+    "ONNX: input 'image' (N,3,size,size) in [0,1], output 'prob' (or 'logit') (N,), dynamic batch"
+    if output not in ('prob', 'logit'): raise ValueError(f"output={output!r}: expected 'prob' or 'logit'")
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    m = (ProbModel(model) if output == 'prob' else model).eval()
     with quiet_toolchains():
-        torch.onnx.export(ProbModel(model).eval(), example_input(size, 1), str(path), input_names=['image'], output_names=['prob'],
-                          dynamic_axes={'image': {0: 'batch'}, 'prob': {0: 'batch'}}, opset_version=opset, dynamo=False)
+        torch.onnx.export(m, example_input(size, 1), str(path), input_names=['image'], output_names=[output],
+                          dynamic_axes={'image': {0: 'batch'}, output: {0: 'batch'}}, opset_version=opset, dynamo=False)
     return path
 
 def export_pt2(model:nn.Module, # a float student (image -> logit)

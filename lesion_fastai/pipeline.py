@@ -23,10 +23,10 @@ from .datablock import lesion_test_dl
 from .models import save_bundle, load_bundle, read_at
 from .distill import teacher_features, head_in_features
 from .degrade import robustness
-from .runtimes import available_formats, quiet_toolchains
+from .runtimes import available_formats, load_runtime
 from .quantize import qat_finetune, save_int8
 from .ship import export_run
-from .export import parse_formats
+from .export import parse_formats, export_onnx
 from .predict import tta_logits
 from .metrics import fmt_ci
 from .config import RunConfig, Run, train_settings, student_sides
@@ -193,25 +193,21 @@ def _wants_int8(c:RunConfig) -> bool:
 
 
 # %% ../nbs/10_pipeline.ipynb #logfn001
-def _onnx_session(model, # a float student in eval mode (image -> logit)
-                  x:np.ndarray, # the first float (N, 3, H, W) batch it is to read
-                  threads:int|None, # CPU threads (None: torch's)
-                 ):
-    "An ONNX Runtime session of `model`'s logits for batches shaped like `x`, checked against PyTorch on `x`; None where that fails"
-    import onnxruntime as ort
+def _onnx_logits(model, # a float student in eval mode (image -> logit)
+                 x:np.ndarray, # the first float (N, 3, H, W) batch it is to read
+                 threads:int|None, # CPU threads (None: torch's)
+                ):
+    "ONNX Runtime's function of `model`'s logits (`export_onnx(output='logit')`, `load_runtime`), checked against PyTorch on `x`; None where that fails"
     try:
-        with tempfile.TemporaryDirectory() as d, quiet_toolchains():
-            f = Path(d)/'student_logits.onnx'
-            torch.onnx.export(model, torch.from_numpy(x[:1]), str(f), input_names=['image'], output_names=['logit'],
-                              dynamic_axes={'image': {0: 'batch'}, 'logit': {0: 'batch'}}, opset_version=17, dynamo=False)
-            so = ort.SessionOptions(); so.intra_op_num_threads = threads or torch.get_num_threads(); so.inter_op_num_threads = 1
-            sess = ort.InferenceSession(str(f), so, providers=['CPUExecutionProvider'])
-        got = sess.run(None, {'image': x})[0].reshape(-1)
+        if x.shape[2] != x.shape[3]: raise ValueError(f"its images are {x.shape[2]}x{x.shape[3]} pixels; the export takes square ones")
+        with tempfile.TemporaryDirectory() as d:
+            run = load_runtime(export_onnx(model, Path(d)/'student.onnx', x.shape[-1], output='logit'), threads or torch.get_num_threads())
+        got = run(x)
         with torch.no_grad(): ref = model(torch.from_numpy(x)).numpy().reshape(-1)
         err = float(np.abs(got - ref).max())
         if not err <= 1e-3 * max(1., float(np.abs(ref).max())):
             raise ValueError(f"ONNX Runtime's logits differ from PyTorch's by up to {err:.2g} on a batch of {len(x)}")
-        return sess
+        return run
     except Exception as e:
         warnings.warn(f"ONNX Runtime cannot read this student ({type(e).__name__}: {e}); PyTorch eager reads it (about 3x slower)")
         return None
@@ -224,18 +220,15 @@ def logit_fn(bundle, # a saved student (`save_bundle`)
     model = load_bundle(bundle)[0].eval()
     def eager(x):
         with torch.no_grad(): return model(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy().reshape(-1)
-    try:
-        if not onnx: raise ImportError
-        import onnxruntime
-    except ImportError:
+    if not onnx or 'onnx' not in available_formats():   # asked for eager, or onnxruntime is not installed
         eager.backend = 'torch'; return eager
-    sessions = {}
+    runs = {}
     def fn(x):
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.shape[1:] not in sessions: sessions[x.shape[1:]] = _onnx_session(model, x, threads)   # one per image shape
-        s = sessions[x.shape[1:]]
-        fn.backend = 'torch' if s is None else 'onnx'
-        return eager(x) if s is None else s.run(None, {'image': x})[0].reshape(-1)
+        if x.shape[1:] not in runs: runs[x.shape[1:]] = _onnx_logits(model, x, threads)   # one export per image shape
+        r = runs[x.shape[1:]]
+        fn.backend = 'torch' if r is None else 'onnx'
+        return eager(x) if r is None else r(x)
     fn.backend = 'onnx'
     return fn
 

@@ -135,7 +135,7 @@ def _tflite_runtime(path, threads):
 def load_runtime(path, # a .pte, .tflite, .onnx, .pt2 or .ts file, or a bundle path
                  threads:int=1, # CPU threads
                 ):
-    "A function float (N,3,H,W) in [0,1] -> probabilities (N,) for a .pte, .tflite, .onnx, .pt2, .ts file or a bundle path"
+    "A function float (N,3,H,W) in [0,1] -> probabilities (N,) for a .pte, .tflite, .onnx, .pt2, .ts file or a bundle path (an ONNX file's one output: logits where it was written with `output='logit'`)"
     path = Path(path)
     if path.suffix == '.onnx':
         require_format('onnx')
