@@ -17,7 +17,7 @@ never saw. Recipes (`--recipes`):
 - `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations;
 - `pad_tiles_sog`, `pad_sog`: `pad_tiles` and `pad` with Shades-of-Gray colour constancy (p = 6) inside the student
   (`backbones.ShadesOfGray`): each image divided by its own light, so that a source's light is no cue;
-- `pad_sog_colour`: `pad_sog` with random colour while training (`datablock.FastColour`: a
+- `pad_sog_colour`: `pad_sog` with random colour while training (`FastColour` below: a
   hue turn of up to 14 degrees, saturation within 30%, a gain per channel within 10%, on 3 images in 4);
 - `peer_pad`, `peer_pad_tiles`: the peer (`models.peer_learner`: `vision_learner`'s model and head, fastai's `fine_tune`
   schedule, no teacher, no degradations) on the photos, or on the photos and the tiles drawn as above: what a fastai
@@ -61,6 +61,8 @@ from lesion_fastai.train import train_model
 from lesion_fastai.models import save_bundle
 from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_aug
+from fastai.torch_core import TensorImage
+from fastai.vision.augment import RandTransform
 from lesion_fastai.pipeline import bundle_logits, logit_fn
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.report import md_table
@@ -75,6 +77,25 @@ CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
 CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6.)                  # Shades-of-Gray colour constancy inside the student
 COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
+
+class FastColour(RandTransform):
+    "Random colour per image, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast (measured here; it does not pay, so it is not in the library)"
+    split_idx, order = 0, 41
+    def __init__(self, max_hue=0.04, max_saturation=0.3, max_gain=0.1, p=0.75):   # hue in turns (0.04: 14 degrees); relative changes
+        super().__init__(p=1.); self.max_hue, self.max_saturation, self.max_gain, self.p_each = max_hue, max_saturation, max_gain, p
+    def before_call(self, b, split_idx):
+        super().before_call(b, split_idx)
+        x = b[0] if isinstance(b, (tuple, list)) else b
+        n, dev = x.shape[0], x.device
+        on = (torch.rand(n, device=dev) < self.p_each).float()
+        u = lambda *s: (torch.rand(n, *s, device=dev) * 2 - 1) * on.view(n, *[1] * len(s))
+        th = (u() * self.max_hue * 2 * np.pi).view(n, 1, 1)
+        I, G = torch.eye(3, device=dev), torch.full((3, 3), 1 / 3, device=dev)            # identity; projection on the grey axis
+        K = torch.tensor([[0., -1, 1], [1, 0, -1], [-1, 1, 0]], device=dev) / 3 ** 0.5      # cross product with the grey axis
+        R = th.cos() * (I - G) + th.sin() * K + G                                           # Rodrigues: a turn about the grey axis
+        S = G + (1 + u() * self.max_saturation).view(n, 1, 1) * (I - G)                      # scale the distance from grey
+        self.M = (1 + u(3) * self.max_gain).view(n, 3, 1) * (S @ R)                          # then each channel's gain
+    def encodes(self, x:TensorImage): return (self.M @ x.flatten(2)).view_as(x).clamp_(0, 1)   # one batched 3x3 product
 
 def recipe_model(recipe:str) -> dict:
     "The model recipe `recipe` trains: its `train_model` role (the peer for `peer_*`) and its colour constancy"
@@ -112,7 +133,7 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
                                 degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
                                 valid_every=0, checkpoint=f'ck_{recipe}_s{a.seed}_fold{k}', constancy=m['constancy'],
-                                batch_tfms=lesion_aug(colour=True) if recipe in COLOUR else None)   # scored once, after training; resumable by epoch
+                                batch_tfms=lesion_aug() + [FastColour()] if recipe in COLOUR else None)   # scored once, after training; resumable by epoch
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]

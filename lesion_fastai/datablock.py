@@ -28,8 +28,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['LesionImageGetter', 'ToTensorImage', 'LesionImageBlock', 'BinaryTarget', 'SoftTarget', 'BinaryBlock',
            'SoftTargetBlock', 'LesionDL', 'ImageReader', 'MetaReader', 'ColumnReader', 'ArrayReader', 'FastLighting',
-           'FastColour', 'lesion_aug', 'lesion_datablock', 'valid_positions', 'lesion_dataloaders', 'lesion_test_dl',
-           'lesion_loss']
+           'lesion_aug', 'lesion_datablock', 'valid_positions', 'lesion_dataloaders', 'lesion_test_dl', 'lesion_loss']
 
 # %% ../nbs/04_datablock.ipynb #350b5ea4
 class LesionImageGetter:
@@ -238,31 +237,6 @@ class FastLighting(RandTransform):
     # one fused multiply-add and an in-place clamp: x*c + (0.5 - 0.5c + b), two passes over the batch instead of five
     def encodes(self, x:TensorImage): return torch.addcmul(0.5 - 0.5 * self.c + self.b, x, self.c).clamp_(0, 1)
 
-class FastColour(RandTransform):
-    "Random colour per image in pixel space, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast"
-    split_idx, order = 0, 41
-    def __init__(self,
-                 max_hue:float=0.04, # largest hue turn, in turns (0.04: 14 degrees)
-                 max_saturation:float=0.3, # largest relative change of saturation
-                 max_gain:float=0.1, # largest relative change of each channel's gain (a colour cast)
-                 p:float=0.75, # probability of the change per image
-                ):
-        super().__init__(p=1.); store_attr('max_hue,max_saturation,max_gain'); self.p_each = p
-    def before_call(self, b, split_idx):
-        super().before_call(b, split_idx)
-        x = b[0] if isinstance(b, (tuple, list)) else b
-        n, dev = x.shape[0], x.device
-        on = (torch.rand(n, device=dev) < self.p_each).float()
-        u = lambda *s: (torch.rand(n, *s, device=dev) * 2 - 1) * on.view(n, *[1] * len(s))
-        th = (u() * self.max_hue * 2 * np.pi).view(n, 1, 1)
-        I, G = torch.eye(3, device=dev), torch.full((3, 3), 1 / 3, device=dev)            # identity; projection on the grey axis
-        K = torch.tensor([[0., -1, 1], [1, 0, -1], [-1, 1, 0]], device=dev) / 3 ** 0.5      # cross product with the grey axis
-        R = th.cos() * (I - G) + th.sin() * K + G                                           # Rodrigues: a turn about the grey axis
-        S = G + (1 + u() * self.max_saturation).view(n, 1, 1) * (I - G)                      # scale the distance from grey
-        self.M = (1 + u(3) * self.max_gain).view(n, 3, 1) * (S @ R)                          # then each channel's gain
-    def encodes(self, x:TensorImage): return (self.M @ x.flatten(2)).view_as(x).clamp_(0, 1)   # one batched 3x3 product: 3x einsum's speed
-
-
 # %% ../nbs/04_datablock.ipynb #3568d94c
 def lesion_aug(size:int=None, # image side in pixels
                max_rotate:float=180., # largest rotation in degrees
@@ -270,12 +244,11 @@ def lesion_aug(size:int=None, # image side in pixels
                max_lighting:float=0.2, # largest brightness/contrast change
                max_warp:float=0., # largest perspective warp
                p_affine:float=0.75, # probability of the affine transform
-               colour:bool=False, # also random hue, saturation and colour cast (`FastColour()`)
               ):
-    "Batch augmentation for lesion photos: any rotation, both flips, mild zoom (one affine resample), fast lighting (and colour)"
+    "Batch augmentation for lesion photos: any rotation, both flips, mild zoom (one affine resample) and fast lighting"
     tfms = aug_transforms(do_flip=True, flip_vert=True, max_rotate=max_rotate, max_zoom=max_zoom, max_lighting=0.,
                           max_warp=max_warp, p_affine=p_affine, size=size, pad_mode='reflection')
-    return tfms + ([FastLighting(max_lighting)] if max_lighting else []) + ([FastColour()] if colour else [])
+    return tfms + ([FastLighting(max_lighting)] if max_lighting else [])
 
 def lesion_datablock(spec:DatasetSpec, # what the columns mean
                      valid_idx, # integer positions of the validation rows
