@@ -119,9 +119,13 @@ def sources(seed=0):
     ham = ham10000(seed=0)
     return both, ham.subset((ham.df.fold == 0).to_numpy())
 
+def fold_files(a, recipe) -> list:
+    "The 5 fold results of `recipe` for seed `a.seed` (`fold_logits`' cache files)"
+    return [Path(a.work)/f"{recipe}_s{a.seed}_f{k}.npz" for k in range(5)]
+
 def fold_logits(a, both, ham, ham_images, recipe, k):
     "Train recipe `recipe` without fold k; its logits on fold k of both sources and on the HAM10000 holdout (cached)"
-    f = Path(a.work)/f'{recipe}_s{a.seed}_f{k}.npz'
+    f = fold_files(a, recipe)[k]
     if f.exists(): return dict(np.load(f))
     t0 = time.time()
     keep = both.df.source.isin(RECIPES[recipe]).to_numpy() | (both.df.fold == k).to_numpy()   # training sources + every fold k
@@ -221,7 +225,7 @@ def loso_logits(a, t, family, left):
     f, rec = loso_file(a, family, left), FAMILIES[family]
     m = recipe_model(rec)
     if f.exists(): return dict(np.load(f), scorer="one")
-    folds = [Path(a.work)/f"{rec}_s{a.seed}_f{k}.npz" for k in range(5)]
+    folds = fold_files(a, rec)
     if left == 'ham10000' and all(x.exists() for x in folds):   # trained on the photos and the tiles already: the 5 fold models' mean logit
         ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
         zs = [dict(np.load(x)) for x in folds]
@@ -292,16 +296,13 @@ def loso_summary(a, t, res):
             f"{a.lr}, positives {a.pos_weight}x, one view, one seed. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), "
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
     body = md_table(pd.DataFrame(rows)) + ("\n\nPaired differences between families, over the same images:\n\n" + md_table(pd.DataFrame(diffs)) if pairs else '')
-    w = Path(a.work)
     studs = [f for f in fams if recipe_model(FAMILIES[f])['role'] == 'student']
-    if studs and all((w/f'pad_s{a.seed}_f{k}.npz').exists() for k in range(5)):   # the photos-only student, from the 5-fold results
-        folds = [dict(np.load(w/f'pad_s{a.seed}_f{k}.npz')) for k in range(5)]
-        oof = pd.concat([pd.Series(o['logits'], index=o['ids']) for o in folds])
-        zh = np.mean([o['ham'] for o in folds], axis=0)
+    if studs and all(x.exists() for x in fold_files(a, 'pad')):   # the photos-only student, from the 5-fold results
+        pz = photos_only(a, t)
         po, ys, gs, ss, zp, zl = [], [], [], [], [], {f: [] for f in studs}
         for i, s in enumerate(('isic2024_tiles', 'ham10000')):
             ii = ids[s]; yy, gg = y.loc[ii].to_numpy(), g.loc[ii].to_numpy()
-            p_ = oof.loc[ii].to_numpy() if s == 'isic2024_tiles' else zh
+            p_ = pz.loc[ii].to_numpy()
             ys.append(yy); gs.append(gg); ss.append(np.full(len(yy), i)); zp.append(p_)
             r = dict(source=SOURCES[s], photos_only=ci(roc_auc, yy, p_, gg, a.n_boot))
             for f in studs:
@@ -325,12 +326,11 @@ def loso_summary(a, t, res):
 
 def have_loso(a, family, left) -> bool:
     "Whether the `family` model without `left` (seed `a.seed`) has its logits already: its own file, or for HAM10000 its recipe's 5 fold models"
-    folds = [Path(a.work)/f"{FAMILIES[family]}_s{a.seed}_f{k}.npz" for k in range(5)]
-    return loso_file(a, family, left).exists() or (left == 'ham10000' and all(x.exists() for x in folds))
+    return loso_file(a, family, left).exists() or (left == 'ham10000' and all(x.exists() for x in fold_files(a, FAMILIES[family])))
 
 def photos_only(a, t):
     "The photos-only student of seed `a.seed` (recipe `pad`, 5 fold models): its out-of-fold logits on the photos and the tiles, and its mean logit on HAM10000's holdout"
-    folds = [dict(np.load(Path(a.work)/f'pad_s{a.seed}_f{k}.npz')) for k in range(5)]
+    folds = [dict(np.load(x)) for x in fold_files(a, 'pad')]
     oof = pd.concat([pd.Series(o['logits'], index=o['ids']) for o in folds])
     ham_ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
     return pd.concat([oof, pd.Series(np.mean([o['ham'] for o in folds], axis=0), index=ham_ids)])
@@ -340,7 +340,7 @@ def seeds_summary(a, seeds, family='student_sog'):
     t = loso_table(0)                                 # labels and groups (the seed only moves the photos' folds)
     y, g = t.df.set_index('image_id').target, t.df.set_index('image_id').group
     miss = [(s, f) for s in seeds for f in [*SOURCES, 'photos-only']
-            if not (all((Path(a.work)/f'pad_s{s}_f{k}.npz').exists() for k in range(5)) if f == 'photos-only'
+            if not (all(x.exists() for x in fold_files(argparse.Namespace(**{**vars(a), 'seed': s}), 'pad')) if f == 'photos-only'
                     else have_loso(argparse.Namespace(**{**vars(a), 'seed': s}), family, f))]
     if miss: raise FileNotFoundError(f"no results yet for (seed, model) {miss}: run `--recipes pad --seed S` and `--loso --families {family} --seed S` first")
     unseen = ('isic2024_tiles', 'ham10000')
