@@ -82,9 +82,7 @@ RECIPES = {r.name: r for r in [
            'real dermoscopy images (HAM10000) on a CPU (--fast-cpu)', 'benchmarks/results/cpu_recipe.md'),
     Recipe('phone', _PHONE, 'phone photos (PAD-UFES-20), the student the app ships (--phone)', 'benchmarks/results/phone_photos.md'),
     Recipe('phone-derm', dict(size=128, bs=64, freeze_epochs=1, epochs=3, lr=4e-3, pos_weight=3., degrade_p=0.5, ambiguous='exclude'),
-           'the dermoscopy run beside phone photos (--phone on both kinds: a run per kind, routed)', 'benchmarks/results/phone_routed.md'),
-    Recipe('phone-joint', dict(_PHONE, epochs=6, lr=4e-3, scales=None, source_weights='pad_ufes20=4,ham10000=0.3', ambiguous='exclude', op_source='pad_ufes20'),
-           'dermoscopy and phone photos in one run (--phone --joint)', 'benchmarks/results/phone_photos_joint.md'),
+           'the dermoscopy run beside phone photos (--phone --routed: a run per kind, routed)', 'benchmarks/results/phone_routed.md'),
 ]}
 
 _RANGES = dict(size=(16, 2048), bs=(1, 100_000), epochs=(0, 10_000), freeze_epochs=(0, 10_000), n_folds=(2, 100),

@@ -237,7 +237,7 @@ def export_student(bundle, # a trained student `Learner`, a `RoutedStudent` (`ro
                    n_boot:int=1000, # bootstrap replicates for the operating point's interval
                    tta:bool=True, # also choose the operating point of test-time augmentation (8 views; `triage_tta` in the sidecar)
                    val_sources=None, # the source of each validation image (several sources; default with a Learner: its validation table's)
-                   op_source:str|None=None, # choose the operating points on this source's validation images only, e.g. 'pad_ufes20' (the phone photos of a joint run); the files are checked on all
+                   op_source:str|None=None, # choose the operating points on this source's validation images only, e.g. 'pad_ufes20' (the phone photos of a run pooled with other sources); the files are checked on all
                    training:dict|None=None, # what the student learnt from, kept in the sidecar (`run_training`: sources, synthetic or not, images, package version)
                   ) -> dict:
     "Write the student in each format, check every file against PyTorch on validation images, write the sidecar"

@@ -29,7 +29,7 @@ from .pipeline import run_pipeline
 # %% auto #0
 __all__ = ['KIND_RECIPES', 'POOLED_KINDS', 'PHONE_SOURCE_WEIGHTS', 'ink_mask', 'ink_share', 'paint_out', 'routed_features',
            'learner_train_images', 'fit_router', 'route_students', 'routing_table', 'parse_runs', 'route_runs',
-           'route_cli', 'phone_source_weights', 'pool_kinds', 'phone_recipe', 'run_routed']
+           'route_cli', 'phone_source_weights', 'pool_kinds', 'phone_sources', 'phone_recipe', 'run_routed']
 
 # %% ../nbs/16_phone.ipynb #94b8bc86
 def _ring(h:int, w:int, inner:float=0.3) -> np.ndarray:
@@ -230,7 +230,7 @@ def route_cli(runs:str, # kind=run folder pairs, e.g. dermoscopy=runs/ham,phone=
 # %% ../nbs/16_phone.ipynb #phrec002
 KIND_RECIPES = dict(phone='phone', dermoscopy='phone-derm')   # kind of image (`DatasetSpec.kind`) -> the recipe of its run beside the others
 POOLED_KINDS = dict(tbp='phone')                              # ISIC 2024 tiles go into the phone photos' run
-PHONE_SOURCE_WEIGHTS = {'isic2024_tiles': 0.2}                # the share of a large source drawn each epoch
+PHONE_SOURCE_WEIGHTS = {'isic2024_tiles': 0.2, 'ham10000': 0.1}   # the share of a large source drawn each epoch
 
 def phone_source_weights(names, # the names of the sources pooled in one phone run (`DatasetSpec.name`)
                         ) -> str|None:
@@ -244,21 +244,24 @@ def pool_kinds(kinds:dict, # data folders by kind of image (`sources.source_kind
     for k, paths in kinds.items(): out.setdefault(POOLED_KINDS.get(k, k) if POOLED_KINDS.get(k) in kinds else k, []).extend(paths)
     return out
 
+def phone_sources(specs:dict, # each data folder's `DatasetSpec` (`sources.folder_specs`), in the order of `--data`
+                 ) -> tuple:
+    "The folders `lesion-run --phone` trains on (phone photos, with the ISIC 2024 tiles: `pool_kinds`) and those beside them it only scores (another kind of image)"
+    kinds = pool_kinds(source_kinds(specs))
+    if 'phone' not in kinds or len(kinds) < 2: return list(specs), []
+    return kinds['phone'], [p for k, ps in kinds.items() if k != 'phone' for p in ps]
+
 def phone_recipe(c:RunConfig, # the run's settings
-                 kinds:dict|None=None, # its data folders by kind of image (`sources.source_kinds`), where several
-                 joint:bool=False, # several sources in one run, whatever their kinds (`--joint`)
                  names:dict|None=None, # the sources' names and kinds of image (`DatasetSpec.name` -> `.kind`), for their weights and the operating point
-                ) -> dict|None:
-    "The settings `lesion-run --phone` sets: the `phone-joint` recipe with `joint`, None where photos come beside another kind of image (a run per kind: `run_routed`), else the `phone` recipe"
-    _P, _J = RECIPES['phone'].settings, RECIPES['phone-joint'].settings
+                ) -> dict:
+    "The settings `lesion-run --phone` sets on the folders it trains on (`phone_sources`): the `phone` recipe, with the weights and the operating point of the sources pooled"
+    _P = RECIPES['phone'].settings
     if not (c.data and ',' in c.data): return dict(_P)
-    if joint: return dict(_J, source_weights=c.source_weights or _J['source_weights'], op_source=c.op_source or _J['op_source'])
-    if kinds is not None and 'phone' in kinds and len(kinds) > 1: return None
     names = names or {}
     w = phone_source_weights(names)
     photos = [n for n, k in names.items() if k == 'phone']
-    op = photos[0] if photos and len(photos) < len(names) else None     # beside tiles: the thresholds from the phone photos
-    return dict(_P, source_weights=c.source_weights or w, op_source=c.op_source or op)   # several folders of one kind: pooled in one run
+    op = photos[0] if photos and len(photos) < len(names) else None     # beside tiles (or dermoscopy): the thresholds from the phone photos
+    return dict(_P, source_weights=c.source_weights or w, op_source=c.op_source or op)   # several folders: pooled in one run
 
 
 # %% ../nbs/16_phone.ipynb #412c024c

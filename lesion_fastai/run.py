@@ -1,4 +1,4 @@
-"""One command for every way to a model: a recipe resolved against the options given, one run on pooled sources, a run per kind of image behind a router, or a run per source left out to see how the recipe meets a source it never saw.
+"""One command for every way to a model: a recipe resolved against the options given, one run on pooled sources (scoring the kinds of image it does not train on), a run per kind of image behind a router, or a run per source left out to see how the recipe meets a source it never saw.
 
 Docs: https://lesion-fastai.github.io/lesion_fastai/run.html.md"""
 
@@ -13,18 +13,19 @@ from fastcore.script import call_parse, store_true
 import fastprogress.fastprogress as fpb
 from .conventions import cli_errors, config_options, run_command, given_options
 from .data import read_lesions
-from .sources import folder_specs, source_kinds
+from .splits import add_folds
+from .sources import folder_specs
 from .cache import ImageCache
 from .metrics import roc_auc, partial_auc, bootstrap_ci, fmt_ci
 from .config import RunConfig, apply_recipe, explicit_settings, recipes_table, is_run_folder, source_weights
 from .callbacks import plain_output
 from .export import parse_formats
 from .report import md_table
-from .phone import run_routed, phone_recipe, pool_kinds
+from .phone import run_routed, phone_recipe, phone_sources
 from .pipeline import run_pipeline, bundle_logits
 
 # %% auto #0
-__all__ = ['RUN_HELP', 'without_source', 'score_source', 'leave_one_source_out', 'run_cli', 'run_main']
+__all__ = ['RUN_HELP', 'without_source', 'score_source', 'leave_one_source_out', 'unseen_sources', 'run_cli', 'run_main']
 
 # %% ../nbs/10a_run.ipynb #548eeb6e
 def without_source(c:RunConfig, # the run's settings, `data` naming several folders
@@ -44,16 +45,18 @@ def score_source(run_dir, # a finished run
                  path, # a dataset folder it never saw
                  c:RunConfig, # the run's settings (size, TTA, on_error, bootstrap)
                  cache, # folder of the image cache
+                 fold:int|None=None, # only this fold of the folder's own grouped folds (`splits.add_folds` with the run's `n_folds` and `seed`); None: every image
                 ) -> list:
-    "Each student of run `run_dir` on every image of folder `path`: AUC and pAUC with bootstrap intervals over its groups"
+    "Each student of run `run_dir` on the images of folder `path` (every one, or one fold): AUC and pAUC with bootstrap intervals over its groups"
     d = read_lesions(path, ambiguous=c.ambiguous, on_error=c.on_error)
+    if fold is not None: d = add_folds(d, c.n_folds, c.seed); d = d.subset((d.df.fold == fold).to_numpy())
     ca = ImageCache.build(d.df.image_ref, c.size, cache, ids=d.ids, on_error=c.on_error)
     ok = ~d.df.image_ref.isin(ca.bad).to_numpy()
     y, g = d.df[d.spec.target_col].to_numpy()[ok], d.df[d.spec.group_col].to_numpy()[ok]
     rows = []
     for m in ('student_distilled', 'student_plain'):
         z = bundle_logits(Path(run_dir)/'models'/m, np.asarray(ca.array)[ok], tta=c.tta)
-        rows.append(dict(model=m, images=int(ok.sum()), malignant=int(y.sum()), auc=bootstrap_ci(roc_auc, y, z, g, c.n_boot, seed=c.seed),
+        rows.append(dict(source=d.spec.name, model=m, images=int(ok.sum()), malignant=int(y.sum()), auc=bootstrap_ci(roc_auc, y, z, g, c.n_boot, seed=c.seed),
                          pauc=bootstrap_ci(partial_auc, y, z, g, c.n_boot, seed=c.seed)))
     return rows
 
@@ -73,7 +76,7 @@ def leave_one_source_out(c:RunConfig, # the run's settings; `data` names two or 
         m = run_pipeline(without_source(c, i, specs), sub, recipe, kept)
         for r in score_source(sub, p, c, out/'cache'):
             inside = m['models'][r['model']]
-            rows.append(dict(left_out=name, **r, holdout_auc=inside['auc'], holdout_pauc=inside['pauc']))
+            rows.append(dict(left_out=name, **{k: v for k, v in r.items() if k != 'source'}, holdout_auc=inside['auc'], holdout_pauc=inside['pauc']))
     t = pd.DataFrame(rows)
     mean = t.groupby('model', sort=False)[['auc', 'pauc']].agg(lambda s: float(np.mean([v[0] for v in s])))
     (out/'loso.json').write_text(json.dumps(dict(rows=rows, mean=mean.to_dict('index')), indent=1, default=float))
@@ -86,6 +89,30 @@ def leave_one_source_out(c:RunConfig, # the run's settings; `data` names two or 
     (out/'loso.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return t
+
+# %% ../nbs/10a_run.ipynb #unseen02
+def unseen_sources(c:RunConfig, # the finished run's settings
+                   out, # its output folder: `report.md` gets a section, `unseen.json` the numbers
+                   paths, # dataset folders it did not train on
+                  ) -> pd.DataFrame:
+    "The students of the run in `out` on the holdout fold of each folder in `paths` (one view): the table, also in its report"
+    out, f = Path(out), Path(out)/'unseen.json'
+    rows = json.loads(f.read_text()) if f.exists() else []
+    for p in paths:
+        if any(r['path'] == str(p) for r in rows): continue       # scored before this rerun
+        rows += [dict(path=str(p), **r) for r in score_source(out, p, replace(c, tta=False), out/'cache', fold=c.holdout)]
+        f.write_text(json.dumps(rows, indent=1, default=float))   # each folder kept as soon as it is scored
+    keep = set(map(str, paths))
+    t = pd.DataFrame([r for r in rows if r['path'] in keep])
+    show = t.assign(AUC=t.auc.map(fmt_ci), pAUC=t.pauc.map(lambda v: fmt_ci(v, 4)))
+    lines = ["## Sources this run never saw", "", f"Fold {c.holdout} of each folder's own {c.n_folds} grouped folds (seed {c.seed}), "
+             "which no model of this run trained on; one view, 95% bootstrap intervals over its groups:", "",
+             md_table(show[['source', 'model', 'images', 'malignant', 'AUC', 'pAUC']])]
+    rep = out/'report.md'
+    print('\n'.join(lines))
+    if rep.exists(): rep.write_text(rep.read_text().split(lines[0])[0].rstrip('\n') + '\n\n' + '\n'.join(lines) + '\n')
+    return t
+
 
 # %% ../nbs/10a_run.ipynb #4e6d026c
 _FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta', app='no_app')   # settings that default to on: a --no-... flag
@@ -102,8 +129,8 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the recipe for real dermoscopy images on a CPU (--recipe fast-cpu)
-            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data); with dermoscopy beside the photos, a run per kind of image and their students behind one router (`phone.run_routed`); folders of one kind pooled in one run
-            joint:store_true=False, # with --phone and several sources: one run on all of them instead (--recipe phone-joint)
+            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data): phone photos and ISIC 2024 tiles pooled in one run; dermoscopy beside them scored as a source it never saw (`unseen_sources`)
+            routed:store_true=False, # with --phone and dermoscopy beside the photos: a run per kind of image, their students behind one router (`phone.run_routed`)
             leave_out:store_true=False, # with several folders in --data: a run per source left out, each scored on the source it never saw (`leave_one_source_out`)
             restart:store_true=False, # delete the output folder's previous run first (only a folder that holds a run of this package)
             debug:store_true=False, # show the full traceback of an error
@@ -124,27 +151,34 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         cfg = RunConfig(**kwargs, **flags, compile=compile)
         chosen = [n for n, on in (('--fast-cpu', fast_cpu), ('--phone', phone), (f'--recipe {recipe}', recipe)) if on]
         if len(chosen) > 1: raise ValueError(f"{' and '.join(chosen)}: choose one recipe")
-        if joint and not phone: raise ValueError("--joint is the --phone recipe for several sources in one run: add --phone")
+        if routed and not phone: raise ValueError("--routed is a way of --phone with several kinds of image: add --phone")
+        if routed and leave_out: raise ValueError("--routed and --leave-out: choose one (--leave-out pools the sources left in, whatever their kinds)")
         if phone and not cfg.data:
             raise ValueError("--phone trains on phone photos: give their folder with --data, e.g. --data ../shared/data/pad_ufes20 "
                              "(lesion-run without --phone runs the demo on the embedded synthetic set)")
         if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: one line per epoch (`fit_learner`), no bars (nor their test character)
-        name, kept, specs = recipe or ('fast-cpu' if fast_cpu else None), {}, None
+        name, kept, specs, unseen = recipe or ('fast-cpu' if fast_cpu else None), {}, None, []
         if phone:
             several = bool(cfg.data and ',' in cfg.data)
             specs = folder_specs(cfg.data, on_error=cfg.on_error) if several else {}    # each folder read once
-            kinds = pool_kinds(source_kinds(specs)) if several and not joint else None
-            rec = phone_recipe(cfg, kinds, joint, {s.name: s.kind for s in specs.values()})
-            if rec is None:
-                if leave_out: raise ValueError("--leave-out with phone photos beside dermoscopy: add --joint (one pooled run per source left out)")
-                run_routed(cfg, out, specs=specs, explicit=explicit); return
-            name, (cfg, kept) = 'phone-joint' if joint else 'phone', apply_recipe(cfg, rec, explicit)
+            train, unseen = phone_sources(specs) if several and not leave_out else (list(specs), [])   # --leave-out: every kind pooled
+            if routed and not unseen:
+                raise ValueError(f"--routed needs phone photos beside another kind of image in --data; found {', '.join(sorted({s.kind for s in specs.values()})) or 'one folder'}")
+            if unseen:                                 # dermoscopy beside the photos
+                if routed: run_routed(cfg, out, specs=specs, explicit=explicit); return
+                print(f"[lesion-run] --phone trains on {', '.join(specs[p].name for p in train)}; "
+                      f"{', '.join(specs[p].name for p in unseen)} scored as a source it never saw (--routed trains a student on it too)")
+                cfg, specs = replace(cfg, data=','.join(train)), {p: specs[p] for p in train}
+            rec = phone_recipe(cfg, {s.name: s.kind for s in specs.values()})
+            name, (cfg, kept) = 'phone', apply_recipe(cfg, rec, explicit)
         elif name: cfg, kept = apply_recipe(cfg, name, explicit)
         if leave_out: leave_one_source_out(cfg, out, recipe=name, kept=kept, specs=specs)   # --phone has read the folders already
-        else: run_pipeline(cfg, out, recipe=name, kept=kept)
+        else:
+            run_pipeline(cfg, out, recipe=name, kept=kept)
+            if unseen: unseen_sources(cfg, out, unseen)
 
 RUN_HELP = {'data': ['data', 'preset', 'ambiguous', 'on_error', 'source_weights', 'n_folds', 'holdout', 'seed'],
-            'recipes': ['recipe', 'recipes', 'phone', 'joint', 'fast_cpu'],
+            'recipes': ['recipe', 'recipes', 'phone', 'routed', 'fast_cpu'],
             'models': ['arch', 'teacher_arch', 'fusion', 'no_pretrained', 'init', 'teacher_size'],
             'training': ['size', 'bs', 'epochs', 'freeze_epochs', 'lr', 'pos_weight', 'neg_per_pos', 'resize_from', 'valid_every', 'compile', 'num_workers'],
             'distillation': ['alpha', 'T', 'soft', 'teacher_repeats', 'feature_weight'],
