@@ -88,10 +88,10 @@ def main():
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
     if not a.summary:
         run, secs = (Path(a.run), None) if a.run else train_without(a.left, work)
-        cfg = json.loads((run/'config.json').read_text())
-        if a.left in {specs.name for specs in folder_specs(cfg['data']).values()}: raise SystemExit(f"{run} trained on {a.left}")
+        trained = [s.name for s in folder_specs(json.loads((run/'config.json').read_text())['data']).values()]   # each folder read once
+        if a.left in trained: raise SystemExit(f"{run} trained on {a.left}")
         z = score(run, a.left, work)
-        trained = '+'.join(s.name for s in folder_specs(cfg['data']).values())
+        trained = '+'.join(trained)
         (work/f'logits_{a.left}_{run.name}.json').write_text(json.dumps(dict(run=str(run), trained_on=trained, train_seconds=secs, score_seconds=float(z['seconds']))))
     summary(work, Path(a.md), a.n_boot)
 
