@@ -40,11 +40,12 @@ def left_images(left):
 def score(run, left, work):
     "Both students of `run` on the images of `left`: their logits, cached in `work`"
     f = work/f'logits_{left}_{run.name}.npz'
-    if f.exists(): return dict(np.load(f))
+    have = [m for m in MODELS if (run/'models'/f'{m}.json').exists()]   # a student not trained (a stopped run): no scores
+    if f.exists() and all(m in np.load(f) for m in have): return dict(np.load(f))   # cached, unless a student was trained since
     d = left_images(left)
     x = np.asarray(ImageCache.build(d.df.image_ref, 128, work/'cache', ids=d.ids, progress=False).array)
     t0 = time.time()
-    z = {m: bundle_logits(run/'models'/m, x) for m in MODELS if (run/'models'/f'{m}.json').exists()}   # a student not trained: no scores
+    z = {m: bundle_logits(run/'models'/m, x) for m in have}
     out = dict(ids=np.asarray(d.ids, dtype=str), y=d.df[d.spec.target_col].to_numpy().astype(int), g=np.asarray(d.df[d.spec.group_col], dtype=str),
                seconds=time.time() - t0, **z)
     np.savez(f, **out)
