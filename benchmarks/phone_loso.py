@@ -41,7 +41,8 @@ def score(run, left, work):
     "Both students of `run` on the images of `left`: their logits, cached in `work`"
     f = work/f'logits_{left}_{run.name}.npz'
     have = [m for m in MODELS if (run/'models'/f'{m}.json').exists()]   # a student not trained (a stopped run): no scores
-    if f.exists() and all(m in np.load(f) for m in have): return dict(np.load(f))   # cached, unless a student was trained since
+    z = dict(np.load(f)) if f.exists() else {}
+    if z and all(m in z for m in have): return z   # cached, unless a student was trained since
     d = left_images(left)
     x = np.asarray(ImageCache.build(d.df.image_ref, 128, work/'cache', ids=d.ids, progress=False).array)
     t0 = time.time()
