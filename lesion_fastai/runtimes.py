@@ -141,6 +141,7 @@ def load_runtime(path, # a .pte, .tflite, .onnx, .pt2 or .ts file, or a bundle p
         require_format('onnx')
         import onnxruntime as ort
         so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
+        so.add_session_config_entry('session.disable_quant_qdq', '1')   # int8 as its quantise and float steps (below)
         sess = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
         return lambda x: sess.run(None, {'image': np.asarray(x, dtype=np.float32)})[0].reshape(-1)
     if path.suffix == '.pte': return _pte_runtime(path, threads)

@@ -120,11 +120,12 @@
     const want = Number(new URLSearchParams(location.search).get('threads')) || 0;
     ort.env.wasm.numThreads = want || (self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1);
     ort.env.wasm.wasmPaths = new URL('./', location.href).href;
-    // onnxruntime-web's 'all' optimisations reject some int8 graphs that native ONNX Runtime runs (a student reading two
-    // sides: "two nodes with same node name"); 'basic' loads them, with the same results
+    // an int8 graph runs as its quantise and float steps, as lesion_fastai's Python runtime does (runtimes chapter: fused
+    // int8 kernels saturate on some CPUs); where 'all' optimisations still reject a graph, 'basic' loads it, with the same results
+    const options = (level) => ({executionProviders: ['wasm'], graphOptimizationLevel: level, extra: {session: {disable_quant_qdq: '1'}}});
     let level = 'all';
-    try { state.session = await ort.InferenceSession.create(state.cfg.model, {executionProviders: ['wasm'], graphOptimizationLevel: level}); }
-    catch (e) { level = 'basic'; state.session = await ort.InferenceSession.create(state.cfg.model, {executionProviders: ['wasm'], graphOptimizationLevel: level}); }
+    try { state.session = await ort.InferenceSession.create(state.cfg.model, options(level)); }
+    catch (e) { level = 'basic'; state.session = await ort.InferenceSession.create(state.cfg.model, options(level)); }
     return {threads: ort.env.wasm.numThreads, model: state.cfg.model, size: state.cfg.size, version: state.cfg.version, views: views(), optimization: level};
   }
   const ready = load();
