@@ -39,7 +39,8 @@ between families (the mean's interval: groups resampled over the three sources t
 student) over several seeds, from the results of `--recipes pad --seed S` and `--loso --families student_sog --seed S`
 (`--seeds-out`): each seed's numbers and their mean, with intervals over the same resampled images for every seed.
 
-Each fold's logits are kept in `--work` (a rerun skips them). The summary (`--out`) gives AUC and pAUC with 95%
+Each fold's logits are kept in `--work` and in `benchmarks/results/sources_scores.csv.gz` (a rerun skips them; the summaries
+rebuild from the latter without `--work`). The summary (`--out`) gives AUC and pAUC with 95%
 bootstrap intervals per source (grouped by patient for the photos, by lesion for HAM10000), and paired differences.
 
     python benchmarks/sources.py --recipes pad pad_tiles --out benchmarks/results/sources.md
@@ -119,6 +120,32 @@ def sources(seed=0):
     ham = ham10000(seed=0)
     return both, ham.subset((ham.df.fold == 0).to_numpy())
 
+SCORES = Path('benchmarks/results/sources_scores.csv.gz')   # every model's logits, kept with the results: the summaries rebuild without `--work`
+
+def _scores() -> pd.DataFrame:
+    return pd.read_csv(SCORES, dtype={'file': str, 'part': str, 'image_id': str}) if SCORES.exists() else pd.DataFrame(columns=['file', 'part', 'image_id', 'logit', 'seconds'])
+
+def save_logits(f:Path, out:dict):
+    "Write a model's logits `out` (ids, logits, seconds; `ham`: its HAM10000 holdout logits, in the holdout's order) to its cache file `f` and into `SCORES`"
+    np.savez(f, **out)
+    new = pd.concat([pd.DataFrame(dict(file=f.stem, part=k, image_id=out['ids'] if k == 'logits' else np.arange(len(out[k])).astype(str),
+                                       logit=out[k], seconds=float(out['seconds']))) for k in ('logits', 'ham') if k in out])
+    old = _scores()
+    pd.concat([old[old.file != f.stem], new]).to_csv(SCORES, index=False, float_format='%.7g')
+
+def have_logits(f:Path) -> bool:
+    "Whether the logits of cache file `f` exist: the file in `--work`, or its rows in `SCORES`"
+    return f.exists() or (SCORES.exists() and (_scores().file == f.stem).any())
+
+def load_logits(f:Path) -> dict:
+    "The logits `save_logits` kept: from the cache file `f` where `--work` has it, else from `SCORES`"
+    if f.exists(): return dict(np.load(f))
+    S = _scores(); S = S[S.file == f.stem]
+    if S.empty: raise FileNotFoundError(f"{f}: no such file, and no rows for {f.stem!r} in {SCORES}")
+    z, h = S[S.part == 'logits'], S[S.part == 'ham']
+    return dict(ids=z.image_id.to_numpy().astype(str), logits=z.logit.to_numpy(), seconds=float(S.seconds.iloc[0]),
+                **({'ham': h.logit.to_numpy()} if len(h) else {}))
+
 def fold_files(a, recipe) -> list:
     "The 5 fold results of `recipe` for seed `a.seed` (`fold_logits`' cache files)"
     return [Path(a.work)/f"{recipe}_s{a.seed}_f{k}.npz" for k in range(5)]
@@ -126,7 +153,7 @@ def fold_files(a, recipe) -> list:
 def fold_logits(a, both, ham, ham_images, recipe, k):
     "Train recipe `recipe` without fold k; its logits on fold k of both sources and on the HAM10000 holdout (cached)"
     f = fold_files(a, recipe)[k]
-    if f.exists(): return dict(np.load(f))
+    if have_logits(f): return load_logits(f)
     t0 = time.time()
     keep = both.df.source.isin(RECIPES[recipe]).to_numpy() | (both.df.fold == k).to_numpy()   # training sources + every fold k
     d = both.subset(keep)
@@ -142,7 +169,7 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]
     out = dict(ids=v.image_id.to_numpy().astype(str), logits=logits, ham=bundle_logits(b, ham_images), seconds=time.time() - t0)
-    np.savez(f, **out)
+    save_logits(f, out)
     print(f"{recipe} fold {k}: {out['seconds']:.0f} s", flush=True)
     return out
 
@@ -224,11 +251,11 @@ def loso_logits(a, t, family, left):
     "The `family` model (`FAMILIES`) trained on every image of the sources but `left`, its logits on `left` (cached)"
     f, rec = loso_file(a, family, left), FAMILIES[family]
     m = recipe_model(rec)
-    if f.exists(): return dict(np.load(f), scorer="one")
+    if have_logits(f): return dict(load_logits(f), scorer="one")
     folds = fold_files(a, rec)
-    if left == 'ham10000' and all(x.exists() for x in folds):   # trained on the photos and the tiles already: the 5 fold models' mean logit
+    if left == 'ham10000' and all(map(have_logits, folds)):   # trained on the photos and the tiles already: the 5 fold models' mean logit
         ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
-        zs = [dict(np.load(x)) for x in folds]
+        zs = [load_logits(x) for x in folds]
         return dict(ids=ids, logits=np.mean([z['ham'] for z in zs], axis=0), seconds=sum(float(z['seconds']) for z in zs) / 5, scorer='folds')
     t0 = time.time()
     src, hold = t.df.source.to_numpy(), t.df.holdout.to_numpy()
@@ -241,7 +268,7 @@ def loso_logits(a, t, family, left):
                                 valid_every=0, checkpoint=f'ck_loso_{family}_{left}_s{a.seed}', constancy=m['constancy'])
     save_bundle(learn, Path(a.work)/'models'/f.stem)
     out = dict(ids=d.df.image_id[d.df.source == left].to_numpy().astype(str), logits=logits, seconds=time.time() - t0)
-    np.savez(f, **out)
+    save_logits(f, out)
     out['scorer'] = 'one'
     print(f"{family} without {left}: {out['seconds']:.0f} s", flush=True)
     return out
@@ -297,7 +324,7 @@ def loso_summary(a, t, res):
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
     body = md_table(pd.DataFrame(rows)) + ("\n\nPaired differences between families, over the same images:\n\n" + md_table(pd.DataFrame(diffs)) if pairs else '')
     studs = [f for f in fams if recipe_model(FAMILIES[f])['role'] == 'student']
-    if studs and all(x.exists() for x in fold_files(a, 'pad')):   # the photos-only student, from the 5-fold results
+    if studs and all(map(have_logits, fold_files(a, 'pad'))):   # the photos-only student, from the 5-fold results
         pz = photos_only(a, t)
         po, ys, gs, ss, zp, zl = [], [], [], [], [], {f: [] for f in studs}
         for i, s in enumerate(('isic2024_tiles', 'ham10000')):
@@ -326,11 +353,11 @@ def loso_summary(a, t, res):
 
 def have_loso(a, family, left) -> bool:
     "Whether the `family` model without `left` (seed `a.seed`) has its logits already: its own file, or for HAM10000 its recipe's 5 fold models"
-    return loso_file(a, family, left).exists() or (left == 'ham10000' and all(x.exists() for x in fold_files(a, FAMILIES[family])))
+    return have_logits(loso_file(a, family, left)) or (left == 'ham10000' and all(map(have_logits, fold_files(a, FAMILIES[family]))))
 
 def photos_only(a, t):
     "The photos-only student of seed `a.seed` (recipe `pad`, 5 fold models): its out-of-fold logits on the photos and the tiles, and its mean logit on HAM10000's holdout"
-    folds = [dict(np.load(x)) for x in fold_files(a, 'pad')]
+    folds = [load_logits(x) for x in fold_files(a, 'pad')]
     oof = pd.concat([pd.Series(o['logits'], index=o['ids']) for o in folds])
     ham_ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
     return pd.concat([oof, pd.Series(np.mean([o['ham'] for o in folds], axis=0), index=ham_ids)])
@@ -340,7 +367,7 @@ def seeds_summary(a, seeds, family='student_sog'):
     t = loso_table(0)                                 # labels and groups (the seed only moves the photos' folds)
     y, g = t.df.set_index('image_id').target, t.df.set_index('image_id').group
     miss = [(s, f) for s in seeds for f in [*SOURCES, 'photos-only']
-            if not (all(x.exists() for x in fold_files(argparse.Namespace(**{**vars(a), 'seed': s}), 'pad')) if f == 'photos-only'
+            if not (all(map(have_logits, fold_files(argparse.Namespace(**{**vars(a), 'seed': s}), 'pad'))) if f == 'photos-only'
                     else have_loso(argparse.Namespace(**{**vars(a), 'seed': s}), family, f))]
     if miss: raise FileNotFoundError(f"no results yet for (seed, model) {miss}: run `--recipes pad --seed S` and `--loso --families {family} --seed S` first")
     unseen = ('isic2024_tiles', 'ham10000')
@@ -420,7 +447,7 @@ def main():
         res = {}
         for f in a.families:
             for s in SOURCES:
-                new = not loso_file(a, f, s).exists()
+                new = not have_logits(loso_file(a, f, s))
                 res[(f, s)] = loso_logits(a, t, f, s)
                 if new and a.one_model and s != 'ham10000': return   # a fresh process for each model (rerun for the next one and the summary)
         return loso_summary(a, t, res)
