@@ -122,8 +122,13 @@ def sources(seed=0):
 
 SCORES = Path('benchmarks/results/sources_scores.csv.gz')   # every model's logits, kept with the results: the summaries rebuild without `--work`
 
+_READ = {}                                       # SCORES as last read, by its modification time: read once until it changes
+
 def _scores() -> pd.DataFrame:
-    return pd.read_csv(SCORES, dtype={'file': str, 'part': str, 'image_id': str}) if SCORES.exists() else pd.DataFrame(columns=['file', 'part', 'image_id', 'logit', 'seconds'])
+    if not SCORES.exists(): return pd.DataFrame(columns=['file', 'part', 'image_id', 'logit', 'seconds'])
+    t = SCORES.stat().st_mtime_ns
+    if _READ.get('t') != t: _READ.update(t=t, df=pd.read_csv(SCORES, dtype={'file': str, 'part': str, 'image_id': str}))
+    return _READ['df']
 
 def save_logits(f:Path, out:dict):
     "Write a model's logits `out` (ids, logits, seconds; `ham`: its HAM10000 holdout logits, in the holdout's order) to its cache file `f` and into `SCORES`"
