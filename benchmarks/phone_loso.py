@@ -17,18 +17,17 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from lesion_fastai.config import RunConfig, apply_recipe
 from lesion_fastai.data import read_lesions, find_shared
-from lesion_fastai.cache import ImageCache
 from lesion_fastai.sources import folder_specs
 from lesion_fastai.phone import phone_recipe
-from lesion_fastai.run import without_source
-from lesion_fastai.pipeline import run_pipeline, bundle_logits
+from lesion_fastai.run import without_source, source_logits, STUDENTS
+from lesion_fastai.pipeline import run_pipeline
 from lesion_fastai.metrics import roc_auc, partial_auc, fmt_ci
 from lesion_fastai.report import md_table
 from common import ham10000
 from sources import ci, paired_ci, mean_over
 
 NAMES = ['pad_ufes20', 'isic2024_tiles', 'ham10000']
-MODELS = ('student_distilled', 'student_plain')
+MODELS = STUDENTS
 TITLES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 
 def left_images(left):
@@ -38,19 +37,15 @@ def left_images(left):
     return d
 
 def score(run, left, work):
-    "Both students of `run` on the images of `left`: their logits, cached in `work`"
+    "Both students of `run` on the images of `left` (`run.source_logits`, one view at 128 px): their logits, cached in `work`"
     f = work/f'logits_{left}_{run.name}.npz'
     have = [m for m in MODELS if (run/'models'/f'{m}.json').exists()]   # a student not trained (a stopped run): no scores
     z = dict(np.load(f)) if f.exists() else {}
     if z and all(m in z for m in have): return z   # cached, unless a student was trained since
-    d = left_images(left)
-    x = np.asarray(ImageCache.build(d.df.image_ref, 128, work/'cache', ids=d.ids, progress=False).array)
     t0 = time.time()
-    z = {m: bundle_logits(run/'models'/m, x) for m in have}
-    out = dict(ids=np.asarray(d.ids, dtype=str), y=d.df[d.spec.target_col].to_numpy().astype(int), g=np.asarray(d.df[d.spec.group_col], dtype=str),
-               seconds=time.time() - t0, **z)
-    np.savez(f, **out)
-    return out
+    out = source_logits(run, left_images(left), RunConfig(size=128, tta=False), work/'cache', models=have)
+    np.savez(f, **out, seconds=time.time() - t0)
+    return dict(out, seconds=time.time() - t0)
 
 def train_without(left, work):
     "The `lesion-run --phone --leave-out` run without `left` (its recipe, its weights; no robustness table, one view)"

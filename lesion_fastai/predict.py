@@ -160,9 +160,13 @@ class Predictor:
         about = describe_model(self.sidecar, self.model_file.parent.name) if self.sidecar else f"{self.model_file.name}: a PyTorch bundle"
         return f"{about} ({self.model_file.name}, {'8-view TTA' if self.tta else 'one view'}, threshold {self.threshold:.4f})"
 
+    def pixels(self, img:Image.Image) -> np.ndarray:
+        "PIL image -> uint8 (size, size, 3), the pixels the model reads (as the training cache stores them)"
+        return resize_square(to_rgb8(img), self.size)
+
     def preprocess(self, img:Image.Image) -> np.ndarray:
         "PIL image -> float32 (3, size, size) in [0,1], exactly as in training"
-        return np.ascontiguousarray(resize_square(to_rgb8(img), self.size).transpose(2, 0, 1), dtype=np.float32) / 255
+        return np.ascontiguousarray(self.pixels(img).transpose(2, 0, 1), dtype=np.float32) / 255
 
     def predict_images(self, imgs:list) -> np.ndarray:
         "Probabilities for a list of PIL images"

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.script import call_parse, store_true
 import fastprogress.fastprogress as fpb
 from .conventions import cli_errors, config_options, run_command, given_options
-from .data import read_lesions
+from .data import read_lesions, LesionData
 from .splits import add_folds
 from .sources import folder_specs
 from .cache import ImageCache
@@ -25,7 +25,8 @@ from .phone import run_routed, phone_recipe, phone_sources
 from .pipeline import run_pipeline, bundle_logits
 
 # %% auto #0
-__all__ = ['RUN_HELP', 'without_source', 'score_source', 'leave_one_source_out', 'unseen_sources', 'run_cli', 'run_main']
+__all__ = ['STUDENTS', 'RUN_HELP', 'without_source', 'source_logits', 'score_source', 'leave_one_source_out', 'unseen_sources',
+           'run_cli', 'run_main']
 
 # %% ../nbs/10a_run.ipynb #548eeb6e
 def without_source(c:RunConfig, # the run's settings, `data` naming several folders
@@ -41,6 +42,21 @@ def without_source(c:RunConfig, # the run's settings, `data` naming several fold
     return replace(c, data=','.join(rest), source_weights=','.join(f'{k}={v}' for k, v in w.items()) or None,
                    op_source=c.op_source if c.op_source in names and len(rest) > 1 else None, export=False, app=False)
 
+STUDENTS = ('student_distilled', 'student_plain')   # the two students every run trains
+
+def source_logits(run_dir, # a finished run
+                  d:LesionData, # the images to score: a folder's table or part of it
+                  c:RunConfig, # the run's settings (size, TTA, on_error)
+                  cache, # folder of the image cache
+                  models=STUDENTS, # the students of the run to score
+                 ) -> dict:
+    "Each student's logit on every readable image of `d`, with the images' ids, labels and groups: what a paired comparison needs"
+    ca = ImageCache.build(d.df.image_ref, c.size, cache, ids=d.ids, on_error=c.on_error)
+    ok = ~d.df.image_ref.isin(ca.bad).to_numpy()
+    x = np.asarray(ca.array)[ok]
+    return dict(ids=np.asarray(d.ids, dtype=str)[ok], y=d.df[d.spec.target_col].to_numpy().astype(int)[ok],
+                g=np.asarray(d.df[d.spec.group_col], dtype=str)[ok], **{m: bundle_logits(Path(run_dir)/'models'/m, x, tta=c.tta) for m in models})
+
 def score_source(run_dir, # a finished run
                  path, # a dataset folder it never saw
                  c:RunConfig, # the run's settings (size, TTA, on_error, bootstrap)
@@ -50,15 +66,10 @@ def score_source(run_dir, # a finished run
     "Each student of run `run_dir` on the images of folder `path` (every one, or one fold): AUC and pAUC with bootstrap intervals over its groups"
     d = read_lesions(path, ambiguous=c.ambiguous, on_error=c.on_error)
     if fold is not None: d = add_folds(d, c.n_folds, c.seed); d = d.subset((d.df.fold == fold).to_numpy())
-    ca = ImageCache.build(d.df.image_ref, c.size, cache, ids=d.ids, on_error=c.on_error)
-    ok = ~d.df.image_ref.isin(ca.bad).to_numpy()
-    y, g = d.df[d.spec.target_col].to_numpy()[ok], d.df[d.spec.group_col].to_numpy()[ok]
-    rows = []
-    for m in ('student_distilled', 'student_plain'):
-        z = bundle_logits(Path(run_dir)/'models'/m, np.asarray(ca.array)[ok], tta=c.tta)
-        rows.append(dict(source=d.spec.name, model=m, images=int(ok.sum()), malignant=int(y.sum()), auc=bootstrap_ci(roc_auc, y, z, g, c.n_boot, seed=c.seed),
-                         pauc=bootstrap_ci(partial_auc, y, z, g, c.n_boot, seed=c.seed)))
-    return rows
+    z = source_logits(run_dir, d, c, cache)
+    y, g = z['y'], z['g']
+    return [dict(source=d.spec.name, model=m, images=len(y), malignant=int(y.sum()), auc=bootstrap_ci(roc_auc, y, z[m], g, c.n_boot, seed=c.seed),
+                 pauc=bootstrap_ci(partial_auc, y, z[m], g, c.n_boot, seed=c.seed)) for m in STUDENTS]
 
 def leave_one_source_out(c:RunConfig, # the run's settings; `data` names two or more folders
                          out, # output folder: a run per source in <out>/without_<source>, the table in <out>/loso.md and loso.json

@@ -13,7 +13,7 @@ from .data import LesionData, read_lesions, find_shared
 
 
 # %% auto #0
-__all__ = ['shared_subset', 'combine_sources', 'read_sources', 'folder_specs', 'source_kinds']
+__all__ = ['shared_subset', 'combine_sources', 'read_sources', 'source_names', 'folder_specs', 'source_kinds', 'source_files']
 
 # %% ../nbs/00c_sources.ipynb #d7df549c
 def shared_subset(name:str, # a dataset under `shared/data` (`find_shared`), e.g. 'pad_ufes20'
@@ -75,9 +75,13 @@ def read_sources(paths, # dataset folders: a list, or one string with commas ('h
     if len(paths) == 1: return read_lesions(paths[0], **kwargs)
     if kwargs.get('spec') is not None: raise ValueError("several sources: each one's spec is guessed from its columns (give no preset)")
     datas = [read_lesions(p, **{k: v for k, v in kwargs.items() if k != 'spec'}) for p in paths]
+    return combine_sources(datas, source_names(datas))
+
+def source_names(datas:list, # the `LesionData` of each folder, in the order of `--data`
+                ) -> list:
+    "The id prefix of each source in `read_sources`: its spec's name, made unique by its position where two folders share one"
     names = [d.spec.name for d in datas]
-    names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
-    return combine_sources(datas, names)
+    return [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
 
 
 # %% ../nbs/00c_sources.ipynb #c852cd01
@@ -94,4 +98,20 @@ def source_kinds(specs:dict, # folder -> its `DatasetSpec` (`folder_specs`)
     out = {}
     for p, sp in specs.items(): out.setdefault(sp.kind, []).append(p)
     return out
+
+
+# %% ../nbs/00c_sources.ipynb #c852cd02
+def source_files(ids, # prefixed image ids of a table that `read_sources` made, e.g. 'pad_ufes20:PAT_8_15_820'
+                 folders=None, # the folders it read, a list or one string with commas (default: each prefix's shared folder)
+                ) -> list:
+    "The image file of each prefixed id, found in its source's folder (`read_sources`' naming); ids that no folder holds named in the error"
+    ids = [str(i) for i in ids]
+    if folders is None: folders = [find_shared(n) for n in dict.fromkeys(i.split(':', 1)[0] for i in ids)]
+    elif isinstance(folders, str): folders = [f.strip() for f in folders.split(',') if f.strip()]
+    datas = [read_lesions(f, progress=False) for f in folders]
+    refs = {f"{n}:{i}": r for d, n in zip(datas, source_names(datas)) for i, r in zip(d.df[d.spec.id_col].astype(str), d.df.image_ref)}
+    missing = [i for i in ids if i not in refs]
+    if missing: raise KeyError(f"{len(missing)} of {len(ids)} image ids are in none of {', '.join(map(str, folders))} "
+                               f"(e.g. {missing[:3]}): expected 'source:id', as `read_sources` names them")
+    return [refs[i] for i in ids]
 

