@@ -27,7 +27,8 @@ never saw. Recipes (`--recipes`):
 report's robustness measure, `degrade.robustness`), and the summary gives the share of the clean pAUC each recipe keeps.
 
 `--loso` leaves each whole source out instead: for each family of recipe (`student`: the plain student; `student_sog`:
-the plain student with colour constancy; `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
+the plain student with colour constancy; `student_mix`: that with `MixStyle`, feature styles mixed between the images
+of a batch while training; `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
 of the other two (HAM10000: its pool, the four folds that are not the holdout, drawn at `--ham-weight` of its rows each
 epoch) scores every image of the source left out. HAM10000 left out reuses the family's fold models (`pad_tiles`,
 `pad_tiles_sog`, `peer_pad_tiles`) where they exist (their mean logit; each was trained on four fifths of the photos and
@@ -47,6 +48,7 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --recipes pad pad_capture pad_capture_mild --robustness --out benchmarks/results/capture.md
     python benchmarks/sources.py --loso --loso-out benchmarks/results/sources_loso.md
     python benchmarks/sources.py --loso --families student peer student_sog
+    python benchmarks/sources.py --loso --families student_sog student_mix --work runs/sources_mix --loso-out benchmarks/results/sources_loso_mix.md
     python benchmarks/sources.py --seeds-summary 0 1 2 --seeds-out benchmarks/results/sources_seeds.md
     python benchmarks/sources.py --recipes pad pad_sog pad_sog_colour --out benchmarks/results/colour.md
 """
@@ -64,6 +66,7 @@ from lesion_fastai.cache import ImageCache
 from lesion_fastai.datablock import lesion_aug
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import RandTransform
+from fastai.callback.core import Callback
 from lesion_fastai.pipeline import bundle_logits, logit_fn
 from lesion_fastai.metrics import roc_auc, partial_auc, bootstrap_ci, paired_diff_ci, fmt_ci
 from lesion_fastai.report import md_table
@@ -73,11 +76,12 @@ from common import ham10000, pad_ufes20, train_args
 RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
                pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'),
                peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',),
-               pad_sog_colour=('pad_ufes20',))
+               pad_sog_colour=('pad_ufes20',), pad_tiles_sog_mix=('pad_ufes20', 'isic2024_tiles'))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6.)                  # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6.)                  # Shades-of-Gray colour constancy inside the student
 COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
+MIXSTYLE = ('pad_tiles_sog_mix',)                                      # feature styles mixed between images while training (`MixStyle`)
 
 class FastColour(RandTransform):
     "Random colour per image, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast (measured here; it does not pay, so it is not in the library)"
@@ -97,6 +101,27 @@ class FastColour(RandTransform):
         S = G + (1 + u() * self.max_saturation).view(n, 1, 1) * (I - G)                      # scale the distance from grey
         self.M = (1 + u(3) * self.max_gain).view(n, 3, 1) * (S @ R)                          # then each channel's gain
     def encodes(self, x:TensorImage): return (self.M @ x.flatten(2)).view_as(x).clamp_(0, 1)   # one batched 3x3 product
+
+class MixStyle(Callback):
+    """MixStyle (Zhou et al., Domain generalization with MixStyle, ICLR 2021): while training, after each of the backbone's
+    first `stages`, with probability `p` per batch, every image's per-channel feature mean and standard deviation are
+    mixed with those of another image of the batch (a random pairing, weight ~ Beta(alpha, alpha)). A batch holds several
+    sources, so a camera's or a clinic's style stops being a cue. Nothing changes at inference (the hooks act only in
+    training mode and are removed after the fit). Measured here, not in the library."""
+    order = 0
+    def __init__(self, p=0.5, alpha=0.1, stages=(0, 1, 2), eps=1e-6): self.p, self.alpha, self.stages, self.eps = p, alpha, stages, eps
+    def before_fit(self):
+        blocks = self.learn.model.backbone.body.blocks          # timm EfficientNet's stages (`ImageModel.backbone` is a `LesionBackbone`)
+        self.hooks = [blocks[i].register_forward_hook(self.mix) for i in self.stages]
+    def after_fit(self):
+        for h in self.hooks: h.remove()
+    def mix(self, m, inp, x):
+        if not m.training or torch.rand(1).item() > self.p: return None
+        n = x.shape[0]
+        mu, sig = x.mean((2, 3), keepdim=True).detach(), (x.var((2, 3), keepdim=True) + self.eps).sqrt().detach()
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((n, 1, 1, 1)).to(x)
+        j = torch.randperm(n, device=x.device)
+        return (x - mu) / sig * (lam * sig + (1 - lam) * sig[j]) + lam * mu + (1 - lam) * mu[j]
 
 def recipe_model(recipe:str) -> dict:
     "The model recipe `recipe` trains: its `train_model` role (the peer for `peer_*`) and its colour constancy"
@@ -169,7 +194,8 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
                                 degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
                                 valid_every=0, checkpoint=f'ck_{recipe}_s{a.seed}_fold{k}', constancy=m['constancy'],
-                                batch_tfms=lesion_aug() + [FastColour()] if recipe in COLOUR else None)   # scored once, after training; resumable by epoch
+                                batch_tfms=lesion_aug() + [FastColour()] if recipe in COLOUR else None,   # scored once, after training; resumable by epoch
+                                cbs=[MixStyle()] if recipe in MIXSTYLE else None)
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]
@@ -237,8 +263,13 @@ def summary(a, both, ham, res, R=None):
                            + (robust_lines(R) if R is not None else '') + "\n")
     print(Path(a.out).read_text())
 
-FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
-PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'))   # paired differences, where both were run
+FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog', student_mix='pad_tiles_sog_mix')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
+FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean images)",
+                   student_sog="the plain student with Shades-of-Gray colour constancy (p = 6) inside the model",
+                   student_mix="`student_sog` with MixStyle while training (`MixStyle`: each image's feature mean and std after the backbone's first three "
+                               "stages mixed with another image's of the batch, p 0.5, weight ~ Beta(0.1, 0.1))",
+                   peer="`peer_learner` (`vision_learner`'s model)")
+PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_mix', 'peer'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 SOURCES_I = {k: i for i, k in enumerate(SOURCES)}                                   # a source's index in SOURCES
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
@@ -270,7 +301,8 @@ def loso_logits(a, t, family, left):
     learn, logits = train_model(d, (d.df.source == left).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0., degrade_p=0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}_s{a.seed}', constancy=m['constancy'])
+                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}_s{a.seed}', constancy=m['constancy'],
+                                cbs=[MixStyle()] if rec in MIXSTYLE else None)
     save_bundle(learn, Path(a.work)/'models'/f.stem)
     out = dict(ids=d.df.image_id[d.df.source == left].to_numpy().astype(str), logits=logits, seconds=time.time() - t0)
     save_logits(f, out)
@@ -323,8 +355,8 @@ def loso_summary(a, t, res):
     head = (f"# Leave one source out\n\n`python benchmarks/sources.py --loso --tiles-weight {a.tiles_weight} "
             f"--ham-weight {a.ham_weight} --seed {a.seed} --families {' '.join(a.families)}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
             f"trained on every image of the other two (the tiles drawn at {a.tiles_weight} and the HAM10000 pool at {a.ham_weight} of their rows "
-            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, " + ham_scorer(a, res) + "). `student`: the plain student (`train_model`, "
-            f"no teacher, clean images); `student_sog`: the same with Shades-of-Gray colour constancy (p = 6) inside the model; `peer`: `peer_learner` (`vision_learner`'s model); all {a.arch}, {a.size} px, 1 + {a.epochs} epochs at lr "
+            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, " + ham_scorer(a, res) + "). "
+            + '; '.join(f"`{f}`: {FAMILY_TEXT[f]}" for f in a.families) + f"; all {a.arch}, {a.size} px, 1 + {a.epochs} epochs at lr "
             f"{a.lr}, positives {a.pos_weight}x, one view, one seed. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), "
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
     body = md_table(pd.DataFrame(rows)) + ("\n\nPaired differences between families, over the same images:\n\n" + md_table(pd.DataFrame(diffs)) if pairs else '')
@@ -450,8 +482,8 @@ def main():
     if a.loso:
         t = loso_table(a.seed)
         res = {}
-        for f in a.families:
-            for s in SOURCES:
+        for s in SOURCES:                        # source by source, every family: a partial run compares like with like
+            for f in a.families:
                 new = not have_logits(loso_file(a, f, s))
                 res[(f, s)] = loso_logits(a, t, f, s)
                 if new and a.one_model and s != 'ham10000': return   # a fresh process for each model (rerun for the next one and the summary)
