@@ -63,7 +63,8 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.train import train_model
 from lesion_fastai.models import save_bundle
 from lesion_fastai.cache import ImageCache
-from lesion_fastai.datablock import lesion_aug
+from lesion_fastai.datablock import lesion_aug, FastLighting
+from fastai.vision.augment import aug_transforms
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import RandTransform
 from fastai.callback.core import Callback
@@ -76,12 +77,15 @@ from common import ham10000, pad_ufes20, train_args
 RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), tiles=('isic2024_tiles',), pad_capture=('pad_ufes20',),
                pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'),
                peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',),
-               pad_sog_colour=('pad_ufes20',), pad_tiles_sog_mix=('pad_ufes20', 'isic2024_tiles'))
+               pad_sog_colour=('pad_ufes20',), pad_tiles_sog_mix=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_zoom=('pad_ufes20', 'isic2024_tiles'),
+               pad_tiles_sog_short=('pad_ufes20', 'isic2024_tiles'))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6.)                  # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6.)                  # Shades-of-Gray colour constancy inside the student
 COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
 MIXSTYLE = ('pad_tiles_sog_mix',)                                      # feature styles mixed between images while training (`MixStyle`)
+ZOOM = ('pad_tiles_sog_zoom',)                                         # a wider scale augmentation (`zoom_aug`)
+EPOCHS = dict(pad_tiles_sog_short=8)                                   # fewer unfrozen epochs than --epochs
 
 class FastColour(RandTransform):
     "Random colour per image, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast (measured here; it does not pay, so it is not in the library)"
@@ -122,6 +126,19 @@ class MixStyle(Callback):
         lam = torch.distributions.Beta(self.alpha, self.alpha).sample((n, 1, 1, 1)).to(x)
         j = torch.randperm(n, device=x.device)
         return (x - mu) / sig * (lam * sig + (1 - lam) * sig[j]) + lam * mu + (1 - lam) * mu[j]
+
+def zoom_aug(min_zoom=0.7, max_zoom=1.6):
+    "`lesion_aug` with zoom both ways (0.7x to 1.6x, against 1x to 1.15x): the sources frame a lesion at different scales (a 15 mm tile, a phone at arm's length, a dermatoscope)"
+    return aug_transforms(do_flip=True, flip_vert=True, max_rotate=180., min_zoom=min_zoom, max_zoom=max_zoom, max_lighting=0., max_warp=0.,
+                          p_affine=0.75, pad_mode='reflection') + [FastLighting(0.2)]
+
+def recipe_kwargs(recipe:str, a) -> dict:
+    "What recipe `recipe` sets in `train_model` beyond the shared settings: its unfrozen epochs, batch transforms and callbacks"
+    kw = dict(epochs=EPOCHS.get(recipe, a.epochs))
+    if recipe in COLOUR: kw['batch_tfms'] = lesion_aug() + [FastColour()]
+    if recipe in ZOOM: kw['batch_tfms'] = zoom_aug()
+    if recipe in MIXSTYLE: kw['cbs'] = [MixStyle()]
+    return kw
 
 def recipe_model(recipe:str) -> dict:
     "The model recipe `recipe` trains: its `train_model` role (the peer for `peer_*`) and its colour constancy"
@@ -189,13 +206,12 @@ def fold_logits(a, both, ham, ham_images, recipe, k):
     d = both.subset(keep)
     w = {'isic2024_tiles': a.tiles_weight} if 'isic2024_tiles' in RECIPES[recipe] else None
     m = recipe_model(recipe)
-    learn, logits = train_model(d, (d.df.fold == k).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
+    learn, logits = train_model(d, (d.df.fold == k).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0.,
                                 degrade_p=PhoneDegradeCallback(**CAPTURE[recipe]) if recipe in CAPTURE else 0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
                                 valid_every=0, checkpoint=f'ck_{recipe}_s{a.seed}_fold{k}', constancy=m['constancy'],
-                                batch_tfms=lesion_aug() + [FastColour()] if recipe in COLOUR else None,   # scored once, after training; resumable by epoch
-                                cbs=[MixStyle()] if recipe in MIXSTYLE else None)
+                                **recipe_kwargs(recipe, a))   # scored once, after training; resumable by epoch
     b = Path(a.work)/'models'/f'{recipe}_s{a.seed}_f{k}'
     save_bundle(learn, b)
     v = d.df[d.df.fold == k]
@@ -263,13 +279,16 @@ def summary(a, both, ham, res, R=None):
                            + (robust_lines(R) if R is not None else '') + "\n")
     print(Path(a.out).read_text())
 
-FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog', student_mix='pad_tiles_sog_mix')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
+FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog', student_mix='pad_tiles_sog_mix',
+                student_zoom='pad_tiles_sog_zoom', student_short='pad_tiles_sog_short')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
 FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean images)",
                    student_sog="the plain student with Shades-of-Gray colour constancy (p = 6) inside the model",
                    student_mix="`student_sog` with MixStyle while training (`MixStyle`: each image's feature mean and std after the backbone's first three "
                                "stages mixed with another image's of the batch, p 0.5, weight ~ Beta(0.1, 0.1))",
+                   student_zoom="`student_sog` with zoom both ways while training (`zoom_aug`: 0.7x to 1.6x, against 1x to 1.15x)",
+                   student_short="`student_sog` with 1 + 8 epochs (against 1 + 20): less time to learn what only the training sources share",
                    peer="`peer_learner` (`vision_learner`'s model)")
-PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_mix', 'peer'))   # paired differences, where both were run
+PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 SOURCES_I = {k: i for i, k in enumerate(SOURCES)}                                   # a source's index in SOURCES
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
@@ -298,11 +317,10 @@ def loso_logits(a, t, family, left):
     scored = (src == left) & (hold if left == 'ham10000' else True)
     d = t.subset(((src != left) & ~hold) | scored)
     w = {k: v for k, v in (('isic2024_tiles', a.tiles_weight), ('ham10000', a.ham_weight)) if k != left}
-    learn, logits = train_model(d, (d.df.source == left).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs, epochs=a.epochs,
+    learn, logits = train_model(d, (d.df.source == left).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0., degrade_p=0.,
                                 seed=a.seed, cache=Path(a.work)/'cache', path=Path(a.work)/'train', source_weights=w,
-                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}_s{a.seed}', constancy=m['constancy'],
-                                cbs=[MixStyle()] if rec in MIXSTYLE else None)
+                                valid_every=0, checkpoint=f'ck_loso_{family}_{left}_s{a.seed}', constancy=m['constancy'], **recipe_kwargs(rec, a))
     save_bundle(learn, Path(a.work)/'models'/f.stem)
     out = dict(ids=d.df.image_id[d.df.source == left].to_numpy().astype(str), logits=logits, seconds=time.time() - t0)
     save_logits(f, out)
