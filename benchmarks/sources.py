@@ -27,8 +27,9 @@ never saw. Recipes (`--recipes`):
 report's robustness measure, `degrade.robustness`), and the summary gives the share of the clean pAUC each recipe keeps.
 
 `--loso` leaves each whole source out instead: for each family of recipe (`student`: the plain student; `student_sog`:
-the plain student with colour constancy; `student_mix`: that with `MixStyle`, feature styles mixed between the images
-of a batch while training; `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
+the plain student with colour constancy; three candidates on top of it against the camera and the clinic:
+`student_mix`, `MixStyle` (feature styles mixed between the images of a batch while training), `student_zoom`, zoom both
+ways while training (`zoom_aug`), `student_short`, 1 + 8 epochs; `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
 of the other two (HAM10000: its pool, the four folds that are not the holdout, drawn at `--ham-weight` of its rows each
 epoch) scores every image of the source left out. HAM10000 left out reuses the family's fold models (`pad_tiles`,
 `pad_tiles_sog`, `peer_pad_tiles`) where they exist (their mean logit; each was trained on four fifths of the photos and
@@ -48,7 +49,7 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --recipes pad pad_capture pad_capture_mild --robustness --out benchmarks/results/capture.md
     python benchmarks/sources.py --loso --loso-out benchmarks/results/sources_loso.md
     python benchmarks/sources.py --loso --families student peer student_sog
-    python benchmarks/sources.py --loso --families student_sog student_mix --work runs/sources_mix --loso-out benchmarks/results/sources_loso_mix.md
+    python benchmarks/sources.py --loso --families student_sog student_mix student_zoom student_short --work runs/sources_mix --loso-out benchmarks/results/sources_loso_dg.md
     python benchmarks/sources.py --seeds-summary 0 1 2 --seeds-out benchmarks/results/sources_seeds.md
     python benchmarks/sources.py --recipes pad pad_sog pad_sog_colour --out benchmarks/results/colour.md
 """
