@@ -44,8 +44,9 @@ def score(run, left, work):
     if z and all(m in z for m in have): return z   # cached, unless a student was trained since
     t0 = time.time()
     out = source_logits(run, left_images(left), RunConfig(size=128, tta=False), work/'cache', models=have)
-    np.savez(f, **out, seconds=time.time() - t0)
-    return dict(out, seconds=time.time() - t0)
+    out['seconds'] = time.time() - t0
+    np.savez(f, **out)
+    return out
 
 def train_without(left, work):
     "The `lesion-run --phone --leave-out` run without `left` (its recipe, its weights; no robustness table, one view)"

@@ -64,8 +64,7 @@ from lesion_fastai.splits import add_folds
 from lesion_fastai.train import train_model
 from lesion_fastai.models import save_bundle
 from lesion_fastai.cache import ImageCache
-from lesion_fastai.datablock import lesion_aug, FastLighting
-from fastai.vision.augment import aug_transforms
+from lesion_fastai.datablock import lesion_aug
 from fastai.torch_core import TensorImage
 from fastai.vision.augment import RandTransform
 from fastai.callback.core import Callback
@@ -130,8 +129,7 @@ class MixStyle(Callback):
 
 def zoom_aug(min_zoom=0.7, max_zoom=1.6):
     "`lesion_aug` with zoom both ways (0.7x to 1.6x, against 1x to 1.15x): the sources frame a lesion at different scales (a 15 mm tile, a phone at arm's length, a dermatoscope)"
-    return aug_transforms(do_flip=True, flip_vert=True, max_rotate=180., min_zoom=min_zoom, max_zoom=max_zoom, max_lighting=0., max_warp=0.,
-                          p_affine=0.75, pad_mode='reflection') + [FastLighting(0.2)]
+    return lesion_aug(min_zoom=min_zoom, max_zoom=max_zoom)
 
 def recipe_kwargs(recipe:str, a) -> dict:
     "What recipe `recipe` sets in `train_model` beyond the shared settings: its unfrozen epochs, batch transforms and callbacks"

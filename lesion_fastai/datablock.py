@@ -241,12 +241,13 @@ class FastLighting(RandTransform):
 def lesion_aug(size:int=None, # image side in pixels
                max_rotate:float=180., # largest rotation in degrees
                max_zoom:float=1.15, # largest zoom factor
+               min_zoom:float=1., # smallest zoom factor (below 1: zoom out, the border reflected)
                max_lighting:float=0.2, # largest brightness/contrast change
                max_warp:float=0., # largest perspective warp
                p_affine:float=0.75, # probability of the affine transform
               ):
     "Batch augmentation for lesion photos: any rotation, both flips, mild zoom (one affine resample) and fast lighting"
-    tfms = aug_transforms(do_flip=True, flip_vert=True, max_rotate=max_rotate, max_zoom=max_zoom, max_lighting=0.,
+    tfms = aug_transforms(do_flip=True, flip_vert=True, max_rotate=max_rotate, min_zoom=min_zoom, max_zoom=max_zoom, max_lighting=0.,
                           max_warp=max_warp, p_affine=p_affine, size=size, pad_mode='reflection')
     return tfms + ([FastLighting(max_lighting)] if max_lighting else [])
 

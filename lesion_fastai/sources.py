@@ -13,7 +13,8 @@ from .data import LesionData, read_lesions, find_shared
 
 
 # %% auto #0
-__all__ = ['shared_subset', 'combine_sources', 'read_sources', 'source_names', 'folder_specs', 'source_kinds', 'source_files']
+__all__ = ['shared_subset', 'combine_sources', 'read_sources', 'source_names', 'folder_specs', 'split_paths', 'source_kinds',
+           'source_files']
 
 # %% ../nbs/00c_sources.ipynb #d7df549c
 def shared_subset(name:str, # a dataset under `shared/data` (`find_shared`), e.g. 'pad_ufes20'
@@ -89,8 +90,12 @@ def folder_specs(paths, # dataset folders: a list, or one string with commas
                  **kwargs, # passed to `read_lesions` (e.g. `on_error`)
                 ) -> dict:
     "Each dataset folder of `paths` and the `DatasetSpec` its table reads with, each folder read once (`read_lesions`)"
-    paths = [p.strip() for p in paths.split(',') if p.strip()] if isinstance(paths, str) else [str(p) for p in paths]
-    return {p: read_lesions(p, **kwargs).spec for p in paths}
+    return {p: read_lesions(p, **kwargs).spec for p in split_paths(paths)}
+
+def split_paths(paths, # dataset folders: a list, or one string with commas
+               ) -> list:
+    "The folders of `paths` as strings, blanks dropped (a trailing comma is no folder)"
+    return [p.strip() for p in paths.split(',') if p.strip()] if isinstance(paths, str) else [str(p) for p in paths]
 
 def source_kinds(specs:dict, # folder -> its `DatasetSpec` (`folder_specs`)
                 ) -> dict:
@@ -107,7 +112,7 @@ def source_files(ids, # prefixed image ids of a table that `read_sources` made, 
     "The image file of each prefixed id, found in its source's folder (`read_sources`' naming); ids that no folder holds named in the error"
     ids = [str(i) for i in ids]
     if folders is None: folders = [find_shared(n) for n in dict.fromkeys(i.split(':', 1)[0] for i in ids)]
-    elif isinstance(folders, str): folders = [f.strip() for f in folders.split(',') if f.strip()]
+    else: folders = split_paths(folders)
     datas = [read_lesions(f, progress=False) for f in folders]
     refs = {f"{n}:{i}": r for d, n in zip(datas, source_names(datas)) for i, r in zip(d.df[d.spec.id_col].astype(str), d.df.image_ref)}
     missing = [i for i in ids if i not in refs]
