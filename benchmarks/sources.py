@@ -29,13 +29,17 @@ report's robustness measure, `degrade.robustness`), and the summary gives the sh
 `--loso` leaves each whole source out instead: for each family of recipe (`student`: the plain student; `student_sog`:
 the plain student with colour constancy; three candidates on top of it against the camera and the clinic:
 `student_mix`, `MixStyle` (feature styles mixed between the images of a batch while training), `student_zoom`, zoom both
-ways while training (`zoom_aug`), `student_short`, 1 + 8 epochs; `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
+ways while training (`zoom_aug`), `student_short`, 1 + 8 epochs, `student_swa`, the weights averaged over the last half of
+training (`WeightAverage`), `student_label`, one label definition, HAM10000's akiec out of training (`ONE_LABEL`); `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
 of the other two (HAM10000: its pool, the four folds that are not the holdout, drawn at `--ham-weight` of its rows each
 epoch) scores every image of the source left out. HAM10000 left out reuses the family's fold models (`pad_tiles`,
 `pad_tiles_sog`, `peer_pad_tiles`) where they exist (their mean logit; each was trained on four fifths of the photos and
 the tiles). The summary (`--loso-out`) gives each source left out, the mean over the three, and the paired differences
 between families (the mean's interval: groups resampled over the three sources together); with the photos-only student
 (`pad`, 5-fold results) on the two sources it never saw.
+
+`--ham-scoring one_label` scores HAM10000's holdout without its akiec (actinic keratosis or Bowen's disease: malignant by
+HAM10000's labels, where PAD-UFES-20 calls actinic keratosis benign) in `--loso` and `--seeds-summary` summaries.
 
 `--seeds-summary 0 1 2` puts that last comparison (the colour-constancy student left out against the photos-only
 student) over several seeds, from the results of `--recipes pad --seed S` and `--loso --families student_sog --seed S`
@@ -50,7 +54,9 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --loso --loso-out benchmarks/results/sources_loso.md
     python benchmarks/sources.py --loso --families student peer student_sog
     python benchmarks/sources.py --loso --families student_sog student_mix student_zoom student_short --work runs/sources_mix --loso-out benchmarks/results/sources_loso_dg.md
+    python benchmarks/sources.py --loso --families student_sog student_swa --work runs/sources_swa --loso-out benchmarks/results/sources_loso_swa.md
     python benchmarks/sources.py --seeds-summary 0 1 2 --seeds-out benchmarks/results/sources_seeds.md
+    python benchmarks/sources.py --loso --families student_sog student_label --work runs/sources_swa --loso-out benchmarks/results/sources_loso_label.md
     python benchmarks/sources.py --recipes pad pad_sog pad_sog_colour --out benchmarks/results/colour.md
 """
 import argparse, time
@@ -78,14 +84,17 @@ RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), 
                pad_capture_mild=('pad_ufes20',), pad_tiles_capture_mild=('pad_ufes20', 'isic2024_tiles'),
                peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',),
                pad_sog_colour=('pad_ufes20',), pad_tiles_sog_mix=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_zoom=('pad_ufes20', 'isic2024_tiles'),
-               pad_tiles_sog_short=('pad_ufes20', 'isic2024_tiles'))
+               pad_tiles_sog_short=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_swa=('pad_ufes20', 'isic2024_tiles'),
+               pad_tiles_sog_label=('pad_ufes20', 'isic2024_tiles'))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6.)                  # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6., pad_tiles_sog_swa=6., pad_tiles_sog_label=6.)                  # Shades-of-Gray colour constancy inside the student
 COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
 MIXSTYLE = ('pad_tiles_sog_mix',)                                      # feature styles mixed between images while training (`MixStyle`)
 ZOOM = ('pad_tiles_sog_zoom',)                                         # a wider scale augmentation (`zoom_aug`)
 EPOCHS = dict(pad_tiles_sog_short=8)                                   # fewer unfrozen epochs than --epochs
+ONE_LABEL = ('pad_tiles_sog_label',)                                   # HAM10000's akiec out of training (`loso_table`'s `ambiguous`)
+AVERAGE = ('pad_tiles_sog_swa',)                                       # the weights averaged over the last half of the unfrozen epochs (`WeightAverage`)
 
 class FastColour(RandTransform):
     "Random colour per image, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast (measured here; it does not pay, so it is not in the library)"
@@ -127,6 +136,27 @@ class MixStyle(Callback):
         j = torch.randperm(n, device=x.device)
         return (x - mu) / sig * (lam * sig + (1 - lam) * sig[j]) + lam * mu + (1 - lam) * mu[j]
 
+class WeightAverage(Callback):
+    """Weight averaging over the end of training (SWA, Izmailov et al. 2018; dense as in SWAD, Cha et al., NeurIPS 2021, the
+    strongest single method of DomainBed's comparisons): in the unfrozen phase, from the start of its last `frac` of epochs,
+    the weights after every training batch are averaged (`torch.optim.swa_utils.AveragedModel`, the batch-norm statistics
+    with them), and the average replaces the weights when the phase ends. A flat region's centre generalises to a shifted
+    domain better than the point the schedule stops at. Measured here, not in the library; a run resumed from a checkpoint
+    inside the averaged epochs averages only what it trained after resuming."""
+    order = 90
+    def __init__(self, frac=0.5): self.frac = frac
+    def before_fit(self):
+        self.on = getattr(self.learn.opt, 'frozen_idx', 1) == 0          # the unfrozen phase only
+        self.avg, self.first = None, int(round(self.n_epoch * (1 - self.frac)))
+    def after_batch(self):
+        if not (self.on and self.training and self.epoch >= self.first): return
+        if self.avg is None: self.avg = torch.optim.swa_utils.AveragedModel(self.learn.model, use_buffers=True)
+        self.avg.update_parameters(self.learn.model)
+    def after_fit(self):                                              # (`get_preds` calls before_fit and after_fit too: nothing averaged then)
+        if self.on and self.avg is not None:
+            self.learn.model.load_state_dict(self.avg.module.state_dict())
+            self.n_averaged, self.avg = int(self.avg.n_averaged), None    # how many weights went into the average
+
 def zoom_aug(min_zoom=0.7, max_zoom=1.6):
     "`lesion_aug` with zoom both ways (0.7x to 1.6x, against 1x to 1.15x): the sources frame a lesion at different scales (a 15 mm tile, a phone at arm's length, a dermatoscope)"
     return lesion_aug(min_zoom=min_zoom, max_zoom=max_zoom)
@@ -137,6 +167,7 @@ def recipe_kwargs(recipe:str, a) -> dict:
     if recipe in COLOUR: kw['batch_tfms'] = lesion_aug() + [FastColour()]
     if recipe in ZOOM: kw['batch_tfms'] = zoom_aug()
     if recipe in MIXSTYLE: kw['cbs'] = [MixStyle()]
+    if recipe in AVERAGE: kw['cbs'] = kw.get('cbs', []) + [WeightAverage()]
     return kw
 
 def recipe_model(recipe:str) -> dict:
@@ -279,24 +310,32 @@ def summary(a, both, ham, res, R=None):
     print(Path(a.out).read_text())
 
 FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog', student_mix='pad_tiles_sog_mix',
-                student_zoom='pad_tiles_sog_zoom', student_short='pad_tiles_sog_short')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
+                student_zoom='pad_tiles_sog_zoom', student_short='pad_tiles_sog_short', student_swa='pad_tiles_sog_swa',
+                student_label='pad_tiles_sog_label')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
 FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean images)",
                    student_sog="the plain student with Shades-of-Gray colour constancy (p = 6) inside the model",
                    student_mix="`student_sog` with MixStyle while training (`MixStyle`: each image's feature mean and std after the backbone's first three "
                                "stages mixed with another image's of the batch, p 0.5, weight ~ Beta(0.1, 0.1))",
                    student_zoom="`student_sog` with zoom both ways while training (`zoom_aug`: 0.7x to 1.6x, against 1x to 1.15x)",
                    student_short="`student_sog` with 1 + 8 epochs (against 1 + 20): less time to learn what only the training sources share",
+                   student_swa="`student_sog` with its weights averaged after every batch of the last 10 of its 20 unfrozen epochs (`WeightAverage`: SWA, dense as in SWAD)",
+                   student_label="`student_sog` with one label definition: HAM10000's akiec (actinic keratosis or Bowen's disease, malignant by HAM10000's "
+                                 "labels; PAD-UFES-20 calls actinic keratosis benign) out of training. Without HAM10000 it is `student_sog`'s model",
                    peer="`peer_learner` (`vision_learner`'s model)")
-PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'))   # paired differences, where both were run
+SAME_WITHOUT_HAM = dict(student_label='student_sog')                    # families whose model without HAM10000 is another family's (HAM10000 is all they change)
+PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'), ('student_swa', 'student_sog'), ('student_label', 'student_sog'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 SOURCES_I = {k: i for i, k in enumerate(SOURCES)}                                   # a source's index in SOURCES
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
 
 def loso_table(seed=0):
-    "The photos, the tiles and all of HAM10000 in one table; `holdout`: HAM10000's fold 0 (the images scored when HAM10000 is left out)"
+    """The photos, the tiles and all of HAM10000 in one table; `holdout`: HAM10000's fold 0 (the images scored when HAM10000 is left out);
+    `ambiguous`: HAM10000's akiec (actinic keratosis or Bowen's disease), malignant by HAM10000's labels, where PAD-UFES-20 calls actinic
+    keratosis benign and Bowen's disease (with SCC) malignant"""
     pad, tiles, ham = pad_ufes20(seed=seed), read_lesions(find_shared('isic2024_tiles'), progress=False), ham10000(seed=0)
     t = combine_sources([pad, tiles, ham])
     t.df['holdout'] = np.concatenate([np.zeros(len(pad.df) + len(tiles.df), bool), (ham.df.fold == 0).to_numpy()])
+    t.df['ambiguous'] = np.concatenate([np.zeros(len(pad.df) + len(tiles.df), bool), (ham.df.dx == 'akiec').to_numpy()])   # HAM10000's malignant akiec
     return t
 
 def loso_file(a, family, left) -> Path: "Where the `family` model without source `left` keeps its logits"; return Path(a.work)/f'loso_{family}_without_{left}_s{a.seed}.npz'
@@ -306,6 +345,8 @@ def loso_logits(a, t, family, left):
     f, rec = loso_file(a, family, left), FAMILIES[family]
     m = recipe_model(rec)
     if have_logits(f): return dict(load_logits(f), scorer="one")
+    if left == 'ham10000' and family in SAME_WITHOUT_HAM:   # the same training: that family's model
+        return dict(loso_logits(a, t, SAME_WITHOUT_HAM[family], left), scorer='same')
     folds = fold_files(a, rec)
     if left == 'ham10000' and all(map(have_logits, folds)):   # trained on the photos and the tiles already: the 5 fold models' mean logit
         ids = t.df.image_id[(t.df.source == 'ham10000') & t.df.holdout].to_numpy().astype(str)
@@ -314,7 +355,8 @@ def loso_logits(a, t, family, left):
     t0 = time.time()
     src, hold = t.df.source.to_numpy(), t.df.holdout.to_numpy()
     scored = (src == left) & (hold if left == 'ham10000' else True)
-    d = t.subset(((src != left) & ~hold) | scored)
+    out_of_training = t.df.ambiguous.to_numpy() & (rec in ONE_LABEL)    # one label definition: HAM10000's akiec out
+    d = t.subset(((src != left) & ~hold & ~out_of_training) | scored)
     w = {k: v for k, v in (('isic2024_tiles', a.tiles_weight), ('ham10000', a.ham_weight)) if k != left}
     learn, logits = train_model(d, (d.df.source == left).to_numpy(), m['role'], a.arch, size=a.size, bs=a.bs,
                                 freeze_epochs=a.freeze_epochs, lr=a.lr, pos_weight=a.pos_weight, alpha=0., degrade_p=0.,
@@ -333,14 +375,22 @@ def mean_over(metric, col:int, scol:int, n:int):
 
 def ham_scorer(a, res) -> str:
     "How each family's model without HAM10000 was had: one trained on all the photos and tiles, or the 5 fold models of its photos + tiles recipe"
-    how = lambda f: (f"by the mean logit of the 5 fold models of `{FAMILIES[f]}`, each trained on four fifths of the photos and the tiles"
-                     if res[(f, 'ham10000')]['scorer'] == 'folds' else "by one model trained on all the photos and tiles")
+    how = lambda f: {'folds': f"by the mean logit of the 5 fold models of `{FAMILIES[f]}`, each trained on four fifths of the photos and the tiles",
+                     'same': f"by `{SAME_WITHOUT_HAM.get(f)}`'s model (the same training)"}.get(res[(f, 'ham10000')]['scorer'], "by one model trained on all the photos and tiles")
     return '; '.join(f"`{f}` {how(f)}" for f in a.families)
+
+def one_label(a, t, ids:dict) -> dict:
+    "The ids scored per source: with `--ham-scoring one_label`, HAM10000's holdout without its akiec (`loso_table`'s `ambiguous`)"
+    if a.ham_scoring == 'all': return ids
+    amb = set(t.df.image_id[t.df.ambiguous])
+    return {**ids, 'ham10000': np.array([i for i in ids['ham10000'] if i not in amb])}
+
+HAM_SCORING = dict(all="HAM10000's labels (akiec malignant)", one_label="akiec not scored (one label definition: PAD-UFES-20 calls actinic keratosis benign)")
 
 def loso_summary(a, t, res):
     "Each source left out, the mean over them, the paired differences between families, and the photos-only student on the sources it never saw"
     y, g = t.df.set_index('image_id').target, t.df.set_index('image_id').group
-    ids = {s: res[(a.families[0], s)]['ids'] for s in SOURCES}
+    ids = one_label(a, t, {s: res[(a.families[0], s)]['ids'] for s in SOURCES})
     z = {k: pd.Series(o['logits'], index=o['ids']) for k, o in res.items()}
     fams = [f for f in FAMILIES if all((f, s) in res for s in SOURCES)]
     pairs = [(x, y_) for x, y_ in PAIRS if x in fams and y_ in fams]
@@ -368,11 +418,11 @@ def loso_summary(a, t, res):
         for m, nd, name in ((roc_auc, 3, 'AUC'), (partial_auc, 4, 'pAUC')):
             d[f'{name}, {x} minus {y_}'] = ci(lambda yt, M_, m=m, x=x, y_=y_: mean_of(m, x)(yt, M_) - mean_of(m, y_)(yt, M_), Y, M, G, a.n_boot, nd)
     diffs.append(d)
-    secs = {k: float(o['seconds']) for k, o in res.items()}
+    secs = {k: float(o['seconds']) for k, o in res.items() if o['scorer'] != 'same'}
     head = (f"# Leave one source out\n\n`python benchmarks/sources.py --loso --tiles-weight {a.tiles_weight} "
-            f"--ham-weight {a.ham_weight} --seed {a.seed} --families {' '.join(a.families)}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
+            f"--ham-weight {a.ham_weight} --seed {a.seed} --families {' '.join(a.families)} --ham-scoring {a.ham_scoring}`, {time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores. For each source, one model "
             f"trained on every image of the other two (the tiles drawn at {a.tiles_weight} and the HAM10000 pool at {a.ham_weight} of their rows "
-            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, " + ham_scorer(a, res) + "). "
+            f"each epoch) scores every image of the source left out (HAM10000: its holdout fold, " + ham_scorer(a, res) + f"; labels: {HAM_SCORING[a.ham_scoring]}). "
             + '; '.join(f"`{f}`: {FAMILY_TEXT[f]}" for f in a.families) + f"; all {a.arch}, {a.size} px, 1 + {a.epochs} epochs at lr "
             f"{a.lr}, positives {a.pos_weight}x, one view, one seed. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), "
             f"{a.n_boot} replicates. Training: " + ', '.join(f'{f} without {s} {v / 60:.0f} min' for (f, s), v in secs.items()) + ".\n")
@@ -425,7 +475,7 @@ def seeds_summary(a, seeds, family='student_sog'):
                     else have_loso(argparse.Namespace(**{**vars(a), 'seed': s}), family, f))]
     if miss: raise FileNotFoundError(f"no results yet for (seed, model) {miss}: run `--recipes pad --seed S` and `--loso --families {family} --seed S` first")
     unseen = ('isic2024_tiles', 'ham10000')
-    ids = {s_: t.df.image_id[(t.df.source == s_) & (t.df.holdout if s_ == 'ham10000' else True)].to_numpy().astype(str) for s_ in SOURCES}
+    ids = one_label(a, t, {s_: t.df.image_id[(t.df.source == s_) & (t.df.holdout if s_ == 'ham10000' else True)].to_numpy().astype(str) for s_ in SOURCES})
     pad_ids = ids['pad_ufes20']
     cols, src3 = [], np.concatenate([np.full(len(ids[s_]), i) for i, s_ in enumerate(SOURCES)])
     for s in seeds:
@@ -463,14 +513,15 @@ def seeds_summary(a, seeds, family='student_sog'):
         per.append({'source': SOURCES[x], 'photos-only': fmt(avg(lambda j: on(roc_auc, 2 * j, i))),
                     f'{family} left out': fmt(avg(lambda j: on(roc_auc, 2 * j + 1, i))),
                     'difference': fmt(avg(lambda j: (lambda yt, M_: on(roc_auc, 2 * j + 1, i)(yt, M_) - on(roc_auc, 2 * j, i)(yt, M_))))})
-    head = (f"# The leave-one-source-out criterion over {n} seeds\n\n`python benchmarks/sources.py --seeds-summary {' '.join(map(str, seeds))}`, "
+    head = (f"# The leave-one-source-out criterion over {n} seeds\n\n`python benchmarks/sources.py --seeds-summary {' '.join(map(str, seeds))} --ham-scoring {a.ham_scoring}`, "
             f"{time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores, from the results of `--recipes pad --seed S` (the photos-only student: "
             f"5 fold models, each trained on four fifths of the photos) and `--loso --families {family} --seed S` (one model per source left "
             f"out, trained on the two others) for each seed S. A seed sets the photos' and the tiles' folds, the initial order and the draws. "
             f"'mean of the two': the tiles and the HAM10000 holdout, the sources the photos-only student never saw; 'difference': the "
             f"{family} model that never saw the source minus the photos-only student, AUC. The seeds' row is the mean over seeds of each "
             f"seed's number. Intervals: 95% bootstrap over patients (photos), tiles and lesions (HAM10000), the same resampled images for every "
-            f"seed and model, {a.n_boot} replicates: they hold the images' sampling, and the seeds' mean holds the training's.\n\n")
+            f"seed and model, {a.n_boot} replicates: they hold the images' sampling, and the seeds' mean holds the training's. HAM10000's "
+            f"holdout: {HAM_SCORING[a.ham_scoring]}.\n\n")
     out = head + md_table(pd.DataFrame(rows)) + "\n\nEach source the photos-only student never saw, the mean over the seeds:\n\n" + md_table(pd.DataFrame(per)) + "\n"
     Path(a.seeds_out).write_text(out); print(out)
 
@@ -489,6 +540,7 @@ def main():
     ap.add_argument('--families', nargs='+', default=['student', 'peer'], choices=list(FAMILIES), help="--loso: the models to train and compare")
     ap.add_argument('--seeds-summary', nargs='+', type=int, help="the LOSO criterion over these seeds (their `--recipes pad` and `--loso --families student_sog` results must exist)")
     ap.add_argument('--seeds-out', default='benchmarks/results/sources_seeds.md')
+    ap.add_argument('--ham-scoring', default='all', choices=list(HAM_SCORING), help="--loso, --seeds-summary: score HAM10000's holdout with its own labels (all) or without akiec (one_label)")
     ap.add_argument('--one-model', action='store_true', help="--loso: train at most one model, then stop (run it again for the next one)")
     train_args(ap, arch='tf_efficientnet_lite0', size=128, bs=32, epochs=20, freeze_epochs=1, lr=8e-3, pos_weight=3., seed=0, n_boot=1000)
     a = ap.parse_args()
