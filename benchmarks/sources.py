@@ -335,7 +335,8 @@ def loso_table(seed=0):
     pad, tiles, ham = pad_ufes20(seed=seed), read_lesions(find_shared('isic2024_tiles'), progress=False), ham10000(seed=0)
     t = combine_sources([pad, tiles, ham])
     t.df['holdout'] = np.concatenate([np.zeros(len(pad.df) + len(tiles.df), bool), (ham.df.fold == 0).to_numpy()])
-    t.df['ambiguous'] = np.concatenate([np.zeros(len(pad.df) + len(tiles.df), bool), (ham.df.dx == 'akiec').to_numpy()])   # HAM10000's malignant akiec
+    amb = [k for k, v in ham.spec.labels.items() if v is None]                  # the diagnoses its spec calls ambiguous (`apply_labels`): akiec
+    t.df['ambiguous'] = np.concatenate([np.zeros(len(pad.df) + len(tiles.df), bool), ham.df[ham.spec.dx_col].isin(amb).to_numpy()])
     return t
 
 def loso_file(a, family, left) -> Path: "Where the `family` model without source `left` keeps its logits"; return Path(a.work)/f'loso_{family}_without_{left}_s{a.seed}.npz'
@@ -382,8 +383,8 @@ def ham_scorer(a, res) -> str:
 def one_label(a, t, ids:dict) -> dict:
     "The ids scored per source: with `--ham-scoring one_label`, HAM10000's holdout without its akiec (`loso_table`'s `ambiguous`)"
     if a.ham_scoring == 'all': return ids
-    amb = set(t.df.image_id[t.df.ambiguous])
-    return {**ids, 'ham10000': np.array([i for i in ids['ham10000'] if i not in amb])}
+    h = np.asarray(ids['ham10000'])
+    return {**ids, 'ham10000': h[~np.isin(h, t.df.image_id[t.df.ambiguous].to_numpy())]}
 
 HAM_SCORING = dict(all="HAM10000's labels (akiec malignant)", one_label="akiec not scored (one label definition: PAD-UFES-20 calls actinic keratosis benign)")
 
