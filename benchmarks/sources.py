@@ -30,7 +30,8 @@ report's robustness measure, `degrade.robustness`), and the summary gives the sh
 the plain student with colour constancy; three candidates on top of it against the camera and the clinic:
 `student_mix`, `MixStyle` (feature styles mixed between the images of a batch while training), `student_zoom`, zoom both
 ways while training (`zoom_aug`), `student_short`, 1 + 8 epochs, `student_swa`, the weights averaged over the last half of
-training (`WeightAverage`), `student_label`, one label definition, HAM10000's akiec out of training (`ONE_LABEL`); `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
+training (`WeightAverage`), `student_label`, one label definition, HAM10000's akiec out of training (`ONE_LABEL`), `student_body`, the
+backbone's learning rate a tenth of the head's instead of a hundredth (`BodyRate`); `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
 of the other two (HAM10000: its pool, the four folds that are not the holdout, drawn at `--ham-weight` of its rows each
 epoch) scores every image of the source left out. HAM10000 left out reuses the family's fold models (`pad_tiles`,
 `pad_tiles_sog`, `peer_pad_tiles`) where they exist (their mean logit; each was trained on four fifths of the photos and
@@ -45,6 +46,9 @@ HAM10000's labels, where PAD-UFES-20 calls actinic keratosis benign) in `--loso`
 student) over several seeds, from the results of `--recipes pad --seed S` and `--loso --families student_sog --seed S`
 (`--seeds-out`): each seed's numbers and their mean, with intervals over the same resampled images for every seed.
 
+`--seed-means FAMILY:FILE,FILE,...` puts families' `--loso` summaries of several seeds side by side (`--seed-means-out`): each
+source left out, seed by seed, and the mean over the seeds, for families whose logits were not all kept.
+
 Each fold's logits are kept in `--work` and in `benchmarks/results/sources_scores.csv.gz` (a rerun skips them; the summaries
 rebuild from the latter without `--work`). The summary (`--out`) gives AUC and pAUC with 95%
 bootstrap intervals per source (grouped by patient for the photos, by lesion for HAM10000), and paired differences.
@@ -56,8 +60,10 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --loso --families student_sog student_mix student_zoom student_short --work runs/sources_mix --loso-out benchmarks/results/sources_loso_dg.md
     python benchmarks/sources.py --loso --families student_sog student_swa --work runs/sources_swa --loso-out benchmarks/results/sources_loso_swa.md
     python benchmarks/sources.py --seeds-summary 0 1 2 --seeds-out benchmarks/results/sources_seeds.md
+    python benchmarks/sources.py --seed-means student_sog:sources_loso.md,sources_loso_s1.md,sources_loso_s2.md peer:sources_loso.md,sources_loso_peer_s1.md,sources_loso_peer_s2.md
     python benchmarks/sources.py --loso --families student_sog student_label --work runs/sources_swa --loso-out benchmarks/results/sources_loso_label.md
     python benchmarks/sources.py --recipes pad pad_sog pad_sog_colour --out benchmarks/results/colour.md
+    python benchmarks/sources.py --loso --families student_sog student_body --work runs/sources_swa --loso-out benchmarks/results/sources_loso_body.md
 """
 import argparse, time
 from pathlib import Path
@@ -85,16 +91,17 @@ RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), 
                peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',),
                pad_sog_colour=('pad_ufes20',), pad_tiles_sog_mix=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_zoom=('pad_ufes20', 'isic2024_tiles'),
                pad_tiles_sog_short=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_swa=('pad_ufes20', 'isic2024_tiles'),
-               pad_tiles_sog_label=('pad_ufes20', 'isic2024_tiles'))
+               pad_tiles_sog_label=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_body=('pad_ufes20', 'isic2024_tiles'))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6., pad_tiles_sog_swa=6., pad_tiles_sog_label=6.)                  # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6., pad_tiles_sog_swa=6., pad_tiles_sog_label=6., pad_tiles_sog_body=6.)                  # Shades-of-Gray colour constancy inside the student
 COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
 MIXSTYLE = ('pad_tiles_sog_mix',)                                      # feature styles mixed between images while training (`MixStyle`)
 ZOOM = ('pad_tiles_sog_zoom',)                                         # a wider scale augmentation (`zoom_aug`)
 EPOCHS = dict(pad_tiles_sog_short=8)                                   # fewer unfrozen epochs than --epochs
 ONE_LABEL = ('pad_tiles_sog_label',)                                   # HAM10000's akiec out of training (`loso_table`'s `ambiguous`)
 AVERAGE = ('pad_tiles_sog_swa',)                                       # the weights averaged over the last half of the unfrozen epochs (`WeightAverage`)
+BODY_RATE = dict(pad_tiles_sog_body=0.1)                               # the backbone's rate as a share of the head's in the unfrozen phase (`BodyRate`; fine_tune: 0.01)
 
 class FastColour(RandTransform):
     "Random colour per image, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast (measured here; it does not pay, so it is not in the library)"
@@ -124,10 +131,12 @@ class MixStyle(Callback):
     order = 0
     def __init__(self, p=0.5, alpha=0.1, stages=(0, 1, 2), eps=1e-6): self.p, self.alpha, self.stages, self.eps = p, alpha, stages, eps
     def before_fit(self):
+        self.after_fit()                                        # a fit that raised skips after_fit: its hooks go before new ones come
         blocks = self.learn.model.backbone.body.blocks          # timm EfficientNet's stages (`ImageModel.backbone` is a `LesionBackbone`)
         self.hooks = [blocks[i].register_forward_hook(self.mix) for i in self.stages]
     def after_fit(self):
-        for h in self.hooks: h.remove()
+        for h in getattr(self, 'hooks', []): h.remove()
+        self.hooks = []
     def mix(self, m, inp, x):
         if not m.training or torch.rand(1).item() > self.p: return None
         n = x.shape[0]
@@ -157,6 +166,18 @@ class WeightAverage(Callback):
             self.learn.model.load_state_dict(self.avg.module.state_dict())
             self.n_averaged, self.avg = int(self.avg.n_averaged), None    # how many weights went into the average
 
+class BodyRate(Callback):
+    """The backbone's learning rate at `ratio` of the head's in the unfrozen phase, instead of the hundredth that fastai's
+    `fine_tune` (and `fit_learner`) give it: on several sources at once, the features themselves may learn what the
+    sources share, where a nearly fixed ImageNet body leaves it to the head. Set after fastai's `ParamScheduler` (order 60)
+    each batch, so the one-cycle shape stays. Measured here, not in the library."""
+    order = 61
+    def __init__(self, ratio=0.1): self.ratio = ratio
+    def before_batch(self):
+        if not self.training or getattr(self.learn.opt, 'frozen_idx', 1) != 0: return     # the unfrozen phase only
+        hs = self.learn.opt.hypers
+        for h in hs[:-1]: h['lr'] = hs[-1]['lr'] * self.ratio
+
 def zoom_aug(min_zoom=0.7, max_zoom=1.6):
     "`lesion_aug` with zoom both ways (0.7x to 1.6x, against 1x to 1.15x): the sources frame a lesion at different scales (a 15 mm tile, a phone at arm's length, a dermatoscope)"
     return lesion_aug(min_zoom=min_zoom, max_zoom=max_zoom)
@@ -168,6 +189,7 @@ def recipe_kwargs(recipe:str, a) -> dict:
     if recipe in ZOOM: kw['batch_tfms'] = zoom_aug()
     if recipe in MIXSTYLE: kw['cbs'] = [MixStyle()]
     if recipe in AVERAGE: kw['cbs'] = kw.get('cbs', []) + [WeightAverage()]
+    if recipe in BODY_RATE: kw['cbs'] = kw.get('cbs', []) + [BodyRate(BODY_RATE[recipe])]
     return kw
 
 def recipe_model(recipe:str) -> dict:
@@ -311,7 +333,7 @@ def summary(a, both, ham, res, R=None):
 
 FAMILIES = dict(student='pad_tiles', peer='peer_pad_tiles', student_sog='pad_tiles_sog', student_mix='pad_tiles_sog_mix',
                 student_zoom='pad_tiles_sog_zoom', student_short='pad_tiles_sog_short', student_swa='pad_tiles_sog_swa',
-                student_label='pad_tiles_sog_label')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
+                student_label='pad_tiles_sog_label', student_body='pad_tiles_sog_body')   # each family left out: its 5-fold recipe (photos + tiles), whose model it trains
 FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean images)",
                    student_sog="the plain student with Shades-of-Gray colour constancy (p = 6) inside the model",
                    student_mix="`student_sog` with MixStyle while training (`MixStyle`: each image's feature mean and std after the backbone's first three "
@@ -321,9 +343,10 @@ FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean 
                    student_swa="`student_sog` with its weights averaged after every batch of the last 10 of its 20 unfrozen epochs (`WeightAverage`: SWA, dense as in SWAD)",
                    student_label="`student_sog` with one label definition: HAM10000's akiec (actinic keratosis or Bowen's disease, malignant by HAM10000's "
                                  "labels; PAD-UFES-20 calls actinic keratosis benign) out of training. Without HAM10000 it is `student_sog`'s model",
+                   student_body="`student_sog` with the backbone's learning rate a tenth of the head's in the unfrozen phase (`BodyRate`; fastai's `fine_tune`: a hundredth)",
                    peer="`peer_learner` (`vision_learner`'s model)")
 SAME_WITHOUT_HAM = dict(student_label='student_sog')                    # families whose model without HAM10000 is another family's (HAM10000 is all they change)
-PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'), ('student_swa', 'student_sog'), ('student_label', 'student_sog'))   # paired differences, where both were run
+PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'), ('student_swa', 'student_sog'), ('student_label', 'student_sog'), ('student_body', 'student_sog'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 SOURCES_I = {k: i for i, k in enumerate(SOURCES)}                                   # a source's index in SOURCES
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
@@ -514,7 +537,8 @@ def seeds_summary(a, seeds, family='student_sog'):
         per.append({'source': SOURCES[x], 'photos-only': fmt(avg(lambda j: on(roc_auc, 2 * j, i))),
                     f'{family} left out': fmt(avg(lambda j: on(roc_auc, 2 * j + 1, i))),
                     'difference': fmt(avg(lambda j: (lambda yt, M_: on(roc_auc, 2 * j + 1, i)(yt, M_) - on(roc_auc, 2 * j, i)(yt, M_))))})
-    head = (f"# The leave-one-source-out criterion over {n} seeds\n\n`python benchmarks/sources.py --seeds-summary {' '.join(map(str, seeds))} --ham-scoring {a.ham_scoring}`, "
+    fam_opt = f"--seeds-family {family} " if family != 'student_sog' else ''
+    head = (f"# The leave-one-source-out criterion over {n} seed{'s' if n > 1 else ''}: {family}\n\n`python benchmarks/sources.py --seeds-summary {' '.join(map(str, seeds))} {fam_opt}--ham-scoring {a.ham_scoring}`, "
             f"{time.strftime('%Y-%m-%d')}, this machine's 2 CPU cores, from the results of `--recipes pad --seed S` (the photos-only student: "
             f"5 fold models, each trained on four fifths of the photos) and `--loso --families {family} --seed S` (one model per source left "
             f"out, trained on the two others) for each seed S. A seed sets the photos' and the tiles' folds, the initial order and the draws. "
@@ -525,6 +549,46 @@ def seeds_summary(a, seeds, family='student_sog'):
             f"holdout: {HAM_SCORING[a.ham_scoring]}.\n\n")
     out = head + md_table(pd.DataFrame(rows)) + "\n\nEach source the photos-only student never saw, the mean over the seeds:\n\n" + md_table(pd.DataFrame(per)) + "\n"
     Path(a.seeds_out).write_text(out); print(out)
+
+def md_rows(f:Path) -> pd.DataFrame:
+    "The first markdown table of results file `f`, as text (bold and backticks removed)"
+    lines = [l for l in f.read_text().splitlines() if l.startswith('|')]
+    cells = lambda l: [c.strip().replace('**', '').replace('`', '') for c in l.strip().strip('|').split('|')]
+    head, rows = cells(lines[0]), [cells(l) for l in lines[2:]]
+    return pd.DataFrame([r for r in rows if len(r) == len(head)], columns=head)
+
+def seed_means(a, specs:list):
+    """Each family's AUC on each source left out, seed by seed, from its `--loso` summaries (`FAMILY:FILE,FILE,...`, files
+    in benchmarks/results, one per seed in seed order), and each family's mean over the seeds; the first family minus the
+    second on those means. Point estimates only: for families whose logits were not all kept, no paired interval exists"""
+    res, fams, n = Path('benchmarks/results'), [], None
+    cols = {}
+    for sp in specs:
+        fam, files = sp.split(':', 1)
+        files = files.split(',')
+        if n is not None and len(files) != n: raise ValueError(f"--seed-means {sp}: {len(files)} files, where the first family has {n}: one per seed each")
+        n = len(files); fams.append(fam)
+        for i, f in enumerate(files):
+            if not (res/f).exists(): raise FileNotFoundError(f"--seed-means {sp}: no results file {res/f}")
+            t = md_rows(res/f)
+            t = t[t.model == fam]
+            if t.empty: raise ValueError(f"--seed-means {sp}: {f} has no rows of family {fam!r}")
+            cols[(fam, i)] = {r.left_out: float(r.AUC.split()[0]) for r in t.itertuples()}
+    rows = []
+    for src in list(SOURCES.values()) + ['mean of the three']:
+        r = {'source left out': src}
+        for fam in fams:
+            v = [cols[(fam, i)][src] for i in range(n)]
+            r.update({f'{fam}, seed {i}': f'{x:.3f}' for i, x in enumerate(v)}); r[f'{fam}, mean of {n}'] = f'{np.mean(v):.3f}'
+        if len(fams) > 1:
+            m = [np.mean([cols[(f, i)][src] for i in range(n)]) for f in fams[:2]]
+            r[f'{fams[0]} minus {fams[1]}, mean of {n}'] = f'{m[0] - m[1]:+.3f}'
+        rows.append(r)
+    out = (f"# Each source left out, seed by seed\n\n`python benchmarks/sources.py --seed-means {' '.join(specs)}`: the AUC of each "
+           f"family's model on every image of the source left out, from those `--loso` summaries (one file per seed, seeds 0 to {n - 1}), and "
+           f"their mean over the seeds. Point estimates only: the summaries hold each number's interval; the logits of some of these "
+           f"models were not kept, so the families are not paired here.\n\n" + md_table(pd.DataFrame(rows)) + "\n")
+    Path(a.seed_means_out).write_text(out); print(out)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -541,14 +605,18 @@ def main():
     ap.add_argument('--families', nargs='+', default=['student', 'peer'], choices=list(FAMILIES), help="--loso: the models to train and compare")
     ap.add_argument('--seeds-summary', nargs='+', type=int, help="the LOSO criterion over these seeds (their `--recipes pad` and `--loso --families student_sog` results must exist)")
     ap.add_argument('--seeds-out', default='benchmarks/results/sources_seeds.md')
+    ap.add_argument('--seeds-family', default='student_sog', choices=list(FAMILIES), help="--seeds-summary: the family left out that faces the photos-only student")
     ap.add_argument('--ham-scoring', default='all', choices=list(HAM_SCORING), help="--loso, --seeds-summary: score HAM10000's holdout with its own labels (all) or without akiec (one_label)")
+    ap.add_argument('--seed-means', nargs='+', help="FAMILY:FILE,FILE,... (one --loso summary per seed): each source left out, seed by seed, and the mean over seeds")
+    ap.add_argument('--seed-means-out', default='benchmarks/results/sources_seed_means.md')
     ap.add_argument('--one-model', action='store_true', help="--loso: train at most one model, then stop (run it again for the next one)")
     train_args(ap, arch='tf_efficientnet_lite0', size=128, bs=32, epochs=20, freeze_epochs=1, lr=8e-3, pos_weight=3., seed=0, n_boot=1000)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: epoch lines only
     Path(a.work).mkdir(parents=True, exist_ok=True)
-    if a.seeds_summary: return seeds_summary(a, a.seeds_summary)
+    if a.seeds_summary: return seeds_summary(a, a.seeds_summary, a.seeds_family)
+    if a.seed_means: return seed_means(a, a.seed_means)
     if a.loso:
         t = loso_table(a.seed)
         res = {}

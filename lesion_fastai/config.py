@@ -10,6 +10,7 @@ import json, sys, time, textwrap
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from .models import bundle_file
+from .sources import split_paths
 
 # %% auto #0
 __all__ = ['RUN_CHOICES', 'RECIPES', 'RunConfig', 'Recipe', 'source_weights', 'student_sides', 'check_config',
@@ -131,8 +132,8 @@ def check_config(c:RunConfig, # the run's settings
     if c.prevalence is not None and not 0 < c.prevalence < 1: bad('prevalence', 'a prevalence strictly between 0 and 1, e.g. 0.001')
     if c.neg_per_pos is not None and not c.neg_per_pos > 0: bad('neg_per_pos', 'a positive number of negatives per positive')
     if c.pos_weight is not None and not c.pos_weight > 0: bad('pos_weight', 'a positive weight')
-    for d in (c.data.split(',') if c.data else []):
-        if not Path(d.strip()).exists(): raise FileNotFoundError(f"{d.strip()}: no such dataset folder")
+    for d in split_paths(c.data or ''):
+        if not Path(d).exists(): raise FileNotFoundError(f"{d}: no such dataset folder")
     if c.ambiguous is not None and c.ambiguous not in ('malignant', 'benign', 'exclude'): bad('ambiguous', 'one of malignant, benign, exclude')
     source_weights(c)
     if c.on_error not in ('raise', 'skip'): bad('on_error', 'raise or skip')

@@ -14,7 +14,7 @@ import fastprogress.fastprogress as fpb
 from .conventions import cli_errors, config_options, run_command, given_options
 from .data import read_lesions, LesionData
 from .splits import add_folds
-from .sources import folder_specs
+from .sources import folder_specs, split_paths
 from .cache import ImageCache
 from .metrics import roc_auc, partial_auc, bootstrap_ci, fmt_ci
 from .config import RunConfig, apply_recipe, explicit_settings, recipes_table, is_run_folder, source_weights
@@ -34,7 +34,7 @@ def without_source(c:RunConfig, # the run's settings, `data` naming several fold
                    specs:dict|None=None, # each folder's `DatasetSpec` (default: `folder_specs` of `c.data`)
                   ) -> RunConfig:
     "The settings of the run without folder `i`: the other folders, their source weights, no export or app"
-    paths = [p.strip() for p in c.data.split(',')]
+    paths = split_paths(c.data)
     rest = paths[:i] + paths[i + 1:]
     specs = specs or folder_specs(c.data, on_error='skip')
     names = {specs[p].name for p in rest}
@@ -78,7 +78,7 @@ def leave_one_source_out(c:RunConfig, # the run's settings; `data` names two or 
                          specs:dict|None=None, # each folder's `DatasetSpec`, where the caller has read them (default: `folder_specs`)
                         ) -> pd.DataFrame:
     "For each source of `c.data`: a run on the others, its students scored on the source left out; the table, with the mean over sources"
-    paths = [p.strip() for p in (c.data or '').split(',') if p.strip()]
+    paths = split_paths(c.data or '')
     if len(paths) < 2: raise ValueError(f"--leave-out scores a recipe on each source it never saw: give two or more folders in --data, not {c.data!r}")
     out, rows, specs = Path(out), [], specs or folder_specs(paths, on_error='skip')   # each folder read once for its name
     for i, p in enumerate(paths):

@@ -13,7 +13,7 @@ from .data import LesionData, read_lesions, find_shared
 
 
 # %% auto #0
-__all__ = ['shared_subset', 'combine_sources', 'read_sources', 'source_names', 'folder_specs', 'split_paths', 'source_kinds',
+__all__ = ['shared_subset', 'combine_sources', 'split_paths', 'read_sources', 'source_names', 'folder_specs', 'source_kinds',
            'source_files']
 
 # %% ../nbs/00c_sources.ipynb #d7df549c
@@ -69,10 +69,16 @@ def combine_sources(datas:list, # the `LesionData` of each source (labelled, wit
 
 
 # %% ../nbs/00c_sources.ipynb #c852cd00
+def split_paths(paths, # dataset folders: a list, or one string with commas
+               ) -> list:
+    "The folders of `paths` as strings, blanks dropped (a trailing comma is no folder)"
+    return [p.strip() for p in paths.split(',') if p.strip()] if isinstance(paths, str) else [str(p) for p in paths]
+
 def read_sources(paths, # dataset folders: a list, or one string with commas ('ham10000_dir,pad_dir')
                  **kwargs) -> LesionData:
     "Read one dataset folder (`read_lesions`), or several combined into one table (`combine_sources`)"
-    paths = [p.strip() for p in paths.split(',')] if isinstance(paths, str) else [str(p) for p in paths]
+    paths = split_paths(paths)
+    if not paths: raise ValueError("no dataset folder given: expected one folder, or several separated by commas")
     if len(paths) == 1: return read_lesions(paths[0], **kwargs)
     if kwargs.get('spec') is not None: raise ValueError("several sources: each one's spec is guessed from its columns (give no preset)")
     datas = [read_lesions(p, **{k: v for k, v in kwargs.items() if k != 'spec'}) for p in paths]
@@ -91,11 +97,6 @@ def folder_specs(paths, # dataset folders: a list, or one string with commas
                 ) -> dict:
     "Each dataset folder of `paths` and the `DatasetSpec` its table reads with, each folder read once (`read_lesions`)"
     return {p: read_lesions(p, **kwargs).spec for p in split_paths(paths)}
-
-def split_paths(paths, # dataset folders: a list, or one string with commas
-               ) -> list:
-    "The folders of `paths` as strings, blanks dropped (a trailing comma is no folder)"
-    return [p.strip() for p in paths.split(',') if p.strip()] if isinstance(paths, str) else [str(p) for p in paths]
 
 def source_kinds(specs:dict, # folder -> its `DatasetSpec` (`folder_specs`)
                 ) -> dict:

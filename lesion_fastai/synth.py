@@ -14,6 +14,7 @@ from fastcore.script import call_parse, store_true
 from fastprogress.fastprogress import progress_bar
 from .specs import ISIC2024, ISIC2024_OTHER_COLS
 from .data import read_isic2024
+from .sources import split_paths
 from .conventions import cli_errors
 
 # %% auto #0
@@ -291,7 +292,7 @@ def is_synthetic(path, # a data folder or a file in it (several, comma-joined: a
             try: return json.loads((d/'README.json').read_text()).get('generator') == 'lesion_fastai.synth.make_synthetic_isic'
             except (OSError, ValueError, AttributeError): continue
         return False
-    return any(one(Path(s)) for s in str(path).split(','))
+    return any(one(Path(s)) for s in split_paths(str(path)))
 
 # %% ../nbs/01_synth.ipynb #818810c8
 @call_parse
