@@ -552,10 +552,12 @@ def seeds_summary(a, seeds, family='student_sog'):
 
 def md_rows(f:Path) -> pd.DataFrame:
     "The first markdown table of results file `f`, as text (bold and backticks removed)"
-    lines = [l for l in f.read_text().splitlines() if l.startswith('|')]
+    lines = f.read_text().splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith('|')), None)
+    if start is None: raise ValueError(f"{f}: no markdown table")
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith('|')), len(lines))
     cells = lambda l: [c.strip().replace('**', '').replace('`', '') for c in l.strip().strip('|').split('|')]
-    head, rows = cells(lines[0]), [cells(l) for l in lines[2:]]
-    return pd.DataFrame([r for r in rows if len(r) == len(head)], columns=head)
+    return pd.DataFrame([cells(l) for l in lines[start + 2:end]], columns=cells(lines[start]))   # (the line after the head is its rule)
 
 def seed_means(a, specs:list):
     """Each family's AUC on each source left out, seed by seed, from its `--loso` summaries (`FAMILY:FILE,FILE,...`, files
