@@ -24,7 +24,7 @@ from lesion_fastai.pipeline import run_pipeline
 from lesion_fastai.metrics import roc_auc, partial_auc, fmt_ci
 from lesion_fastai.report import md_table
 from common import ham10000
-from sources import ci, paired_ci, mean_over
+from sources import ci, paired_ci, mean_over, md_tables
 
 NAMES = ['pad_ufes20', 'isic2024_tiles', 'ham10000']
 MODELS = STUDENTS
@@ -65,14 +65,6 @@ def keep_scores(scores:Path, left, run, trained, z):
                             **{m: z.get(m, np.nan) for m in MODELS}))
     old = pd.read_csv(scores, dtype={'image_id': str, 'group': str}) if scores.exists() else None
     (new if old is None else pd.concat([old[old.left_out != left], new])).to_csv(scores, index=False, float_format='%.6g')
-
-def md_tables(text:str) -> list:
-    "The markdown tables of `text` as DataFrames of strings, in order"
-    out, rows = [], []
-    for line in text.splitlines() + ['']:
-        if line.startswith('|'): rows.append([c.strip() for c in line.strip().strip('|').split(' | ')])
-        elif rows: out.append(pd.DataFrame([r for r in rows[2:]], columns=rows[0])); rows = []
-    return out
 
 def interval(text:str) -> tuple:
     "'0.721 [0.675, 0.762]' as (0.721, 0.675, 0.762)"

@@ -550,14 +550,13 @@ def seeds_summary(a, seeds, family='student_sog'):
     out = head + md_table(pd.DataFrame(rows)) + "\n\nEach source the photos-only student never saw, the mean over the seeds:\n\n" + md_table(pd.DataFrame(per)) + "\n"
     Path(a.seeds_out).write_text(out); print(out)
 
-def md_rows(f:Path) -> pd.DataFrame:
-    "The first markdown table of results file `f`, as text (bold and backticks removed)"
-    lines = f.read_text().splitlines()
-    start = next((i for i, l in enumerate(lines) if l.startswith('|')), None)
-    if start is None: raise ValueError(f"{f}: no markdown table")
-    end = next((i for i in range(start, len(lines)) if not lines[i].startswith('|')), len(lines))
-    cells = lambda l: [c.strip().replace('**', '').replace('`', '') for c in l.strip().strip('|').split('|')]
-    return pd.DataFrame([cells(l) for l in lines[start + 2:end]], columns=cells(lines[start]))   # (the line after the head is its rule)
+def md_tables(text:str) -> list:
+    "The markdown tables of `text` as DataFrames of strings, in order"
+    out, rows = [], []
+    for line in text.splitlines() + ['']:
+        if line.startswith('|'): rows.append([c.strip() for c in line.strip().strip('|').split(' | ')])
+        elif rows: out.append(pd.DataFrame([r for r in rows[2:]], columns=rows[0])); rows = []
+    return out
 
 def seed_means(a, specs:list):
     """Each family's AUC on each source left out, seed by seed, from its `--loso` summaries (`FAMILY:FILE,FILE,...`, files
@@ -572,19 +571,19 @@ def seed_means(a, specs:list):
         n = len(files); fams.append(fam)
         for i, f in enumerate(files):
             if not (res/f).exists(): raise FileNotFoundError(f"--seed-means {sp}: no results file {res/f}")
-            t = md_rows(res/f)
-            t = t[t.model == fam]
+            tabs = md_tables((res/f).read_text())
+            if not tabs or 'model' not in tabs[0]: raise ValueError(f"--seed-means {sp}: {f} is not a --loso summary (its first table has no 'model' column)")
+            t = tabs[0][tabs[0].model == fam]                      # a --loso summary's first table: one row per source and family
             if t.empty: raise ValueError(f"--seed-means {sp}: {f} has no rows of family {fam!r}")
-            cols[(fam, i)] = {r.left_out: float(r.AUC.split()[0]) for r in t.itertuples()}
+            cols[(fam, i)] = {r.left_out.strip('*'): float(r.AUC.split()[0]) for r in t.itertuples()}
     rows = []
     for src in list(SOURCES.values()) + ['mean of the three']:
-        r = {'source left out': src}
+        r, m = {'source left out': src}, {}
         for fam in fams:
             v = [cols[(fam, i)][src] for i in range(n)]
-            r.update({f'{fam}, seed {i}': f'{x:.3f}' for i, x in enumerate(v)}); r[f'{fam}, mean of {n}'] = f'{np.mean(v):.3f}'
-        if len(fams) > 1:
-            m = [np.mean([cols[(f, i)][src] for i in range(n)]) for f in fams[:2]]
-            r[f'{fams[0]} minus {fams[1]}, mean of {n}'] = f'{m[0] - m[1]:+.3f}'
+            m[fam] = np.mean(v)
+            r.update({f'{fam}, seed {i}': f'{x:.3f}' for i, x in enumerate(v)}); r[f'{fam}, mean of {n}'] = f'{m[fam]:.3f}'
+        if len(fams) > 1: r[f'{fams[0]} minus {fams[1]}, mean of {n}'] = f'{m[fams[0]] - m[fams[1]]:+.3f}'
         rows.append(r)
     out = (f"# Each source left out, seed by seed\n\n`python benchmarks/sources.py --seed-means {' '.join(specs)}`: the AUC of each "
            f"family's model on every image of the source left out, from those `--loso` summaries (one file per seed, seeds 0 to {n - 1}), and "
