@@ -15,6 +15,8 @@ never saw. Recipes (`--recipes`):
   simulated capture degradations (`PhoneDegradeCallback`) at a severity drawn from 1-5 (the dermoscopy recipe's) or
   from 1-3 (milder);
 - `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations;
+- `pad_tiles_sog_body`, `pad_sog_body`: `pad_tiles_sog` and `pad_sog` with the backbone's learning rate a tenth of the head's
+  in the unfrozen phase (`train_model`'s `body_rate`; fastai's `fine_tune`: a hundredth);
 - `pad_tiles_sog`, `pad_sog`: `pad_tiles` and `pad` with Shades-of-Gray colour constancy (p = 6) inside the student
   (`backbones.ShadesOfGray`): each image divided by its own light, so that a source's light is no cue;
 - `pad_sog_colour`: `pad_sog` with random colour while training (`FastColour` below: a
@@ -31,7 +33,7 @@ the plain student with colour constancy; three candidates on top of it against t
 `student_mix`, `MixStyle` (feature styles mixed between the images of a batch while training), `student_zoom`, zoom both
 ways while training (`zoom_aug`), `student_short`, 1 + 8 epochs, `student_swa`, the weights averaged over the last half of
 training (`WeightAverage`), `student_label`, one label definition, HAM10000's akiec out of training (`ONE_LABEL`), `student_body`, the
-backbone's learning rate a tenth of the head's instead of a hundredth (`BodyRate`); `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
+backbone's learning rate a tenth of the head's instead of a hundredth (`train_model`'s `body_rate`); `peer`: the peer) and each of the three sources (the photos, the tiles, the HAM10000 holdout), one model trained on every image
 of the other two (HAM10000: its pool, the four folds that are not the holdout, drawn at `--ham-weight` of its rows each
 epoch) scores every image of the source left out. HAM10000 left out reuses the family's fold models (`pad_tiles`,
 `pad_tiles_sog`, `peer_pad_tiles`) where they exist (their mean logit; each was trained on four fifths of the photos and
@@ -91,17 +93,18 @@ RECIPES = dict(pad=('pad_ufes20',), pad_tiles=('pad_ufes20', 'isic2024_tiles'), 
                peer_pad=('pad_ufes20',), peer_pad_tiles=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog=('pad_ufes20', 'isic2024_tiles'), pad_sog=('pad_ufes20',),
                pad_sog_colour=('pad_ufes20',), pad_tiles_sog_mix=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_zoom=('pad_ufes20', 'isic2024_tiles'),
                pad_tiles_sog_short=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_swa=('pad_ufes20', 'isic2024_tiles'),
-               pad_tiles_sog_label=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_body=('pad_ufes20', 'isic2024_tiles'))
+               pad_tiles_sog_label=('pad_ufes20', 'isic2024_tiles'), pad_tiles_sog_body=('pad_ufes20', 'isic2024_tiles'),
+               pad_sog_body=('pad_ufes20',))
 CAPTURE = dict(pad_capture=dict(p=0.5, severity=(1, 5)), pad_capture_mild=dict(p=0.5, severity=(1, 3)),
                pad_tiles_capture_mild=dict(p=0.5, severity=(1, 3)))   # simulated capture degradations while training
-CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6., pad_tiles_sog_swa=6., pad_tiles_sog_label=6., pad_tiles_sog_body=6.)                  # Shades-of-Gray colour constancy inside the student
+CONSTANCY = dict(pad_tiles_sog=6., pad_sog=6., pad_sog_colour=6., pad_tiles_sog_mix=6., pad_tiles_sog_zoom=6., pad_tiles_sog_short=6., pad_tiles_sog_swa=6., pad_tiles_sog_label=6., pad_tiles_sog_body=6., pad_sog_body=6.)                  # Shades-of-Gray colour constancy inside the student
 COLOUR = ('pad_sog_colour',)                                           # random hue, saturation and colour cast while training
 MIXSTYLE = ('pad_tiles_sog_mix',)                                      # feature styles mixed between images while training (`MixStyle`)
 ZOOM = ('pad_tiles_sog_zoom',)                                         # a wider scale augmentation (`zoom_aug`)
 EPOCHS = dict(pad_tiles_sog_short=8)                                   # fewer unfrozen epochs than --epochs
 ONE_LABEL = ('pad_tiles_sog_label',)                                   # HAM10000's akiec out of training (`loso_table`'s `ambiguous`)
 AVERAGE = ('pad_tiles_sog_swa',)                                       # the weights averaged over the last half of the unfrozen epochs (`WeightAverage`)
-BODY_RATE = dict(pad_tiles_sog_body=0.1)                               # the backbone's rate as a share of the head's in the unfrozen phase (`BodyRate`; fine_tune: 0.01)
+BODY_RATE = dict(pad_tiles_sog_body=0.1, pad_sog_body=0.1)                             # the backbone's rate as a share of the head's in the unfrozen phase (`fit_learner`'s body_rate; fine_tune: 0.01)
 
 class FastColour(RandTransform):
     "Random colour per image, one 3x3 matrix each: a hue turn about the grey axis, a saturation change and a colour cast (measured here; it does not pay, so it is not in the library)"
@@ -166,18 +169,6 @@ class WeightAverage(Callback):
             self.learn.model.load_state_dict(self.avg.module.state_dict())
             self.n_averaged, self.avg = int(self.avg.n_averaged), None    # how many weights went into the average
 
-class BodyRate(Callback):
-    """The backbone's learning rate at `ratio` of the head's in the unfrozen phase, instead of the hundredth that fastai's
-    `fine_tune` (and `fit_learner`) give it: on several sources at once, the features themselves may learn what the
-    sources share, where a nearly fixed ImageNet body leaves it to the head. Set after fastai's `ParamScheduler` (order 60)
-    each batch, so the one-cycle shape stays. Measured here, not in the library."""
-    order = 61
-    def __init__(self, ratio=0.1): self.ratio = ratio
-    def before_batch(self):
-        if not self.training or getattr(self.learn.opt, 'frozen_idx', 1) != 0: return     # the unfrozen phase only
-        hs = self.learn.opt.hypers
-        for h in hs[:-1]: h['lr'] = hs[-1]['lr'] * self.ratio
-
 def zoom_aug(min_zoom=0.7, max_zoom=1.6):
     "`lesion_aug` with zoom both ways (0.7x to 1.6x, against 1x to 1.15x): the sources frame a lesion at different scales (a 15 mm tile, a phone at arm's length, a dermatoscope)"
     return lesion_aug(min_zoom=min_zoom, max_zoom=max_zoom)
@@ -189,7 +180,7 @@ def recipe_kwargs(recipe:str, a) -> dict:
     if recipe in ZOOM: kw['batch_tfms'] = zoom_aug()
     if recipe in MIXSTYLE: kw['cbs'] = [MixStyle()]
     if recipe in AVERAGE: kw['cbs'] = kw.get('cbs', []) + [WeightAverage()]
-    if recipe in BODY_RATE: kw['cbs'] = kw.get('cbs', []) + [BodyRate(BODY_RATE[recipe])]
+    if recipe in BODY_RATE: kw['body_rate'] = BODY_RATE[recipe]
     return kw
 
 def recipe_model(recipe:str) -> dict:
@@ -343,7 +334,7 @@ FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean 
                    student_swa="`student_sog` with its weights averaged after every batch of the last 10 of its 20 unfrozen epochs (`WeightAverage`: SWA, dense as in SWAD)",
                    student_label="`student_sog` with one label definition: HAM10000's akiec (actinic keratosis or Bowen's disease, malignant by HAM10000's "
                                  "labels; PAD-UFES-20 calls actinic keratosis benign) out of training. Without HAM10000 it is `student_sog`'s model",
-                   student_body="`student_sog` with the backbone's learning rate a tenth of the head's in the unfrozen phase (`BodyRate`; fastai's `fine_tune`: a hundredth)",
+                   student_body="`student_sog` with the backbone's learning rate a tenth of the head's in the unfrozen phase (`body_rate`; fastai's `fine_tune`: a hundredth)",
                    peer="`peer_learner` (`vision_learner`'s model)")
 SAME_WITHOUT_HAM = dict(student_label='student_sog')                    # families whose model without HAM10000 is another family's (HAM10000 is all they change)
 PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'), ('student_swa', 'student_sog'), ('student_label', 'student_sog'), ('student_body', 'student_sog'))   # paired differences, where both were run

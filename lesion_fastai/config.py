@@ -54,6 +54,7 @@ class RunConfig:
     tta:bool = True # also score the students with test-time augmentation (mean logit over 8 flips and rotations)
     scales:str|None = None # students, once trained: read each image at these multiples of --size inside the model, mean logit, comma-separated (e.g. 1,1.125: at 128 px and resized up to 144 px for --size 128; the holdout scores, TTA and every export read the same); default: as it comes
     resize_from:int|None = None # progressive resizing: start each training phase at this image side, full size from half-way (default: full size throughout)
+    body_rate:float = 0.01 # students: the backbone's learning rate as a share of the head's once unfrozen (fastai's `fine_tune`: 0.01; the teachers keep it)
     compile:bool = False # torch.compile the models while training (pays on a GPU and for long runs)
     feature_weight:float = 0. # distilled student: weight of feature transfer from the out-of-fold teachers' cached features (0: logits only)
     teacher_size:int|None = None # teachers' image side (None: --size); the students learn at --size from the teachers' cached out-of-fold logits, so they do not pay for it
@@ -120,6 +121,7 @@ def check_config(c:RunConfig, # the run's settings
         if not lo <= getattr(c, k) <= hi: bad(k, f"an integer from {lo} to {hi}")
     if not 0 <= c.holdout < c.n_folds: bad('holdout', f"a fold number from 0 to {c.n_folds - 1} (--n-folds {c.n_folds})")
     if not c.lr > 0: bad('lr', 'a positive learning rate')
+    if not 0 < c.body_rate <= 1: bad('body_rate', "a share of the head's learning rate, more than 0 and at most 1")
     if not c.feature_weight >= 0: bad('feature_weight', 'a weight of 0 or more')
     if c.resize_from is not None and not 16 <= c.resize_from <= c.size: bad('resize_from', f'an image side from 16 to --size {c.size}')
     if c.teacher_size is not None and not 16 <= c.teacher_size <= 2048: bad('teacher_size', 'an image side from 16 to 2048')

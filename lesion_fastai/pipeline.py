@@ -256,7 +256,7 @@ def step_students(rd:RunData, # the run's shared state (`prepare_run`)
         d.df.loc[~is_hold, 'soft'] = soft_targets(P[~is_hold], c.soft)
         fw = c.feature_weight if alpha else 0.
         learn, logits = train_model(d, is_hold, 'student', c.arch, soft_col='soft' if alpha else None, alpha=alpha, T=c.T,
-                                    checkpoint=f'ck_{name}', feature_weight=fw,
+                                    checkpoint=f'ck_{name}', feature_weight=fw, body_rate=c.body_rate,
                                     feat=np.load(run.out/'teacher_feat.npy', mmap_mode='r') if fw else None, **rd.common)
         if sides: read_at(learn, sides)                            # --scales: it reads each image at several sides from here on
         save_bundle(learn, run.out/'models'/name)

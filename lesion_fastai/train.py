@@ -45,10 +45,12 @@ def fit_learner(learn:Learner, # a teacher, student or peer `Learner`
                 valid_every:int=1, # validate every n-th epoch and after the last one of each phase (0: never; `ValidEveryCallback`)
                 name:str|None=None, # the model's name in a log's epoch lines (default: the checkpoint's, else 'model')
                 training:dict|None=None, # what is being trained (`train_model`'s): a checkpoint written by another training is not resumed
+                body_rate:float=0.01, # the backbone's learning rate as a share of the head's in the unfrozen phase (`fine_tune`'s: 0.01)
                ) -> Learner:
     "fastai's `fine_tune` (frozen epochs, then all with discriminative rates), distributed under `accelerate launch`, resumable by epoch"
+    if not 0 < body_rate <= 1: raise ValueError(f"body_rate is the backbone's learning rate as a share of the head's: a number in (0, 1], not {body_rate!r}")
     phases = [('frozen', freeze_epochs, dict(lr_max=slice(lr), pct_start=0.99)),
-              ('unfrozen', epochs, dict(lr_max=slice(lr / 2 / 100, lr / 2), pct_start=0.3, div=5.0))]
+              ('unfrozen', epochs, dict(lr_max=slice(lr / 2 * body_rate, lr / 2), pct_start=0.3, div=5.0))]
     d = learn.path/learn.model_dir
     prog = json.loads((d/f'{checkpoint}.json').read_text()) if checkpoint and resume and (d/f'{checkpoint}.json').exists() else None
     if prog and training and prog.get('training', training) != training:
@@ -116,6 +118,7 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
                 source_weights:dict|None=None, # several sources: training rows drawn per epoch = weight x the source's rows
                 init=None, # start from this bundle (e.g. a student pre-trained on dermoscopy) instead of ImageNet
                 constancy:float=0., # teacher and student: Shades-of-Gray colour constancy of this order inside the model (e.g. 6); 0: none
+                body_rate:float=0.01, # the backbone's learning rate as a share of the head's once unfrozen (`fit_learner`)
                ) -> tuple[Learner, np.ndarray]:
     "Train one teacher, student or peer; return the Learner and its validation logits"
     if role not in ('teacher', 'student', 'peer'): raise ValueError(f"role must be 'teacher', 'student' or 'peer', not {role!r}")
@@ -132,8 +135,8 @@ def train_model(data:LesionData, # lesion table (with folds when `valid` is a fo
     else: learn = peer_learner(dls, arch, pretrained, pos_weight=pos_weight, path=path, cbs=cbs)
     vpos = valid_positions(data.df, valid)
     rows = hashlib.sha1(('\n'.join(data.ids.astype(str)) + '|' + ','.join(map(str, vpos))).encode()).hexdigest()[:12]
-    training = dict(role=role, arch=arch, size=size, seed=seed, constancy=constancy, rows=rows)   # the rows: the table's ids and its validation rows
-    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every, training=training)
+    training = dict(role=role, arch=arch, size=size, seed=seed, constancy=constancy, body_rate=body_rate, rows=rows)   # the rows: the table's ids and its validation rows
+    fit_learner(learn, epochs, lr, freeze_epochs, checkpoint, compile=compile, resize_from=resize_from, valid_every=valid_every, training=training, body_rate=body_rate)
     return learn, predict_logits(learn)
 
 # %% ../nbs/09_train.ipynb #ff9d5a86

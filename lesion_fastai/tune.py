@@ -124,7 +124,7 @@ def tune_distillation(out, # a lesion-run output folder whose teachers are train
         d = LesionData(pool.df.assign(soft=softs[k['soft']] if k['alpha'] else np.nan), spec, data.source)
         t0 = time.time()
         _, logits = train_model(d, f, 'student', c.arch, soft_col='soft' if k['alpha'] else None, alpha=k['alpha'], T=k['T'] or 2.,
-                                checkpoint=ck, feat=feat if k['feature_weight'] else None, feature_weight=k['feature_weight'],
+                                checkpoint=ck, feat=feat if k['feature_weight'] else None, feature_weight=k['feature_weight'], body_rate=c.body_rate,
                                 **dict(train_settings(c, cache, out), seed=s, valid_every=0))   # as the run trains its students
         y = d.df[spec.target_col][d.df.fold == f].to_numpy()
         rec = dict(fold=int(f), seed=int(s), **k, pauc=partial_auc(y, logits.ravel()), auc=roc_auc_score(y, logits.ravel()),
