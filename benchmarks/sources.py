@@ -66,6 +66,9 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --loso --families student_sog student_label --work runs/sources_swa --loso-out benchmarks/results/sources_loso_label.md
     python benchmarks/sources.py --recipes pad pad_sog pad_sog_colour --out benchmarks/results/colour.md
     python benchmarks/sources.py --loso --families student_sog student_body --work runs/sources_swa --loso-out benchmarks/results/sources_loso_body.md
+    python benchmarks/sources.py --seeds-summary 0 1 --seeds-family student_body --seeds-out benchmarks/results/sources_seeds_body.md
+    python benchmarks/sources.py --recipes pad pad_sog_body pad_tiles_sog_body --robustness --out benchmarks/results/sources_body.md
+    python benchmarks/sources.py --recipes pad pad_sog_body --seed 1 --robustness --out benchmarks/results/sources_body_s1.md
 """
 import argparse, time
 from pathlib import Path

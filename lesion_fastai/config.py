@@ -77,7 +77,7 @@ class Recipe:
     purpose:str # what it is for, in one line
     measured:str # the results file its choices were made on
 
-_PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.5, scales='1,1.125', constancy=6.)
+_PHONE = dict(size=128, bs=32, freeze_epochs=1, epochs=20, lr=8e-3, pos_weight=3., degrade_p=0.5, scales='1,1.125', constancy=6., body_rate=0.1)
 RECIPES = {r.name: r for r in [
     Recipe('demo', {}, 'the defaults: the embedded synthetic ISIC 2024 set, a few minutes on a CPU', 'benchmarks/results/demo/report.md'),
     Recipe('fast-cpu', dict(size=128, bs=64, freeze_epochs=1, epochs=4, lr=4e-3, resize_from=96, pos_weight=3.),
