@@ -15,10 +15,10 @@ never saw. Recipes (`--recipes`):
   simulated capture degradations (`PhoneDegradeCallback`) at a severity drawn from 1-5 (the dermoscopy recipe's) or
   from 1-3 (milder);
 - `pad_tiles_capture_mild`: the photos and the tiles, with the milder degradations;
-- `pad_tiles_sog_body`, `pad_sog_body`: `pad_tiles_sog` and `pad_sog` with the backbone's learning rate a tenth of the head's
-  in the unfrozen phase (`train_model`'s `body_rate`; fastai's `fine_tune`: a hundredth);
 - `pad_tiles_sog`, `pad_sog`: `pad_tiles` and `pad` with Shades-of-Gray colour constancy (p = 6) inside the student
   (`backbones.ShadesOfGray`): each image divided by its own light, so that a source's light is no cue;
+- `pad_tiles_sog_body`, `pad_sog_body`: `pad_tiles_sog` and `pad_sog` with the backbone's learning rate a tenth of the head's
+  in the unfrozen phase (`train_model`'s `body_rate`; fastai's `fine_tune`: a hundredth);
 - `pad_sog_colour`: `pad_sog` with random colour while training (`FastColour` below: a
   hue turn of up to 14 degrees, saturation within 30%, a gain per channel within 10%, on 3 images in 4);
 - `peer_pad`, `peer_pad_tiles`: the peer (`models.peer_learner`: `vision_learner`'s model and head, fastai's `fine_tune`
@@ -598,7 +598,7 @@ def main():
     ap.add_argument('--ham-weight', type=float, default=0.1, help="--loso: HAM10000 pool images drawn per epoch, as a fraction of its rows")
     ap.add_argument('--loso-out', default='benchmarks/results/sources_loso.md')
     ap.add_argument('--families', nargs='+', default=['student', 'peer'], choices=list(FAMILIES), help="--loso: the models to train and compare")
-    ap.add_argument('--seeds-summary', nargs='+', type=int, help="the LOSO criterion over these seeds (their `--recipes pad` and `--loso --families student_sog` results must exist)")
+    ap.add_argument('--seeds-summary', nargs='+', type=int, help="the LOSO criterion over these seeds (their `--recipes pad` and `--loso --families FAMILY` results must exist; FAMILY: --seeds-family)")
     ap.add_argument('--seeds-out', default='benchmarks/results/sources_seeds.md')
     ap.add_argument('--seeds-family', default='student_sog', choices=list(FAMILIES), help="--seeds-summary: the family left out that faces the photos-only student")
     ap.add_argument('--ham-scoring', default='all', choices=list(HAM_SCORING), help="--loso, --seeds-summary: score HAM10000's holdout with its own labels (all) or without akiec (one_label)")
