@@ -1,4 +1,4 @@
-__version__ = "0.2.2"
+__version__ = "0.2.3"
 
 import warnings as _warnings
 # fastai.layers compiles two activations with `torch.jit.script` at import, which torch >= 2.10 flags as deprecated:

@@ -27,7 +27,7 @@ __all__ = ['PRETRAINED', 'DEMO_WARNING', 'BACKENDS', 'MODEL_SUFFIXES', 'TTA_VIEW
            'describe_model', 'expand_inputs', 'list_inputs', 'dihedral_views', 'tta_logits', 'Predictor', 'predict_cli']
 
 # %% ../nbs/13_predict.ipynb #pre00002
-PRETRAINED = 'lite0-pad_ufes20-isic2024_tiles-v0.2.2'   # the student in the package: backbone, training data, package version
+PRETRAINED = 'lite0-pad_ufes20-isic2024_tiles-v0.2.3'   # the student in the package: backbone, training data, package version
 DEMO_WARNING = 'demo model: trained on synthetic images, not for real photos'
 
 def pretrained_student(name:str=PRETRAINED, # a folder under the package's `pretrained/`

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.script import call_parse, store_true
 import fastprogress.fastprogress as fpb
 from .conventions import cli_errors, config_options, run_command, given_options
-from .data import read_lesions, LesionData
+from .data import read_lesions, LesionData, find_shared
 from .splits import add_folds
 from .sources import folder_specs, split_paths
 from .cache import ImageCache
@@ -25,8 +25,8 @@ from .phone import run_routed, phone_recipe, phone_sources
 from .pipeline import run_pipeline, bundle_logits
 
 # %% auto #0
-__all__ = ['STUDENTS', 'RUN_HELP', 'without_source', 'source_logits', 'score_source', 'leave_one_source_out', 'unseen_sources',
-           'run_cli', 'run_main']
+__all__ = ['STUDENTS', 'PHONE_SHARED', 'RUN_HELP', 'without_source', 'source_logits', 'score_source', 'leave_one_source_out',
+           'unseen_sources', 'phone_data', 'run_cli', 'run_main']
 
 # %% ../nbs/10a_run.ipynb #548eeb6e
 def without_source(c:RunConfig, # the run's settings, `data` naming several folders
@@ -125,6 +125,15 @@ def unseen_sources(c:RunConfig, # the finished run's settings
     return t
 
 
+# %% ../nbs/10a_run.ipynb #phdata02
+PHONE_SHARED = ('pad_ufes20', 'isic2024_tiles', 'ham10000')   # the folders of the shipped student's run, photos first
+
+def phone_data(names=PHONE_SHARED, # shared datasets to look for (`data.find_shared`); the first one is required
+              ) -> str|None:
+    "`--data` for `lesion-run --phone` when none is given: the shared folders found, comma-separated, or None without the first"
+    found = [find_shared(n, required=False) for n in names]
+    return ','.join(str(f) for f in found if f is not None) if found[0] is not None else None
+
 # %% ../nbs/10a_run.ipynb #4e6d026c
 _FLAGS = dict(pretrained='no_pretrained', robustness='no_robustness', export='no_export', tta='no_tta', app='no_app')   # settings that default to on: a --no-... flag
 
@@ -140,7 +149,7 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
             no_app:store_true=False, # do not write the phone web app beside the export
             compile:store_true=False, # torch.compile the models while training (pays on a GPU and for long runs)
             fast_cpu:store_true=False, # the recipe for real dermoscopy images on a CPU (--recipe fast-cpu)
-            phone:store_true=False, # the recipe for phone photos (--recipe phone; needs --data): phone photos and ISIC 2024 tiles pooled in one run; dermoscopy beside them scored as a source it never saw (`unseen_sources`)
+            phone:store_true=False, # the recipe for phone photos (--recipe phone) on --data, or on the shared folders found (`phone_data`): phone photos and ISIC 2024 tiles pooled in one run; dermoscopy beside them scored as a source it never saw (`unseen_sources`)
             routed:store_true=False, # with --phone and dermoscopy beside the photos: a run per kind of image, their students behind one router (`phone.run_routed`)
             leave_out:store_true=False, # with several folders in --data: a run per source left out, each scored on the source it never saw (`leave_one_source_out`)
             restart:store_true=False, # delete the output folder's previous run first (only a folder that holds a run of this package)
@@ -164,9 +173,12 @@ def run_cli(out:str='runs/lesion', # output folder (report, models, predictions,
         if len(chosen) > 1: raise ValueError(f"{' and '.join(chosen)}: choose one recipe")
         if routed and not phone: raise ValueError("--routed is a way of --phone with several kinds of image: add --phone")
         if routed and leave_out: raise ValueError("--routed and --leave-out: choose one (--leave-out pools the sources left in, whatever their kinds)")
-        if phone and not cfg.data:
-            raise ValueError("--phone trains on phone photos: give their folder with --data, e.g. --data ../shared/data/pad_ufes20 "
-                             "(lesion-run without --phone runs the demo on the embedded synthetic set)")
+        if phone and not cfg.data:                 # the shared folders of the shipped student's run, where they are at hand
+            if not (found := phone_data()):
+                raise ValueError("--phone trains on phone photos: give their folder with --data, e.g. --data ../shared/data/pad_ufes20 "
+                                 "(no shared/data/pad_ufes20 here or above, nor $LESION_PAD_UFES20; lesion-run without --phone runs the demo on the embedded synthetic set)")
+            print(f"[lesion-run] --phone with no --data: the shared folders {found}")
+            cfg = replace(cfg, data=found)
         if plain_output(): fpb.NO_BAR, fpb.ConsoleProgressBar.fill = True, ''   # a log file: one line per epoch (`fit_learner`), no bars (nor their test character)
         name, kept, specs, unseen = recipe or ('fast-cpu' if fast_cpu else None), {}, None, []
         if phone:

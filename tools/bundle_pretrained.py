@@ -2,8 +2,8 @@
 
 The one documented way to (re)make the model in the box:
 
-    lesion-run --phone --data ../shared/data/pad_ufes20,../shared/data/isic2024_tiles --out runs/phone_tiles
-    python tools/bundle_pretrained.py runs/phone_tiles
+    lesion-run --phone --data ../shared/data/pad_ufes20,../shared/data/isic2024_tiles,../shared/data/ham10000 --out runs/phone_three
+    python tools/bundle_pretrained.py runs/phone_three
 
 It exports the run's distilled student as int8 ONNX and int8 ExecuTorch (float where int8 fails its check), keeps the
 files that pass, reads every image the run held out from its original file with `Predictor` on the bundled folder (the
@@ -247,7 +247,7 @@ def bundle_sizes(dest:Path) -> dict: return {f.name: round(f.stat().st_size / 1e
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('run', nargs='?', default='runs/phone_tiles', help="a finished lesion-run folder (default: runs/phone_tiles)")
+    ap.add_argument('run', nargs='?', default='runs/phone_three', help="a finished lesion-run folder (default: runs/phone_three)")
     ap.add_argument('--name', default=PRETRAINED, help=f"the bundled folder's name (default: {PRETRAINED})")
     ap.add_argument('--n-boot', type=int, default=1000, help="bootstrap replicates of the intervals")
     ap.add_argument('--measure-only', action='store_true', help="keep the bundled folder; only measure the wheel and lesion-predict again")
