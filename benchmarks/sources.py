@@ -69,6 +69,7 @@ bootstrap intervals per source (grouped by patient for the photos, by lesion for
     python benchmarks/sources.py --seeds-summary 0 1 --seeds-family student_body --seeds-out benchmarks/results/sources_seeds_body.md
     python benchmarks/sources.py --recipes pad pad_sog_body pad_tiles_sog_body --robustness --out benchmarks/results/sources_body.md
     python benchmarks/sources.py --recipes pad pad_sog_body --seed 1 --robustness --out benchmarks/results/sources_body_s1.md
+    python benchmarks/sources.py --loso --families student_body peer --seed 1 --ham-scoring all --loso-out benchmarks/results/sources_loso_body_peer_s1.md
 """
 import argparse, time
 from pathlib import Path
@@ -340,7 +341,7 @@ FAMILY_TEXT = dict(student="the plain student (`train_model`, no teacher, clean 
                    student_body="`student_sog` with the backbone's learning rate a tenth of the head's in the unfrozen phase (`body_rate`; fastai's `fine_tune`: a hundredth)",
                    peer="`peer_learner` (`vision_learner`'s model)")
 SAME_WITHOUT_HAM = dict(student_label='student_sog')                    # families whose model without HAM10000 is another family's (HAM10000 is all they change)
-PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'), ('student_swa', 'student_sog'), ('student_label', 'student_sog'), ('student_body', 'student_sog'))   # paired differences, where both were run
+PAIRS = (('student', 'peer'), ('student_sog', 'student'), ('student_sog', 'peer'), ('student_mix', 'student_sog'), ('student_zoom', 'student_sog'), ('student_short', 'student_sog'), ('student_swa', 'student_sog'), ('student_label', 'student_sog'), ('student_body', 'student_sog'), ('student_body', 'peer'))   # paired differences, where both were run
 SOURCES = dict(pad_ufes20='PAD-UFES-20 photos', isic2024_tiles='ISIC 2024 tiles', ham10000='HAM10000 holdout (dermoscopy)')
 SOURCES_I = {k: i for i, k in enumerate(SOURCES)}                                   # a source's index in SOURCES
 TRAINED = dict(pad_ufes20='photos', isic2024_tiles='tiles', ham10000='HAM10000 pool')
